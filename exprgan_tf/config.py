@@ -1,0 +1,508 @@
+"""Typed configuration for every part of exprgan_tf.
+
+A configuration is a tree of frozen dataclasses. It is saved as indented JSON (human
+readable, no extra dependency) and loaded back with full validation: an unknown key, a
+value of the wrong type or an impossible value raises ``ValueError`` naming the dotted
+path of the offending field and the value received.
+
+Example:
+    >>> from exprgan_tf.config import get_preset
+    >>> cfg = get_preset("proposed-small")
+    >>> cfg.model.encoder
+    'dilated'
+    >>> cfg = cfg.override(["model.latent_dim=64", "training.stage1.epochs=3"])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+
+EXPRESSIONS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
+
+ENCODER_VARIANTS = ("single", "dilated")
+IDENTITY_NETWORKS = ("none", "vgg_face", "dlib_resnet")
+
+
+def _fail(path, value, expected):
+    raise ValueError(f"Invalid config value {path}={value!r}: expected {expected}.")
+
+
+def _check_positive_ints(path, values, allow_empty=False):
+    if not allow_empty and len(values) == 0:
+        _fail(path, values, "a non-empty list of positive integers")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            _fail(path, values, "a list of positive integers")
+
+
+def _check_positive(path, value):
+    if value <= 0:
+        _fail(path, value, "a positive number")
+
+
+def _check_non_negative(path, value):
+    if value < 0:
+        _fail(path, value, "a number >= 0")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of every network (DESIGN.md sections 3-4).
+
+    Args:
+        image_size: height and width of square input/output images. Must be divisible
+            by ``2 ** len(encoder_filters)`` and by ``2 ** len(decoder_filters)``.
+        channels: image channels (3 for RGB).
+        latent_dim: size of the identity code z (original: 50).
+        num_classes: expression classes (6).
+        intensity_dim: intensity-code dims per class (5); the code c has
+            ``num_classes * intensity_dim`` dims.
+        encoder: ``"single"`` (original ExprGAN) or ``"dilated"`` (the paper's two
+            channels with dilation rates ``encoder_dilations``).
+        encoder_filters: channels of the stride-2 5x5 conv blocks of each channel.
+        encoder_kernel: kernel size of the encoder convs.
+        encoder_dilations: dilation rate of each parallel channel (``dilated`` only).
+        decoder_start_filters: channels of the Dense-projected start map.
+        decoder_filters: channels of the upsample + conv blocks.
+        decoder_final_filters: channels of the last conv before the RGB conv.
+        decoder_kernel: kernel size of the decoder convs.
+        label_tile: how many copies of c are concatenated to z at the decoder input
+            (original: ``int(latent_dim / num_classes)`` = 8).
+        dz_units: hidden units of D_z.
+        dimg_filters: channels of D_img's stride-2 convs.
+        dimg_kernel: kernel size of D_img's convs.
+        dimg_dense: units of D_img's shared Dense layer.
+        q_shared_units: units of Q's shared Dense layer.
+        q_head_units: units of each per-class Q head.
+        bn_momentum: moving-average momentum of BatchNorm in the discriminators
+            (TF1 ``contrib.layers.batch_norm`` default 0.999).
+        bn_epsilon: BatchNorm epsilon (TF1 default 1e-3).
+    """
+
+    image_size: int = 128
+    channels: int = 3
+    latent_dim: int = 50
+    num_classes: int = 6
+    intensity_dim: int = 5
+    encoder: str = "single"
+    encoder_filters: tuple = (64, 128, 256, 512, 1024)
+    encoder_kernel: int = 5
+    encoder_dilations: tuple = (1, 2)
+    decoder_start_filters: int = 1024
+    decoder_filters: tuple = (512, 256, 128, 64, 32)
+    decoder_final_filters: int = 16
+    decoder_kernel: int = 3
+    label_tile: int = 8
+    dz_units: tuple = (64, 32, 16)
+    dimg_filters: tuple = (16, 32, 64, 128)
+    dimg_kernel: int = 5
+    dimg_dense: int = 1024
+    q_shared_units: int = 128
+    q_head_units: int = 64
+    bn_momentum: float = 0.999
+    bn_epsilon: float = 1e-3
+
+    @property
+    def code_dim(self) -> int:
+        """Size of the expression code c."""
+        return self.num_classes * self.intensity_dim
+
+    def validate(self, prefix="model"):
+        for name in ("image_size", "channels", "latent_dim", "num_classes", "intensity_dim",
+                     "encoder_kernel", "decoder_start_filters", "decoder_final_filters",
+                     "decoder_kernel", "label_tile", "dimg_kernel", "dimg_dense",
+                     "q_shared_units", "q_head_units"):
+            _check_positive(f"{prefix}.{name}", getattr(self, name))
+        if self.encoder not in ENCODER_VARIANTS:
+            _fail(f"{prefix}.encoder", self.encoder, f"one of {list(ENCODER_VARIANTS)}")
+        for name in ("encoder_filters", "encoder_dilations", "decoder_filters", "dz_units",
+                     "dimg_filters"):
+            _check_positive_ints(f"{prefix}.{name}", getattr(self, name))
+        if self.encoder_kernel % 2 == 0:
+            _fail(f"{prefix}.encoder_kernel", self.encoder_kernel, "an odd kernel size")
+        for name, blocks in (("encoder_filters", len(self.encoder_filters)),
+                             ("decoder_filters", len(self.decoder_filters))):
+            if self.image_size % (2 ** blocks):
+                _fail(f"{prefix}.image_size", self.image_size,
+                      f"a multiple of 2**len({name}) = {2 ** blocks}")
+        if not 0.0 <= self.bn_momentum < 1.0:
+            _fail(f"{prefix}.bn_momentum", self.bn_momentum, "a value in [0, 1)")
+        _check_positive(f"{prefix}.bn_epsilon", self.bn_epsilon)
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """Input pre-processing (the paper's unsharp mask, then rescaling to [-1, 1]).
+
+    Args:
+        unsharp_mask: apply the unsharp mask before rescaling.
+        radius: Gaussian sigma of the blur, as ``skimage.filters.unsharp_mask``.
+        amount: strength of the sharpening, as ``skimage.filters.unsharp_mask``.
+    """
+
+    unsharp_mask: bool = False
+    radius: float = 1.0
+    amount: float = 1.0
+
+    def validate(self, prefix="preprocess"):
+        _check_non_negative(f"{prefix}.radius", self.radius)
+
+
+@dataclass(frozen=True)
+class IdentityConfig:
+    """The frozen face network behind the identity loss L_id.
+
+    Args:
+        network: ``"none"``, ``"vgg_face"`` (paper/original; bring the weights) or
+            ``"dlib_resnet"`` (dlib's ResNet-34 descriptor, obtainable offline).
+        weights_path: weights file; ``None`` = the network's default cache location.
+        layer_weights: weight of each feature layer in L_id (empty = all 1, the
+            original's beta_l).
+    """
+
+    network: str = "none"
+    weights_path: typing.Optional[str] = None
+    layer_weights: tuple = ()
+
+    def validate(self, prefix="identity"):
+        if self.network not in IDENTITY_NETWORKS:
+            _fail(f"{prefix}.network", self.network, f"one of {list(IDENTITY_NETWORKS)}")
+        for w in self.layer_weights:
+            if w < 0:
+                _fail(f"{prefix}.layer_weights", self.layer_weights, "weights >= 0")
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weight of each term in the E+G loss of one stage (DESIGN.md section 3).
+
+    Args:
+        pixel: L1 reconstruction loss.
+        identity: identity feature loss L_id.
+        q: the intensity-code regulariser L_Q.
+        image_adversarial: G's adversarial loss against D_img.
+        latent_adversarial: E's adversarial loss against D_z.
+        total_variation: total-variation smoothness of G's output.
+    """
+
+    pixel: float = 1.0
+    identity: float = 1.0
+    q: float = 1.0
+    image_adversarial: float = 0.0
+    latent_adversarial: float = 0.0
+    total_variation: float = 0.0
+
+    def validate(self, prefix="losses"):
+        for f in dataclasses.fields(self):
+            _check_non_negative(f"{prefix}.{f.name}", getattr(self, f.name))
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """Schedule of one incremental-training stage.
+
+    Args:
+        epochs: passes over the training set.
+        batch_size: global batch size (split over replicas).
+        losses: weights of the E+G loss terms.
+    """
+
+    epochs: int = 50
+    batch_size: int = 48
+    losses: LossWeights = field(default_factory=LossWeights)
+
+    def validate(self, prefix="stage"):
+        _check_positive(f"{prefix}.epochs", self.epochs)
+        _check_positive(f"{prefix}.batch_size", self.batch_size)
+        self.losses.validate(f"{prefix}.losses")
+
+
+def _stage1():
+    # Controller stage: G fed from the latent prior, trained against D_img/Q.
+    return StageConfig(epochs=200, batch_size=60,
+                       losses=LossWeights(pixel=0.0, identity=0.0, q=1.0,
+                                          image_adversarial=1.0))
+
+
+def _stage2():
+    # E+G reconstruction: L1 + L_id + L_Q, adversarial and TV terms off.
+    return StageConfig(epochs=50, batch_size=48,
+                       losses=LossWeights(pixel=1.0, identity=1.0, q=1.0))
+
+
+def _stage3():
+    # Everything, with the original's small adversarial and TV weights.
+    return StageConfig(epochs=50, batch_size=48,
+                       losses=LossWeights(pixel=1.0, identity=1.0, q=1.0,
+                                          image_adversarial=0.01, latent_adversarial=0.01,
+                                          total_variation=0.001))
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """Adam, shared by E+G, D_z and D_img (each has its own instance).
+
+    Args:
+        learning_rate: constant learning rate (original 2e-4, paper 1e-4).
+        beta_1: Adam beta_1 (0.5 in both).
+        beta_2: Adam beta_2.
+        epsilon: Adam epsilon (TF1's default 1e-8).
+    """
+
+    learning_rate: float = 2e-4
+    beta_1: float = 0.5
+    beta_2: float = 0.999
+    epsilon: float = 1e-8
+
+    def validate(self, prefix="optimizer"):
+        _check_positive(f"{prefix}.learning_rate", self.learning_rate)
+        for name in ("beta_1", "beta_2"):
+            v = getattr(self, name)
+            if not 0.0 <= v < 1.0:
+                _fail(f"{prefix}.{name}", v, "a value in [0, 1)")
+        _check_positive(f"{prefix}.epsilon", self.epsilon)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Incremental training schedule and run behaviour.
+
+    Args:
+        stage1: the controller stage (G from the latent prior + D_img/Q).
+        stage2: E+G reconstruction.
+        stage3: the full model with adversarial and TV terms.
+        seed: seed of every random draw (data order, flips, codes, priors).
+        flip: random horizontal flip of training images.
+        sample_every: epochs between sample grids.
+        checkpoint_every: epochs between checkpoints (Ctrl-C and the end always save).
+        jit_compile: compile the train steps with XLA (slower on CPU; see DESIGN.md).
+    """
+
+    stage1: StageConfig = field(default_factory=_stage1)
+    stage2: StageConfig = field(default_factory=_stage2)
+    stage3: StageConfig = field(default_factory=_stage3)
+    seed: int = 2018
+    flip: bool = True
+    sample_every: int = 5
+    checkpoint_every: int = 1
+    jit_compile: bool = False
+
+    def stage(self, number: int) -> StageConfig:
+        if number not in (1, 2, 3):
+            raise ValueError(f"stage must be 1, 2 or 3. Received: stage={number!r}")
+        return getattr(self, f"stage{number}")
+
+    def validate(self, prefix="training"):
+        for n in (1, 2, 3):
+            getattr(self, f"stage{n}").validate(f"{prefix}.stage{n}")
+        _check_positive(f"{prefix}.sample_every", self.sample_every)
+        _check_positive(f"{prefix}.checkpoint_every", self.checkpoint_every)
+
+
+@dataclass(frozen=True)
+class ExprGANConfig:
+    """The whole configuration of a model and its training.
+
+    Args:
+        name: preset name this config came from (informational).
+        model: architecture.
+        preprocess: input pre-processing.
+        identity: the identity network for L_id.
+        optimizer: Adam settings.
+        training: stage schedule and run behaviour.
+    """
+
+    name: str = "exprgan"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        self.model.validate("model")
+        self.preprocess.validate("preprocess")
+        self.identity.validate("identity")
+        self.optimizer.validate("optimizer")
+        self.training.validate("training")
+
+    # --- serialisation -------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return _to_plain(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ExprGANConfig":
+        return _from_plain(cls, data, "")
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> "ExprGANConfig":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"Config is not valid JSON: {e}") from None
+        return cls.from_dict(data)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the config as indented JSON."""
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(self.to_json())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "ExprGANConfig":
+        """Read a config written by :meth:`save` (or by hand), validating every field."""
+        with open(path, encoding="utf-8") as f:
+            try:
+                return cls.from_json(f.read())
+            except ValueError as e:
+                raise ValueError(f"{path}: {e}") from None
+
+    def replace(self, **sections) -> "ExprGANConfig":
+        return dataclasses.replace(self, **sections)
+
+    def override(self, assignments) -> "ExprGANConfig":
+        """Return a copy with ``"dotted.path=value"`` assignments applied.
+
+        Values are parsed as JSON when possible (``3``, ``1e-4``, ``true``, ``[1,2]``),
+        otherwise taken as strings, then validated like a loaded file.
+        """
+        data = self.to_dict()
+        for item in assignments:
+            if "=" not in item:
+                raise ValueError(f"Override must look like key.path=value. Received: {item!r}")
+            key, raw = item.split("=", 1)
+            key = key.strip()
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError:
+                value = raw
+            node = data
+            parts = key.split(".")
+            for i, part in enumerate(parts[:-1]):
+                if not isinstance(node.get(part), dict):
+                    raise ValueError(f"Unknown config key {'.'.join(parts[:i + 1])!r} "
+                                     f"in override {item!r}")
+                node = node[part]
+            if parts[-1] not in node:
+                raise ValueError(f"Unknown config key {key!r} in override {item!r}; "
+                                 f"known keys here: {sorted(node)}")
+            node[parts[-1]] = value
+        return ExprGANConfig.from_dict(data)
+
+
+def _to_plain(obj):
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, tuple):
+        return [_to_plain(v) for v in obj]
+    return obj
+
+
+def _from_plain(cls, data, prefix):
+    where = prefix or "config"
+    if not isinstance(data, dict):
+        raise ValueError(f"Invalid config value {where}={data!r}: expected a mapping.")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        dotted = [f"{prefix}.{k}" if prefix else k for k in unknown]
+        raise ValueError(f"Unknown config key(s) {dotted}; known keys in {where}: "
+                         f"{sorted(names)}")
+    kwargs = {}
+    for name, value in data.items():
+        path = f"{prefix}.{name}" if prefix else name
+        kwargs[name] = _coerce(hints[name], value, path)
+    # Construct without validation of the top level until all children are built;
+    # children validate through the top-level __post_init__ with full dotted paths.
+    if cls is ExprGANConfig:
+        return cls(**kwargs)
+    return cls(**kwargs)
+
+
+def _coerce(hint, value, path):
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _from_plain(hint, value, path)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(args[0], value, path)
+    if hint is tuple or origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            _fail(path, value, "a list")
+        return tuple(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            _fail(path, value, "true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            _fail(path, value, "an integer")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            _fail(path, value, "a number")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            _fail(path, value, "a string")
+        return value
+    return value
+
+
+# --- presets ------------------------------------------------------------------------
+
+_SMALL_MODEL = dict(
+    image_size=64,
+    encoder_filters=(32, 64, 128, 256, 512),
+    decoder_start_filters=512,
+    decoder_filters=(256, 128, 64, 32, 16),
+    decoder_final_filters=16,
+    dimg_dense=512,
+)
+
+
+def _preset(name: str) -> ExprGANConfig:
+    small = name.endswith("-small")
+    base = name[: -len("-small")] if small else name
+    if base == "exprgan":
+        model = ModelConfig(encoder="single")
+        pre = PreprocessConfig(unsharp_mask=False)
+        opt = OptimizerConfig(learning_rate=2e-4)
+    elif base == "proposed":
+        model = ModelConfig(encoder="dilated")
+        pre = PreprocessConfig(unsharp_mask=True, radius=1.0, amount=1.0)
+        opt = OptimizerConfig(learning_rate=1e-4)
+    elif base == "proposed_no_unsharp":
+        model = ModelConfig(encoder="dilated")
+        pre = PreprocessConfig(unsharp_mask=False)
+        opt = OptimizerConfig(learning_rate=1e-4)
+    else:
+        raise ValueError(f"Unknown preset {name!r}; choose one of {list(PRESETS)}")
+    if small:
+        model = dataclasses.replace(model, **_SMALL_MODEL)
+    return ExprGANConfig(name=name, model=model, preprocess=pre, optimizer=opt)
+
+
+PRESETS = tuple(f"{base}{size}" for base in ("exprgan", "proposed", "proposed_no_unsharp")
+                for size in ("", "-small"))
+
+
+def get_preset(name: str) -> ExprGANConfig:
+    """Return a preset: ``exprgan``, ``proposed``, ``proposed_no_unsharp``, each
+    optionally with ``-small`` (64x64, half widths, for CPU)."""
+    if name not in PRESETS:
+        raise ValueError(f"Unknown preset {name!r}; choose one of {list(PRESETS)}")
+    return _preset(name)
