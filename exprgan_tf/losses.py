@@ -1,0 +1,147 @@
+"""Every ExprGAN loss as a pure function of tensors, with the original's normalisations.
+
+Each returns a float32 scalar averaged over the batch it is given. Under a
+``tf.distribute`` strategy every replica sees its share of the batch; the training
+step divides the per-replica losses by the number of replicas (see the trainer).
+
+====================  ==========================================================
+function              formula
+====================  ==========================================================
+``pixel_loss``        mean |x - G|
+``identity_loss``     sum_l beta_l * mean|phi_l(x) - phi_l(G)| / (h_l * w_l)
+``q_loss``            sum over classes of mean (Q_k - c_k)^2   (L_Q)
+``discriminator_loss`` mean BCE(real, 1) + mean BCE(fake, 0)   (D_img, D_z)
+``generator_loss``    mean BCE(fake, 1)                        (G_img, E_z)
+``total_variation``   (sum dy^2 / 2 / H + sum dx^2 / 2 / W) / N
+====================  ==========================================================
+
+BCE is the sigmoid cross-entropy on logits. ``h_l * w_l`` is the spatial size of
+layer ``l``'s feature map (the original divides conv1_2 by 224*224, ..., conv5_2 by
+14*14).
+
+Example:
+    >>> import numpy as np
+    >>> from exprgan_tf import losses
+    >>> float(losses.pixel_loss(np.zeros((1, 2, 2, 1)), np.ones((1, 2, 2, 1))))
+    1.0
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import tensorflow as tf
+
+
+def _f32(x):
+    return tf.cast(tf.convert_to_tensor(x), tf.float32)
+
+
+def pixel_loss(real, fake) -> tf.Tensor:
+    """L1 reconstruction loss ``mean |real - fake|``."""
+    return tf.reduce_mean(tf.abs(_f32(real) - _f32(fake)))
+
+
+def identity_feature_loss(real_features: Sequence, fake_features: Sequence,
+                          layer_weights: Sequence[float] | None = None) -> tf.Tensor:
+    """L_id from precomputed feature maps.
+
+    Args:
+        real_features: list of maps ``[N, h_l, w_l, c_l]`` (or vectors ``[N, d]``, for
+            which ``h*w`` counts as 1) of the real images.
+        fake_features: the same layers for the generated images.
+        layer_weights: beta_l per layer; ``None`` or empty = all 1 (the original).
+
+    Returns:
+        ``sum_l beta_l * mean |real_l - fake_l| / (h_l * w_l)``.
+    """
+    if len(real_features) != len(fake_features):
+        raise ValueError("real_features and fake_features must list the same layers. "
+                         f"Received: {len(real_features)} and {len(fake_features)} maps")
+    weights = list(layer_weights) if layer_weights else [1.0] * len(real_features)
+    if len(weights) != len(real_features):
+        raise ValueError(f"layer_weights needs one weight per feature map ({len(real_features)})."
+                         f" Received: layer_weights={list(layer_weights)}")
+    total = tf.constant(0.0, tf.float32)
+    for w, real, fake in zip(weights, real_features, fake_features):
+        real, fake = _f32(real), _f32(fake)
+        area = 1.0
+        if real.shape.rank == 4:
+            area = float(real.shape[1] * real.shape[2])
+        total += w * tf.reduce_mean(tf.abs(real - fake)) / area
+    return total
+
+
+def identity_loss(feature_fn: Callable, real, fake,
+                  layer_weights: Sequence[float] | None = None) -> tf.Tensor:
+    """L_id with a feature extractor.
+
+    Args:
+        feature_fn: callable (e.g. a frozen Keras model) mapping [-1, 1] images to a
+            list of feature maps.
+        real: input images.
+        fake: generated images.
+        layer_weights: beta_l per layer (``None`` = all 1).
+    """
+    real_features = feature_fn(real)
+    fake_features = feature_fn(fake)
+    if not isinstance(real_features, (list, tuple)):
+        real_features, fake_features = [real_features], [fake_features]
+    return identity_feature_loss([tf.stop_gradient(_f32(f)) for f in real_features],
+                                 fake_features, layer_weights)
+
+
+def q_loss(predicted_code, code, num_classes: int = 6) -> tf.Tensor:
+    """L_Q: the sum over classes of the mean squared error between Q's head and the
+    code's block for that class.
+
+    Args:
+        predicted_code: Q's output ``[N, num_classes * intensity_dim]``.
+        code: the code c the images were generated with, same shape.
+        num_classes: number of blocks.
+    """
+    predicted_code, code = _f32(predicted_code), _f32(code)
+    dims = predicted_code.shape[-1]
+    if dims is None or dims % num_classes:
+        raise ValueError(f"The code size must be a multiple of num_classes={num_classes}. "
+                         f"Received: code shape {predicted_code.shape}")
+    diff = tf.reshape(predicted_code - code, [-1, num_classes, dims // num_classes])
+    return tf.reduce_sum(tf.reduce_mean(tf.square(diff), axis=[0, 2]))
+
+
+def _bce(logits, target: float) -> tf.Tensor:
+    logits = _f32(logits)
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+        labels=tf.fill(tf.shape(logits), target), logits=logits))
+
+
+def discriminator_loss(real_logits, fake_logits) -> tf.Tensor:
+    """A discriminator's loss: real -> 1, fake -> 0 (D_img, and D_z with the prior as
+    "real" and the encoder's codes as "fake")."""
+    return _bce(real_logits, 1.0) + _bce(fake_logits, 0.0)
+
+
+def generator_loss(fake_logits) -> tf.Tensor:
+    """The generator's (G_img) or encoder's (E_z) adversarial loss: fake -> 1."""
+    return _bce(fake_logits, 1.0)
+
+
+def total_variation(images) -> tf.Tensor:
+    """The original's TV term: ``(l2(dy) / H + l2(dx) / W) / N`` with
+    ``l2(t) = sum(t**2) / 2``, for images ``[N, H, W, C]``."""
+    images = _f32(images)
+    shape = tf.shape(images)
+    n, h, w = (tf.cast(shape[i], tf.float32) for i in range(3))
+    dy = images[:, 1:, :, :] - images[:, :-1, :, :]
+    dx = images[:, :, 1:, :] - images[:, :, :-1, :]
+    return (tf.nn.l2_loss(dy) / h + tf.nn.l2_loss(dx) / w) / n
+
+
+LOSSES = {
+    "pixel": pixel_loss,
+    "identity": identity_loss,
+    "q": q_loss,
+    "discriminator": discriminator_loss,
+    "generator": generator_loss,
+    "total_variation": total_variation,
+}

@@ -1,0 +1,58 @@
+"""The decoder / generator G: (identity code z, expression code c) -> face image.
+
+As the original: z concatenated with ``label_tile`` copies of c (50 + 8*30 = 290 dims);
+Dense to a ``S/32 x S/32 x decoder_start_filters`` map + ReLU; c broadcast and
+concatenated after that and after every block; ``len(decoder_filters)`` blocks of
+nearest-neighbour upsampling x2 + 3x3 conv (no bias) + ReLU; a 3x3 conv to
+``decoder_final_filters`` + ReLU; a 3x3 conv to ``channels`` + tanh.
+
+Example:
+    >>> from exprgan_tf.config import get_preset
+    >>> from exprgan_tf.models import build_decoder
+    >>> dec = build_decoder(get_preset("exprgan-small").model)
+    >>> dec.output_shape
+    (None, 64, 64, 3)
+"""
+
+from __future__ import annotations
+
+import keras
+
+from exprgan_tf.config import ModelConfig
+from exprgan_tf.layers import ConcatLabel
+from exprgan_tf.models._blocks import decoder_conv_init, dense
+
+
+def _conv(x, filters, cfg, name):
+    return keras.layers.Conv2D(filters, cfg.decoder_kernel, padding="same", use_bias=False,
+                               kernel_initializer=decoder_conv_init(), name=name)(x)
+
+
+def build_decoder(cfg: ModelConfig, name: str = "decoder") -> keras.Model:
+    """Build G from a :class:`~exprgan_tf.config.ModelConfig`.
+
+    Returns:
+        A functional model ``[z [N, latent_dim], code [N, code_dim]] -> image
+        [N, S, S, channels]`` in [-1, 1].
+    """
+    cfg.validate()
+    z = keras.Input((cfg.latent_dim,), name="z")
+    code = keras.Input((cfg.code_dim,), name="code")
+    start = cfg.image_size // 2 ** len(cfg.decoder_filters)
+
+    x = ConcatLabel(duplicate=cfg.label_tile, name="G_concat_z")([z, code])
+    x = dense(x, start * start * cfg.decoder_start_filters, name="G_fc")
+    x = keras.layers.Reshape((start, start, cfg.decoder_start_filters), name="G_reshape")(x)
+    x = keras.layers.ReLU(name="G_fc_relu")(x)
+    x = ConcatLabel(name="G_concat_fc")([x, code])
+    for i, filters in enumerate(cfg.decoder_filters):
+        x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"G_up{i}")(x)
+        x = _conv(x, filters, cfg, f"G_conv{i}")
+        x = keras.layers.ReLU(name=f"G_relu{i}")(x)
+        x = ConcatLabel(name=f"G_concat{i}")([x, code])
+    x = _conv(x, cfg.decoder_final_filters, cfg, "G_conv_final")
+    x = keras.layers.ReLU(name="G_relu_final")(x)
+    x = ConcatLabel(name="G_concat_final")([x, code])
+    x = _conv(x, cfg.channels, cfg, "G_conv_out")
+    image = keras.layers.Activation("tanh", name="G_tanh", dtype="float32")(x)
+    return keras.Model([z, code], image, name=name)

@@ -1,0 +1,86 @@
+import json
+
+import pytest
+
+from exprgan_tf.config import PRESETS, ExprGANConfig, get_preset
+
+
+def test_presets_have_the_documented_architecture():
+    assert set(PRESETS) == {"exprgan", "exprgan-small", "proposed", "proposed-small",
+                            "proposed_no_unsharp", "proposed_no_unsharp-small"}
+    full = get_preset("proposed")
+    assert (full.model.image_size, full.model.encoder, full.model.encoder_dilations) == \
+        (128, "dilated", (1, 2))
+    assert full.preprocess.unsharp_mask is True
+    assert full.optimizer.learning_rate == 1e-4
+    orig = get_preset("exprgan")
+    assert (orig.model.encoder, orig.preprocess.unsharp_mask, orig.optimizer.learning_rate) \
+        == ("single", False, 2e-4)
+    assert orig.model.encoder_filters == (64, 128, 256, 512, 1024)
+    assert orig.model.code_dim == 30
+    small = get_preset("proposed_no_unsharp-small")
+    assert (small.model.image_size, small.model.encoder, small.preprocess.unsharp_mask) == \
+        (64, "dilated", False)
+    assert small.model.encoder_filters == (32, 64, 128, 256, 512)
+
+
+def test_stage_schedule_matches_the_original():
+    t = get_preset("exprgan").training
+    assert (t.stage1.epochs, t.stage1.batch_size) == (200, 60)
+    assert (t.stage2.epochs, t.stage2.batch_size) == (50, 48)
+    s3 = t.stage3.losses
+    assert (s3.pixel, s3.identity, s3.q, s3.image_adversarial, s3.latent_adversarial,
+            s3.total_variation) == (1.0, 1.0, 1.0, 0.01, 0.01, 0.001)
+    s2 = t.stage2.losses
+    assert (s2.image_adversarial, s2.latent_adversarial, s2.total_variation) == (0, 0, 0)
+
+
+def test_save_load_round_trip(tmp_path):
+    cfg = get_preset("proposed-small").override(["model.latent_dim=64",
+                                                 "training.stage2.epochs=3"])
+    path = tmp_path / "config.json"
+    cfg.save(path)
+    text = path.read_text()
+    assert '"latent_dim": 64' in text  # human readable
+    assert ExprGANConfig.load(path) == cfg
+
+
+def test_unknown_key_is_named(tmp_path):
+    data = get_preset("exprgan").to_dict()
+    data["model"]["latnt_dim"] = 3
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"Unknown config key\(s\) \['model.latnt_dim'\]"):
+        ExprGANConfig.load(path)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("model.latent_dim=0", r"model.latent_dim=0: expected a positive number"),
+    ("model.encoder=triple", r"model.encoder='triple': expected one of \['single', 'dilated'\]"),
+    ("model.image_size=100", r"model.image_size=100: expected a multiple of"),
+    ("model.encoder_kernel=4", r"model.encoder_kernel=4: expected an odd kernel size"),
+    ("optimizer.beta_1=1.5", r"optimizer.beta_1=1.5: expected a value in \[0, 1\)"),
+    ("training.stage3.losses.identity=-1", r"training.stage3.losses.identity=-1.0"),
+    ("preprocess.radius=-2", r"preprocess.radius=-2.0: expected a number >= 0"),
+    ("training.stage1.batch_size=\"8\"", r"training.stage1.batch_size='8': expected an integer"),
+    ("identity.network=facenet", r"identity.network='facenet'"),
+])
+def test_bad_values_name_field_and_value(override, message):
+    with pytest.raises(ValueError, match=message):
+        get_preset("exprgan").override([override])
+
+
+def test_override_errors():
+    with pytest.raises(ValueError, match="Unknown config key 'model.nope'"):
+        get_preset("exprgan").override(["model.nope=1"])
+    with pytest.raises(ValueError, match="must look like key.path=value"):
+        get_preset("exprgan").override(["model.latent_dim"])
+    with pytest.raises(ValueError, match="Unknown preset 'big'"):
+        get_preset("big")
+
+
+def test_invalid_json_file(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="bad.json: Config is not valid JSON"):
+        ExprGANConfig.load(path)

@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras
+from exprgan_tf.layers import ConcatLabel, DilatedConv2D
+
+
+def _reference(x, kernel, bias, stride, dilation):
+    """The slow definition: stride-1 dilated 'same' conv, keep every stride-th pixel."""
+    y = tf.nn.conv2d(x, kernel, strides=1, padding="SAME", dilations=dilation)
+    return y[:, ::stride, ::stride, :] + bias
+
+
+@pytest.mark.parametrize("size", [16, 13])
+@pytest.mark.parametrize("stride, dilation, ksize", [(2, 2, 5), (2, 1, 5), (2, 3, 3),
+                                                     (2, 4, 3), (1, 2, 5), (3, 3, 3)])
+def test_dilated_conv_equals_slow_reference(size, stride, dilation, ksize):
+    rng = np.random.default_rng(size + stride + dilation)
+    x = rng.normal(size=(2, size, size, 3)).astype("float32")
+    layer = DilatedConv2D(4, ksize, strides=stride, dilation_rate=dilation,
+                          kernel_initializer="random_normal", bias_initializer="random_normal")
+    y = layer(x).numpy()
+    ref = _reference(x, layer.kernel, layer.bias, stride, dilation).numpy()
+    assert y.shape == (2, -(-size // stride), -(-size // stride), 4)
+    np.testing.assert_allclose(y, ref, atol=1e-5)
+
+
+def test_dilated_conv_gradients_match_reference():
+    rng = np.random.default_rng(1)
+    x = tf.constant(rng.normal(size=(1, 12, 12, 2)).astype("float32"))
+    layer = DilatedConv2D(3, 5, strides=2, dilation_rate=2, kernel_initializer="random_normal")
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        a = tf.reduce_sum(layer(x) ** 2)
+        b = tf.reduce_sum(_reference(x, layer.kernel, layer.bias, 2, 2) ** 2)
+    np.testing.assert_allclose(tape.gradient(a, x), tape.gradient(b, x), atol=1e-4)
+    np.testing.assert_allclose(tape.gradient(a, layer.kernel), tape.gradient(b, layer.kernel),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_dilated_conv_serialises(tmp_path):
+    inp = keras.Input((16, 16, 3))
+    out = DilatedConv2D(4, 5, strides=2, dilation_rate=2, activation="relu", name="dc")(inp)
+    model = keras.Model(inp, out)
+    x = np.random.default_rng(0).normal(size=(2, 16, 16, 3)).astype("float32")
+    clone = keras.Model.from_config(model.get_config())
+    clone.set_weights(model.get_weights())
+    np.testing.assert_array_equal(clone(x), model(x))
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_array_equal(loaded(x), model(x))
+    assert loaded.get_layer("dc").get_config()["dilation_rate"] == 2
+
+
+def test_dilated_conv_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="odd kernel_size.*Received: kernel_size=4"):
+        DilatedConv2D(4, 4)
+    with pytest.raises(ValueError, match="dilation_rate must be a positive integer. Received: "
+                                         "dilation_rate=0"):
+        DilatedConv2D(4, 3, dilation_rate=0)
+
+
+def test_concat_label_vector_and_map():
+    label = np.array([[1.0, 0.0], [0.0, 1.0]], "float32")
+    v = np.array([[5.0], [6.0]], "float32")
+    np.testing.assert_array_equal(ConcatLabel(duplicate=2)([v, label]),
+                                  [[5, 1, 0, 1, 0], [6, 0, 1, 0, 1]])
+    fmap = np.zeros((2, 3, 4, 1), "float32")
+    out = ConcatLabel()([fmap, label]).numpy()
+    assert out.shape == (2, 3, 4, 3)
+    np.testing.assert_array_equal(out[0, :, :, 1:], np.broadcast_to([1, 0], (3, 4, 2)))
+    np.testing.assert_array_equal(out[1, 2, 3], [0, 0, 1])
+    cfg = ConcatLabel(duplicate=3, name="c").get_config()
+    assert ConcatLabel.from_config(cfg).duplicate == 3
+    with pytest.raises(ValueError, match="duplicate must be an integer >= 1. Received: "
+                                         "duplicate=0"):
+        ConcatLabel(duplicate=0)

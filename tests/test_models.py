@@ -1,0 +1,146 @@
+"""Architecture tests. The golden parameter counts below were computed by hand from
+DESIGN.md section 3/4 (the original's layers), not read off the code:
+
+Encoder "single", 128x128x3 -> 4x4x1024 -> 50:
+  convs 5x5 with bias: 25*3*64+64 = 4864; 25*64*128+128 = 204928; 25*128*256+256 = 819456;
+  25*256*512+512 = 3277312; 25*512*1024+1024 = 13108224  (sum 17414784)
+  Dense 16384 -> 50: 819250                                     total 18234034
+Encoder "dilated": two such conv stacks (34829568) + Dense 32768 -> 50 (1638450)
+                                                                total 36468018
+Decoder: Dense (50 + 8*30 = 290) -> 4*4*1024 with bias: 4767744
+  3x3 convs without bias, input channels + 30 code channels:
+  9*1054*512 = 4856832; 9*542*256 = 1248768; 9*286*128 = 329472; 9*158*64 = 91008;
+  9*94*32 = 27072; 9*62*16 = 8928; 9*46*3 = 1242              total 11331066
+D_z: 50*64+64 = 3264, 64*32+32 = 2080, 32*16+16 = 528, 16+1 = 17, BN offsets 64+32+16
+                                                                trainable 6001
+  + moving mean/var 2*(64+32+16) = 224                          total 6225
+D_img (+ y of 6 after every layer), 128 -> 8x8:
+  convs 25*9*16+16 = 3616; 25*22*32+32 = 17632; 25*38*64+64 = 60864; 25*70*128+128 = 224128
+  Dense 8*8*134 = 8576 -> 1024: 8782848; logit 1030+1 = 1031; Q shared 1030*128+128 = 131968
+  Q heads 6 * (128*64+64 + 64*5+5) = 51150
+  BN offsets 16+32+64+128 + 1024 + 128 + 6*64 = 1776           trainable 9275349
+  + moving mean/var 2*1776 = 3552                               total 9278901
+"""
+
+import numpy as np
+import pytest
+
+import keras
+from exprgan_tf.config import get_preset
+from exprgan_tf.models import (build_decoder, build_encoder, build_image_discriminator,
+                               build_latent_discriminator, build_networks)
+
+BUILDERS = {
+    "encoder": build_encoder,
+    "decoder": build_decoder,
+    "latent_discriminator": build_latent_discriminator,
+    "image_discriminator": build_image_discriminator,
+}
+
+GOLDEN = {  # preset, network -> (trainable, total)
+    ("exprgan", "encoder"): (18234034, 18234034),
+    ("proposed", "encoder"): (36468018, 36468018),
+    ("exprgan", "decoder"): (11331066, 11331066),
+    ("proposed", "decoder"): (11331066, 11331066),
+    ("exprgan", "latent_discriminator"): (6001, 6225),
+    ("exprgan", "image_discriminator"): (9275349, 9278901),
+    ("proposed", "image_discriminator"): (9275349, 9278901),
+}
+
+
+def _trainable(model):
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+@pytest.mark.parametrize("key", sorted(GOLDEN))
+def test_golden_parameter_counts(key):
+    preset, net = key
+    model = BUILDERS[net](get_preset(preset).model)
+    assert (_trainable(model), model.count_params()) == GOLDEN[key]
+
+
+def _inputs(cfg, net, batch=2, seed=0):
+    rng = np.random.default_rng(seed)
+    img = rng.uniform(-1, 1, (batch, cfg.image_size, cfg.image_size, 3)).astype("float32")
+    z = rng.uniform(-1, 1, (batch, cfg.latent_dim)).astype("float32")
+    code = rng.uniform(-1, 1, (batch, cfg.code_dim)).astype("float32")
+    onehot = np.eye(cfg.num_classes, dtype="float32")[rng.integers(0, 6, batch)]
+    return {"encoder": img, "decoder": [z, code], "latent_discriminator": z,
+            "image_discriminator": [img, onehot]}[net]
+
+
+SMALL_SHAPES = {
+    "encoder": [(2, 50)],
+    "decoder": [(2, 64, 64, 3)],
+    "latent_discriminator": [(2, 1)],
+    "image_discriminator": [(2, 1), (2, 30)],
+}
+
+
+def _outputs(model, x):
+    out = model(x, training=False)
+    return [np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
+
+
+@pytest.mark.parametrize("preset", ["exprgan-small", "proposed-small"])
+@pytest.mark.parametrize("net", sorted(BUILDERS))
+def test_small_output_shapes_and_round_trips(preset, net, tmp_path):
+    cfg = get_preset(preset).model
+    model = BUILDERS[net](cfg)
+    x = _inputs(cfg, net)
+    out = _outputs(model, x)
+    assert [o.shape for o in out] == SMALL_SHAPES[net]
+    assert all(np.isfinite(o).all() for o in out)
+    if net in ("encoder", "decoder"):  # tanh outputs
+        assert all(np.abs(o).max() <= 1.0 for o in out)
+
+    clone = model.__class__.from_config(model.get_config())
+    clone.set_weights(model.get_weights())
+    for a, b in zip(_outputs(clone, x), out):
+        np.testing.assert_array_equal(a, b)
+
+    path = tmp_path / f"{net}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    for a, b in zip(_outputs(loaded, x), out):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_layer_names_are_stable_and_readable():
+    nets = build_networks(get_preset("proposed-small").model)
+    enc = [l.name for l in nets.encoder.layers]
+    assert {"E_ch0_conv0", "E_ch1_conv4", "E_concat", "E_fc"} <= set(enc)
+    assert nets.encoder.get_layer("E_ch1_conv0").dilation_rate == 2
+    assert nets.encoder.get_layer("E_ch0_conv0").dilation_rate == 1
+    dec = [l.name for l in nets.decoder.layers]
+    assert {"G_fc", "G_conv0", "G_conv4", "G_conv_final", "G_conv_out"} <= set(dec)
+    assert [n for n in dec if n.startswith("G_up")] == [f"G_up{i}" for i in range(5)]
+    dimg = {l.name for l in nets.image_discriminator.layers}
+    assert {"D_img_conv3", "D_img_fc1", "D_img_fc2", "D_img_q_shared", "D_img_q_cat5"} <= dimg
+    single = build_encoder(get_preset("exprgan-small").model)
+    assert [l.name for l in single.layers if "conv" in l.name] == \
+        [f"E_conv{i}" for i in range(5)]
+
+
+def test_decoder_output_depends_on_code():
+    cfg = get_preset("exprgan-small").model
+    dec = build_decoder(cfg)
+    z, code = _inputs(cfg, "decoder")
+    a = np.asarray(dec([z, code]))
+    b = np.asarray(dec([z, -code]))
+    assert np.abs(a - b).mean() > 1e-4
+
+
+def test_discriminator_uses_label():
+    cfg = get_preset("exprgan-small").model
+    d = build_image_discriminator(cfg)
+    img, onehot = _inputs(cfg, "image_discriminator")
+    a = _outputs(d, [img, onehot])[0]
+    b = _outputs(d, [img, np.roll(onehot, 1, axis=1)])[0]
+    assert not np.allclose(a, b)
+
+
+def test_bad_model_config_is_rejected():
+    with pytest.raises(ValueError, match=r"model.image_size=48: expected a multiple of "
+                                         r"2\*\*len\(encoder_filters\) = 32"):
+        get_preset("exprgan-small").override(["model.image_size=48"])
