@@ -125,12 +125,15 @@ def _set(model, name, kernel, bias, source):
     k_shape, b_shape = (tuple(w.shape) for w in layer.weights)
     kernel = np.asarray(kernel, np.float32)
     bias = np.asarray(bias, np.float32).reshape(-1)
-    if kernel.size != int(np.prod(k_shape)) or bias.shape != b_shape:
+    # Conv kernels must match exactly ([h, w, in, out] in both MatConvNet and Keras);
+    # a 2-D Dense kernel [h * w * in, out] of fc6/fc7 reshapes (row-major, H, W, C) to
+    # the equivalent convolution.
+    fits = kernel.shape == k_shape or (kernel.ndim == 2 and kernel.shape[-1] == k_shape[-1]
+                                       and kernel.size == int(np.prod(k_shape)))
+    if not fits or bias.shape != b_shape:
         raise ValueError(f"{source}: layer {name!r} has kernel {kernel.shape} and bias "
                          f"{bias.shape}; VGG-Face expects kernel {k_shape} and bias "
                          f"{b_shape}.")
-    # MatConvNet squeezes nothing, but fully-connected layers in Keras files are
-    # [in, out] matrices; both reshape (row-major, H, W, C order) to the conv kernel.
     layer.set_weights([kernel.reshape(k_shape), bias])
     return True
 
@@ -253,15 +256,12 @@ def save_vgg_face_h5(model, path):
             group.create_dataset(weight_names[1], data=bias)
 
 
-def load_vgg_face_weights(model, path):
-    """Loads VGG-Face weights from ``.mat`` or ``.h5`` into a :func:`vgg_face` model.
-
-    Layers present in the file but not in the model (``fc6``/``fc7`` for a model
-    without top, ``fc8``) are ignored; every layer of the model must be in the file.
+def read_vgg_face_arrays(path) -> dict:
+    """Reads ``{layer_name: (kernel, bias)}`` from a VGG-Face ``.mat`` or Keras ``.h5``.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: the file misses a layer or a shape differs, naming both.
+        ValueError: unknown file type.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -269,12 +269,31 @@ def load_vgg_face_weights(model, path):
                                 f"Keras VGG-Face .h5 and import it with: python "
                                 f"scripts/fetch_weights.py vgg_face --from FILE")
     if path.endswith(".mat"):
-        arrays = read_matconvnet(path)
-    elif path.endswith(".h5") or path.endswith(".hdf5"):
-        arrays = read_keras_h5(path)
-    else:
-        raise ValueError(f"VGG-Face weights must be a MatConvNet .mat or a Keras .h5 file. "
-                         f"Received: path={path!r}")
+        return read_matconvnet(path)
+    if path.endswith(".h5") or path.endswith(".hdf5"):
+        return read_keras_h5(path)
+    raise ValueError(f"VGG-Face weights must be a MatConvNet .mat or a Keras .h5 file. "
+                     f"Received: path={path!r}")
+
+
+def load_vgg_face_weights(model, path, arrays=None):
+    """Loads VGG-Face weights from ``.mat`` or ``.h5`` into a :func:`vgg_face` model.
+
+    Layers present in the file but not in the model (``fc6``/``fc7`` for a model
+    without top, ``fc8``) are ignored; every layer of the model must be in the file.
+
+    Args:
+        model: a model from :func:`vgg_face`.
+        path: the weights file.
+        arrays: already read arrays of ``path`` (from :func:`read_vgg_face_arrays`).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file misses a layer or a shape differs, naming both.
+    """
+    path = os.fspath(path)
+    if arrays is None:
+        arrays = read_vgg_face_arrays(path)
     expected = _expected_layers(model)
     missing = [n for n in expected if n not in arrays]
     if missing:

@@ -280,7 +280,7 @@ def import_vgg_face(src: str, force: bool = False, dest=None, log=print) -> str:
         log: progress printer.
 
     Returns:
-        Path of the Keras weights file.
+        Path of the cached ``.h5``.
     """
     from exprgan_tf.identity import vgg_face as vf
 
@@ -288,7 +288,11 @@ def import_vgg_face(src: str, force: bool = False, dest=None, log=print) -> str:
     if os.path.isfile(dest) and not force:
         log(f"{dest} already exists (use --force to rebuild).")
         return dest
-    model = vf.vgg_face(weights=src, include_top=True)
+    arrays = vf.read_vgg_face_arrays(src)
+    # A file without fc6/fc7 still serves L_id (conv layers only), not the descriptor.
+    include_top = all(name in arrays for name in vf.TOP_LAYERS)
+    model = vf.vgg_face(include_top=include_top)
+    vf.load_vgg_face_weights(model, src, arrays)
     partial = dest + ".partial"
     vf.save_vgg_face_h5(model, partial)
     os.replace(partial, dest)
