@@ -1,0 +1,332 @@
+"""`ExpressionEditor`: one Keras model that edits the expression of face images.
+
+The editor chains the trained networks the way ExprGAN uses them at test time::
+
+    image --ImagePreprocess--> x in [-1, 1] --encoder--> z
+    (expression, intensity) --ExpressionCode--> c
+    (z, c) --decoder--> edited image in [-1, 1]
+
+Inputs (a list ``[images, expression, intensity]`` or a dict with those keys):
+
+- ``images``: ``[N, S, S, 3]`` with ``S = image_size`` of the networks (64 for the
+  ``-small`` presets, 128 otherwise), either **uint8 0-255** or **float in [-1, 1]**
+  (``uint8 / 127.5 - 1``). Both give the same result: the editor applies the
+  configuration's pre-processing (the optional unsharp mask, then [-1, 1]) inside the
+  model, exactly as training saw it, so never sharpen the images yourself.
+- ``expression``: int ``[N]``, the target class index into
+  :data:`exprgan_tf.EXPRESSIONS` (0 anger, 1 disgust, 2 fear, 3 happiness,
+  4 sadness, 5 surprise).
+- ``intensity``: float ``[N]`` in [0, 1] (0 = the neutral-most code shared by every
+  class, 1 = the strongest; see :mod:`exprgan_tf.controller` for the mapping).
+
+Output: float32 ``[N, S, S, 3]`` in [-1, 1]; :func:`exprgan_tf.preprocessing.to_display`
+turns it into uint8. Invalid values (an expression outside ``[0, num_classes)``, an
+intensity outside [0, 1], float images outside [-1, 1], a batch-size mismatch) raise
+``tf.errors.InvalidArgumentError`` with a message naming the input, also inside
+``model.predict`` and inside an exported SavedModel.
+
+Example:
+    >>> import numpy as np
+    >>> from exprgan_tf.config import get_preset
+    >>> from exprgan_tf.editor import ExpressionEditor
+    >>> editor = ExpressionEditor.from_config_tree(get_preset("exprgan-small"))
+    >>> faces = np.zeros((2, 64, 64, 3), "uint8")
+    >>> out = editor.predict([faces, np.array([3, 5]), np.array([1.0, 0.5], "float32")],
+    ...                      verbose=0)
+    >>> out.shape
+    (2, 64, 64, 3)
+"""
+
+from __future__ import annotations
+
+import os
+
+import keras
+import tensorflow as tf
+
+from exprgan_tf import preprocessing
+from exprgan_tf.config import EXPRESSIONS, ExprGANConfig
+from exprgan_tf.controller import ExpressionCode
+from exprgan_tf.layers import PACKAGE
+
+INPUT_NAMES = ("images", "expression", "intensity")
+# Float images may overshoot [-1, 1] by rounding (uint8 / 127.5 - 1 and back).
+_FLOAT_RANGE_SLACK = 1e-3
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ImagePreprocess(keras.layers.Layer):
+    """The training pre-processing as a layer: uint8 or [-1, 1] float -> [-1, 1] float.
+
+    uint8 images are read as 0-255 (``x / 255``), float images as [-1, 1]
+    (``(x + 1) / 2``); then the optional unsharp mask of
+    :func:`exprgan_tf.preprocessing.unsharp_mask` is applied in [0, 1] and the result
+    is rescaled to [-1, 1]. For uint8 input this is the very op sequence of
+    :func:`exprgan_tf.preprocessing.preprocess_image`, which the training pipeline uses.
+
+    Args:
+        unsharp_mask: bool, sharpen before rescaling (the ``proposed`` presets).
+        radius: float >= 0, Gaussian sigma of the unsharp mask.
+        amount: float, strength of the unsharp mask.
+        **kwargs: base ``Layer`` arguments.
+    """
+
+    def __init__(self, unsharp_mask=False, radius=1.0, amount=1.0, **kwargs):
+        kwargs.setdefault("autocast", False)  # keep uint8 inputs uint8
+        super().__init__(**kwargs)
+        if radius < 0:
+            raise ValueError(f"radius must be >= 0. Received: radius={radius!r}")
+        self.unsharp_mask = bool(unsharp_mask)
+        self.radius = float(radius)
+        self.amount = float(amount)
+
+    def call(self, images):
+        if images.dtype == tf.uint8:
+            x01 = preprocessing.to_float01(images)
+        else:
+            x01 = (tf.cast(images, tf.float32) + 1.0) / 2.0
+        if self.unsharp_mask:
+            x01 = preprocessing.unsharp_mask(x01, radius=self.radius, amount=self.amount)
+        return preprocessing.to_model_range(x01)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def compute_output_spec(self, images):
+        return keras.KerasTensor(images.shape, dtype="float32")
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"unsharp_mask": self.unsharp_mask, "radius": self.radius,
+                       "amount": self.amount})
+        return config
+
+
+def _validation_ops(images, expression, intensity, num_classes):
+    """In-graph checks of the editor's inputs; each fails with a readable message."""
+    checks = [
+        tf.debugging.assert_equal(
+            tf.shape(expression)[0], tf.shape(images)[0],
+            message="expression must have one entry per image (shape [N])"),
+        tf.debugging.assert_equal(
+            tf.shape(intensity)[0], tf.shape(images)[0],
+            message="intensity must have one entry per image (shape [N])"),
+        tf.debugging.assert_greater_equal(
+            expression, tf.constant(0, expression.dtype),
+            message=f"expression must be a class index in [0, {num_classes}) "
+                    f"({', '.join(f'{i}={n}' for i, n in enumerate(EXPRESSIONS))})"),
+        tf.debugging.assert_less(
+            expression, tf.constant(num_classes, expression.dtype),
+            message=f"expression must be a class index in [0, {num_classes}) "
+                    f"({', '.join(f'{i}={n}' for i, n in enumerate(EXPRESSIONS))})"),
+        tf.debugging.assert_greater_equal(
+            intensity, 0.0, message="intensity must be in [0, 1]"),
+        tf.debugging.assert_less_equal(
+            intensity, 1.0, message="intensity must be in [0, 1]"),
+    ]
+    if images.dtype != tf.uint8:
+        bound = 1.0 + _FLOAT_RANGE_SLACK
+        checks += [
+            tf.debugging.assert_greater_equal(
+                images, tf.constant(-bound, images.dtype),
+                message="float images must be in [-1, 1] (pass uint8 for 0-255 images)"),
+            tf.debugging.assert_less_equal(
+                images, tf.constant(bound, images.dtype),
+                message="float images must be in [-1, 1] (pass uint8 for 0-255 images)"),
+        ]
+    return checks
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ExpressionEditor(keras.Model):
+    """Edit faces: ``[images, expression, intensity] -> edited images`` (see module doc).
+
+    Args:
+        encoder: the trained encoder, ``[N, S, S, 3]`` in [-1, 1] -> z.
+        decoder: the trained decoder, ``[z, code] -> [N, S, S, 3]`` in [-1, 1].
+        num_classes: expression classes of the code (6).
+        intensity_dim: code dims per class (5).
+        unsharp_mask: apply the unsharp mask in the pre-processing.
+        radius: unsharp-mask Gaussian sigma.
+        amount: unsharp-mask strength.
+        **kwargs: base ``keras.Model`` arguments (``name``, ...).
+
+    Example:
+        >>> import numpy as np
+        >>> from exprgan_tf.config import get_preset
+        >>> from exprgan_tf.models import build_networks
+        >>> cfg = get_preset("exprgan-small")
+        >>> nets = build_networks(cfg.model)
+        >>> editor = ExpressionEditor(nets.encoder, nets.decoder)
+        >>> editor.image_size
+        64
+    """
+
+    def __init__(self, encoder, decoder, num_classes=6, intensity_dim=5, unsharp_mask=False,
+                 radius=1.0, amount=1.0, **kwargs):
+        kwargs.setdefault("name", "expression_editor")
+        super().__init__(**kwargs)
+        if not isinstance(encoder, keras.Model) or not isinstance(decoder, keras.Model):
+            raise ValueError("encoder and decoder must be keras.Model instances. Received: "
+                             f"encoder={type(encoder).__name__}, "
+                             f"decoder={type(decoder).__name__}")
+        shape = tuple(encoder.input_shape)
+        if len(shape) != 4 or shape[1] is None or shape[1] != shape[2]:
+            raise ValueError("encoder must take square images [N, S, S, C]. "
+                             f"Received: encoder.input_shape={shape}")
+        code_dim = decoder.input_shape[1][-1]
+        if code_dim != num_classes * intensity_dim:
+            raise ValueError(
+                f"decoder expects a {code_dim}-d code but num_classes * intensity_dim = "
+                f"{num_classes * intensity_dim}. Received: num_classes={num_classes}, "
+                f"intensity_dim={intensity_dim}")
+        # === Layers ===
+        self.encoder = encoder
+        self.decoder = decoder
+        self.preprocess = ImagePreprocess(unsharp_mask, radius, amount, name="preprocess")
+        self.code = ExpressionCode(num_classes, intensity_dim, name="expression_code")
+        # === Config ===
+        self.num_classes = int(num_classes)
+        self.intensity_dim = int(intensity_dim)
+        self.unsharp_mask = bool(unsharp_mask)
+        self.radius = float(radius)
+        self.amount = float(amount)
+        self.image_size = int(shape[1])
+        self.channels = int(shape[3])
+
+    # --- construction helpers -------------------------------------------------------
+    @classmethod
+    def from_networks(cls, config: ExprGANConfig, encoder, decoder, **kwargs):
+        """The editor of trained networks, with ``config``'s code layout and
+        pre-processing."""
+        pre = config.preprocess
+        return cls(encoder, decoder, num_classes=config.model.num_classes,
+                   intensity_dim=config.model.intensity_dim, unsharp_mask=pre.unsharp_mask,
+                   radius=pre.radius, amount=pre.amount, **kwargs)
+
+    @classmethod
+    def from_config_tree(cls, config: ExprGANConfig, **kwargs):
+        """A freshly initialised (untrained) editor for ``config``; for tests and
+        benchmarks."""
+        from exprgan_tf.models import build_decoder, build_encoder
+
+        return cls.from_networks(config, build_encoder(config.model),
+                                 build_decoder(config.model), **kwargs)
+
+    # --- model ----------------------------------------------------------------------
+    def build(self, input_shape=None):
+        # Encoder and decoder are functional models, built when constructed; the other
+        # layers have no weights.
+        self.built = True
+
+    def _split_inputs(self, inputs):
+        if isinstance(inputs, dict):
+            missing = [k for k in INPUT_NAMES if k not in inputs]
+            if missing:
+                raise ValueError(f"ExpressionEditor inputs need the keys {list(INPUT_NAMES)}. "
+                                 f"Received: keys={sorted(inputs)}")
+            return tuple(inputs[k] for k in INPUT_NAMES)
+        if isinstance(inputs, (list, tuple)) and len(inputs) == 3:
+            return tuple(inputs)
+        raise ValueError("ExpressionEditor expects [images, expression, intensity] or a dict "
+                         f"with keys {list(INPUT_NAMES)}. Received: inputs={inputs!r}")
+
+    def call(self, inputs):
+        images, expression, intensity = self._split_inputs(inputs)
+        images = tf.convert_to_tensor(images)
+        if images.dtype not in (tf.uint8, tf.float16, tf.bfloat16, tf.float32, tf.float64):
+            raise ValueError("images must be uint8 (0-255) or float ([-1, 1]). "
+                             f"Received: images.dtype={images.dtype.name}")
+        expression = tf.convert_to_tensor(expression)
+        if not expression.dtype.is_integer:
+            raise ValueError("expression must be an integer class index. "
+                             f"Received: expression.dtype={expression.dtype.name}")
+        expression = tf.reshape(tf.cast(expression, tf.int32), [-1])
+        intensity = tf.cast(tf.convert_to_tensor(intensity), tf.float32)
+        if intensity.shape.rank == 2 and intensity.shape[-1] == 1:
+            intensity = tf.reshape(intensity, [-1])
+        expected = (self.image_size, self.image_size, self.channels)
+        if images.shape.rank is not None and (
+                images.shape.rank != 4 or not images.shape[1:].is_compatible_with(expected)):
+            raise ValueError(f"images must have shape [N, {self.image_size}, "
+                             f"{self.image_size}, {self.channels}]. Received: "
+                             f"images.shape={images.shape} (edit photos of other sizes "
+                             "with exprgan_tf.serving.face_edit)")
+        with tf.control_dependencies(_validation_ops(images, expression, intensity,
+                                                     self.num_classes)):
+            images = tf.identity(images)
+        x = self.preprocess(images)
+        z = self.encoder(x)
+        c = self.code([expression, intensity])
+        return self.decoder([z, c])
+
+    @property
+    def _default_save_signature(self):
+        # Keras would trace a float32-only signature when a SavedModel is written; the
+        # serving signatures come from exprgan_tf.serving.export instead.
+        return None
+
+    def compute_output_shape(self, input_shape):
+        batch = input_shape[0][0] if isinstance(input_shape, (list, tuple)) else None
+        return (batch, self.image_size, self.image_size, self.channels)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "decoder": keras.saving.serialize_keras_object(self.decoder),
+            "num_classes": self.num_classes,
+            "intensity_dim": self.intensity_dim,
+            "unsharp_mask": self.unsharp_mask,
+            "radius": self.radius,
+            "amount": self.amount,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"])
+        return cls(**config)
+
+
+def load_editor(path) -> ExpressionEditor:
+    """Load an :class:`ExpressionEditor` in one call.
+
+    Args:
+        path: a training run directory (``config.json`` + ``ckpt/``, written by
+            ``scripts/train.py``; its newest checkpoint is used) or a ``.keras`` file
+            written by ``ExpressionEditor.save``.
+
+    Returns:
+        The editor, ready for ``predict``.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist, or the run dir has no checkpoint.
+        ValueError: ``path`` is neither a run directory nor a ``.keras`` file.
+    """
+    from exprgan_tf import run_dir
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No editor at {path!r}: expected a training run directory "
+                                "or a .keras file.")
+    if os.path.isdir(path):
+        if os.path.isfile(os.path.join(path, "saved_model.pb")):
+            raise ValueError("load_editor reads run directories and .keras files; "
+                             f"{path!r} is an exported SavedModel: load it with "
+                             "tf.saved_model.load. Received: path=" + repr(path))
+        config, nets = run_dir.load_networks(path, names=("encoder", "decoder"))
+        return ExpressionEditor.from_networks(config, nets["encoder"], nets["decoder"])
+    if path.endswith(".keras"):
+        editor = keras.saving.load_model(path, safe_mode=True)
+        if not isinstance(editor, ExpressionEditor):
+            raise ValueError(f"{path!r} holds a {type(editor).__name__}, not an "
+                             f"ExpressionEditor. Received: path={path!r}")
+        return editor
+    raise ValueError("load_editor expects a training run directory or a .keras file. "
+                     f"Received: path={path!r}")
+
+
+__all__ = ["ExpressionEditor", "ImagePreprocess", "load_editor", "INPUT_NAMES"]
