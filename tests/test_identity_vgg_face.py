@@ -2,6 +2,7 @@
 MatConvNet's and Keras' layouts, with the real layer names (and real shapes for the conv
 layers; the fully-connected layers are tested at reduced width to keep files small)."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -159,26 +160,31 @@ def test_loader_errors_name_file_and_expectation(tmp_path):
         vf.vgg_face(width_divisor=3)
 
 
-def test_fetch_script_imports_user_file_into_cache(tmp_path):
+def _load_script():
+    spec = importlib.util.spec_from_file_location(
+        "fetch_weights", os.path.join(ROOT, "scripts", "fetch_weights.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_fetch_script_requires_a_vgg_face_file(capsys):
+    with pytest.raises(SystemExit):
+        _load_script().main(["vgg_face"])
+    assert "--from /path/to/vgg-face.mat" in capsys.readouterr().err
+
+
+def test_fetch_script_imports_user_file_into_cache(tmp_path, monkeypatch):
     arrays = _random_arrays()
     mat = str(tmp_path / "vgg-face.mat")
     _write_matconvnet(mat, arrays)
-    env = dict(os.environ, EXPRGAN_TF_CACHE=str(tmp_path / "cache"))
-    cmd = [sys.executable, os.path.join(ROOT, "scripts", "fetch_weights.py"), "vgg_face"]
-    no_src = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    assert no_src.returncode != 0 and "--from" in no_src.stderr
-    done = subprocess.run(cmd + ["--from", mat], env=env, capture_output=True, text=True)
+    monkeypatch.setenv("EXPRGAN_TF_CACHE", str(tmp_path / "cache"))
+    cmd = [sys.executable, os.path.join(ROOT, "scripts", "fetch_weights.py"), "vgg_face",
+           "--from", mat]
+    done = subprocess.run(cmd, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     cached = str(tmp_path / "cache" / "identity" / "vgg_face.h5")
     assert done.stdout.strip().splitlines()[-1] == cached
-    os.environ["EXPRGAN_TF_CACHE"], old = env["EXPRGAN_TF_CACHE"], os.environ.get(
-        "EXPRGAN_TF_CACHE")
-    try:
-        features = identity.build_identity_features(IdentityConfig(network="vgg_face"))
-    finally:
-        if old is None:
-            del os.environ["EXPRGAN_TF_CACHE"]
-        else:
-            os.environ["EXPRGAN_TF_CACHE"] = old
+    features = identity.build_identity_features(IdentityConfig(network="vgg_face"))
     assert len(features.outputs) == 5
     _assert_loaded(features, arrays)
