@@ -248,7 +248,8 @@ def _ellipse(x, y, cx, cy, rx, ry):
 
 
 def _smoothstep(e0, e1, v):
-    t = np.clip((v - e0) / (e1 - e0), 0.0, 1.0)
+    width = e1 - e0
+    t = np.clip((v - e0) / np.where(np.abs(width) < 1e-6, 1e-6, width), 0.0, 1.0)
     return t * t * (3.0 - 2.0 * t)
 
 

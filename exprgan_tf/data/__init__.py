@@ -1,0 +1,97 @@
+"""Data: the built-in face set, dataset readers and the ``tf.data`` pipeline.
+
+- :mod:`exprgan_tf.data.faces` - the procedural face renderer (:class:`FaceSet`) and its
+  ground truth (:meth:`FaceSet.true_face`);
+- :mod:`exprgan_tf.data.builtin` - which built-in faces form the Oulu-sized dataset;
+- :mod:`exprgan_tf.data.readers` - Oulu-CASIA and generic folder layouts, split by subject;
+- :mod:`exprgan_tf.data.pipeline` - ``tf.data`` batches with reproducible epochs;
+- :mod:`exprgan_tf.data.detect` - optional face detection and crop (``pip install mtcnn``).
+
+Example:
+    >>> from exprgan_tf.data import load_split, make_dataset
+    >>> images, labels, subjects = load_split(split="test", image_size=32)
+    >>> images.shape, sorted(set(subjects))[:2]
+    ((144, 32, 32, 3), ['P073', 'P074'])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from exprgan_tf.data.builtin import builtin_rows, render_rows
+from exprgan_tf.data.faces import EXPRESSION_AUS, LIGHTINGS, FaceSet, action_units
+from exprgan_tf.data.readers import read_images, scan, select_split
+
+
+def load_split(data=None, split: str = "train", image_size: int = 128, *,
+               layout: str = "auto", frames: int = 3, test_subjects=None,
+               test_fraction: float = 0.1, subject_pattern=None, manifest=None,
+               ignore_folders=(), detect_faces: bool = False, seed: int = 0,
+               num_subjects: int = 80, lighting: str = "mixed", jitter: bool = True):
+    """Load one split of a dataset into memory, split by subject.
+
+    Args:
+        data: ``None`` for the built-in face set (generated in memory; Oulu-sized by
+            default: 80 subjects, P001-P072 train / P073-P080 test, 6 expressions x 3 peak
+            frames, lighting mixed), or the path of a dataset folder (Oulu-CASIA layout
+            ``<subject>/<Expression>/<frame>`` or generic ``<expression>/<file>``).
+        split: ``"train"``, ``"test"`` or ``"all"``.
+        image_size: output height and width (files are centre-cropped and resized).
+        layout: ``"auto"``, ``"oulu"`` or ``"generic"`` (folders only).
+        frames: peak frames kept per sequence (Oulu layout; ``0`` = all) or rendered per
+            expression (built-in).
+        test_subjects: explicit test subject ids; ``None`` = the last
+            ``ceil(test_fraction * n)`` subjects in natural order.
+        test_fraction: share of subjects held out when ``test_subjects`` is ``None``.
+        subject_pattern: generic layout: regex giving the subject from a file name.
+        manifest: generic layout: CSV with ``path,subject`` columns.
+        ignore_folders: expression-level folders to skip (e.g. ``["neutral"]``).
+        detect_faces: crop each photo to the face found by MTCNN (needs ``mtcnn``).
+        seed, num_subjects, lighting, jitter: built-in face set only (see
+            :func:`exprgan_tf.data.builtin.builtin_rows`).
+
+    Returns:
+        ``(images uint8 [N, S, S, 3], labels int32 [N], subjects str [N])``.
+
+    Raises:
+        ValueError: for an empty dataset, unknown expression folders, a split with no
+            subjects or an unrecognised layout, saying what was found and expected.
+    """
+    if data is None:
+        if test_subjects is not None:
+            raise ValueError("test_subjects applies to data on disk; the built-in set holds "
+                             "out the last ceil(test_fraction * num_subjects) subjects. "
+                             f"Received: test_subjects={test_subjects!r}")
+        rows = builtin_rows(seed=seed, num_subjects=num_subjects, frames=frames,
+                            lighting=lighting, jitter=jitter, test_fraction=test_fraction,
+                            split=split)
+        images = render_rows(FaceSet(seed=seed, num_subjects=num_subjects), rows, image_size)
+        return (images, np.array([r["label"] for r in rows], np.int32),
+                np.array([r["subject"] for r in rows]))
+    from exprgan_tf.data.readers import DEFAULT_SUBJECT_PATTERN
+
+    records = scan(data, layout=layout, frames=frames,
+                   subject_pattern=subject_pattern or DEFAULT_SUBJECT_PATTERN,
+                   manifest=manifest, ignore_folders=ignore_folders)
+    records = select_split(records, split, test_subjects, test_fraction)
+    detector = None
+    if detect_faces:
+        from exprgan_tf.data.detect import FaceCropper
+        detector = FaceCropper()
+    images, kept = read_images(records, image_size, detector)
+    return (images, np.array([r.label for r in kept], np.int32),
+            np.array([r.subject for r in kept]))
+
+
+def __getattr__(name):
+    # The tf.data functions import TensorFlow; load them on first use so the renderer and
+    # the readers work without it (e.g. in scripts/prepare_data.py).
+    if name in ("make_dataset", "make_file_dataset", "steps_per_epoch", "decode_image"):
+        from exprgan_tf.data import pipeline
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'exprgan_tf.data' has no attribute {name!r}")
+
+
+__all__ = ["EXPRESSION_AUS", "LIGHTINGS", "FaceSet", "action_units", "builtin_rows",
+           "load_split", "make_dataset", "make_file_dataset", "read_images", "render_rows",
+           "scan", "select_split", "steps_per_epoch"]

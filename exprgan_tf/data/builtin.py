@@ -1,0 +1,100 @@
+"""The built-in face set as a dataset: which faces are drawn, and with which labels.
+
+The default mirrors how ExprGAN used Oulu-CASIA: 80 subjects, six expressions, the last
+three (peak) frames of each neutral-to-peak sequence, subjects P001-P072 for training and
+P073-P080 for testing (1296 + 144 images). Each frame's intensity, lighting and jitter
+seed are fixed by its position, so the same arguments always produce the same images,
+whether drawn in memory (:func:`exprgan_tf.data.load_split`) or written to disk
+(``scripts/prepare_data.py``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from exprgan_tf.config import EXPRESSIONS
+from exprgan_tf.data.faces import LIGHTINGS, FaceSet
+
+PEAK_INTENSITIES = (0.8, 0.9, 1.0)
+"""Intensities of the three peak frames kept per sequence (the last frames of a
+neutral -> peak sequence, like ExprGAN's frame selection on Oulu-CASIA)."""
+
+MANIFEST_COLUMNS = ("path", "subject", "expression", "label", "frame", "intensity",
+                    "lighting", "jitter_seed", "split")
+
+
+def frame_intensities(frames: int):
+    """Intensities of the last ``frames`` frames of a sequence whose peak is 1.0."""
+    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
+        raise ValueError(f"frames must be a positive integer. Received: frames={frames!r}")
+    if frames <= len(PEAK_INTENSITIES):
+        return PEAK_INTENSITIES[len(PEAK_INTENSITIES) - frames:]
+    return tuple(float(t) for t in np.round(np.linspace(0.0, 1.0, frames), 6))
+
+
+def builtin_rows(seed: int = 0, num_subjects: int = 80, frames: int = 3,
+                 lighting: str = "mixed", jitter: bool = True, test_fraction: float = 0.1,
+                 split: str = "all"):
+    """The rows (one dict per image) of the built-in dataset, in a fixed order.
+
+    Args:
+        seed: seed of the face set.
+        num_subjects: number of subjects; the last ``ceil(test_fraction * n)`` are the
+            test subjects (P073-P080 of 80 by default).
+        frames: frames per expression sequence; up to 3 are the peak frames with
+            intensities :data:`PEAK_INTENSITIES`, more span neutral (0) to peak (1).
+        lighting: ``"mixed"`` (each image draws strong / weak / dark deterministically)
+            or one of ``faces.LIGHTINGS`` for all images.
+        jitter: add pose jitter and noise (jitter seed = frame index), else clean renders.
+        test_fraction: share of subjects held out for testing.
+        split: ``"train"``, ``"test"`` or ``"all"``.
+
+    Returns:
+        A list of dicts with the keys of :data:`MANIFEST_COLUMNS` except ``path``.
+    """
+    if lighting != "mixed" and lighting not in LIGHTINGS:
+        raise ValueError(f"lighting must be 'mixed' or one of {list(LIGHTINGS)}. "
+                         f"Received: lighting={lighting!r}")
+    if split not in ("train", "test", "all"):
+        raise ValueError(f"split must be 'train', 'test' or 'all'. Received: split={split!r}")
+    if not 0.0 <= test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in [0, 1). Received: "
+                         f"test_fraction={test_fraction!r}")
+    faces = FaceSet(seed=seed, num_subjects=num_subjects)
+    intensities = frame_intensities(frames)
+    num_test = math.ceil(test_fraction * num_subjects)
+    first_test = num_subjects - num_test
+    if split == "train":
+        subjects = range(0, first_test)
+    elif split == "test":
+        subjects = range(first_test, num_subjects)
+    else:
+        subjects = range(num_subjects)
+    if len(subjects) == 0:
+        raise ValueError(f"The {split!r} split has no subjects: num_subjects={num_subjects}, "
+                         f"test_fraction={test_fraction} gives {first_test} training and "
+                         f"{num_test} test subject(s); expected at least one on each side.")
+    rows = []
+    for s in subjects:
+        for label, name in enumerate(EXPRESSIONS):
+            for f, t in enumerate(intensities):
+                if lighting == "mixed":
+                    light = LIGHTINGS[int(np.random.default_rng([seed, 77, s, label, f])
+                                          .integers(len(LIGHTINGS)))]
+                else:
+                    light = lighting
+                rows.append(dict(subject=faces.subject_id(s), expression=name.capitalize(),
+                                 label=label, frame=f, intensity=float(t), lighting=light,
+                                 jitter_seed=f if jitter else -1,
+                                 split="test" if s >= first_test else "train"))
+    return rows
+
+
+def render_rows(faces: FaceSet, rows, size: int = 128) -> np.ndarray:
+    """Render the images of :func:`builtin_rows` rows; uint8 [N, size, size, 3]."""
+    jit = [None if r["jitter_seed"] < 0 else r["jitter_seed"] for r in rows]
+    return faces.render_batch([r["subject"] for r in rows], [r["label"] for r in rows],
+                              [r["intensity"] for r in rows], [r["lighting"] for r in rows],
+                              size, jit)
