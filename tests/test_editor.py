@@ -1,0 +1,177 @@
+"""ExpressionEditor: equals the hand-run chain, uint8 == float, .keras and run-dir loading,
+readable errors. Tiny networks (32x32, a few channels) keep every test to seconds."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from exprgan_tf import preprocessing
+from exprgan_tf.config import get_preset
+from exprgan_tf.controller import intensity_code
+from exprgan_tf.editor import ExpressionEditor, ImagePreprocess, load_editor
+from exprgan_tf.models import build_networks
+
+TINY = ["model.image_size=32", "model.encoder_filters=[4,8,8,16,16]",
+        "model.decoder_start_filters=16", "model.decoder_filters=[16,8,8,8,4]",
+        "model.decoder_final_filters=4"]
+
+
+def tiny_config(preset="exprgan-small"):
+    return get_preset(preset).override(TINY)
+
+
+def _batch(n=3, size=32, seed=0):
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+    expression = (np.arange(n) % 6).astype("int32")
+    intensity = np.linspace(0.0, 1.0, n).astype("float32")
+    return images, expression, intensity
+
+
+@pytest.fixture(scope="module", params=["exprgan-small", "proposed-small"])
+def setup(request):
+    keras.utils.set_random_seed(1)
+    cfg = tiny_config(request.param)
+    nets = build_networks(cfg.model)
+    return cfg, nets, ExpressionEditor.from_networks(cfg, nets.encoder, nets.decoder)
+
+
+def test_editor_equals_encoder_controller_decoder_by_hand(setup):
+    cfg, nets, editor = setup
+    images, expression, intensity = _batch()
+    pre = cfg.preprocess
+    x = preprocessing.preprocess_image(images, pre.unsharp_mask, pre.radius, pre.amount)
+    z = nets.encoder(x)
+    c = intensity_code(expression, intensity)
+    expected = nets.decoder([z, c]).numpy()
+    got = editor.predict([images, expression, intensity], verbose=0)
+    assert got.shape == (3, 32, 32, 3) and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    # The intensity actually reaches the decoder: another intensity, another image.
+    other = editor.predict([images, expression, 1.0 - intensity], verbose=0)
+    assert np.abs(other - got).max() > 1e-4
+
+
+def test_unsharp_mask_is_applied_for_the_proposed_preset(setup):
+    cfg, _, editor = setup
+    images, _, _ = _batch()
+    x = editor.preprocess(images).numpy()
+    plain = preprocessing.preprocess_image(images).numpy()
+    if cfg.preprocess.unsharp_mask:
+        assert np.abs(x - plain).max() > 0.01
+    else:
+        np.testing.assert_array_equal(x, plain)
+
+
+def test_uint8_and_float_inputs_give_the_same_images(setup):
+    _, _, editor = setup
+    images, expression, intensity = _batch()
+    as_uint8 = editor.predict([images, expression, intensity], verbose=0)
+    as_float = editor.predict([images / 127.5 - 1.0, expression, intensity], verbose=0)
+    np.testing.assert_allclose(as_uint8, as_float, atol=1e-5)
+
+
+def test_predict_any_batch_size_and_dict_inputs(setup):
+    _, _, editor = setup
+    images, expression, intensity = _batch(n=5)
+    whole = editor([images, expression, intensity]).numpy()
+    batched = editor.predict([images, expression, intensity], batch_size=2, verbose=0)
+    one = editor.predict([images[:1], expression[:1], intensity[:1]], verbose=0)
+    by_name = editor.predict({"images": images, "expression": expression,
+                              "intensity": intensity}, verbose=0)
+    np.testing.assert_allclose(batched, whole, atol=1e-5)
+    np.testing.assert_allclose(one, whole[:1], atol=1e-5)
+    np.testing.assert_allclose(by_name, whole, atol=1e-5)
+
+
+def test_keras_save_load_round_trip_in_safe_mode(setup, tmp_path):
+    cfg, _, editor = setup
+    images, expression, intensity = _batch()
+    path = str(tmp_path / "editor.keras")
+    editor.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert isinstance(loaded, ExpressionEditor)
+    assert loaded.unsharp_mask == cfg.preprocess.unsharp_mask
+    assert loaded.get_config()["radius"] == editor.get_config()["radius"]
+    np.testing.assert_array_equal(loaded.predict([images, expression, intensity], verbose=0),
+                                  editor.predict([images, expression, intensity], verbose=0))
+    again = load_editor(path)
+    np.testing.assert_array_equal(again([images, expression, intensity]).numpy(),
+                                  editor([images, expression, intensity]).numpy())
+
+
+def test_get_config_from_config_round_trip(setup):
+    _, _, editor = setup
+    clone = ExpressionEditor.from_config(editor.get_config())
+    clone.set_weights(editor.get_weights())
+    images, expression, intensity = _batch()
+    np.testing.assert_array_equal(clone([images, expression, intensity]).numpy(),
+                                  editor([images, expression, intensity]).numpy())
+    layer = ImagePreprocess(True, 2.0, 0.5)
+    assert ImagePreprocess.from_config(layer.get_config()).get_config() == layer.get_config()
+
+
+def test_load_editor_from_a_training_run_dir(tmp_path):
+    from exprgan_tf import run_dir
+
+    cfg = tiny_config("proposed-small")
+    nets = build_networks(cfg.model)
+    try:  # checkpoints are kept per training stage; the newest stage is loaded
+        directory = run_dir.ckpt_dir(tmp_path, stage=3)
+    except TypeError:
+        directory = run_dir.ckpt_dir(tmp_path)
+    os.makedirs(directory)
+    cfg.save(run_dir.config_path(tmp_path))
+    ckpt = tf.train.Checkpoint(**nets.as_dict())
+    tf.train.CheckpointManager(ckpt, directory, max_to_keep=1).save()
+    editor = load_editor(tmp_path)
+    assert editor.unsharp_mask and editor.image_size == 32
+    images, expression, intensity = _batch()
+    reference = ExpressionEditor.from_networks(cfg, nets.encoder, nets.decoder)
+    np.testing.assert_array_equal(editor([images, expression, intensity]).numpy(),
+                                  reference([images, expression, intensity]).numpy())
+
+
+def test_load_editor_explains_what_it_accepts(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run directory or a .keras file"):
+        load_editor(tmp_path / "missing")
+    (tmp_path / "weights.h5").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"Received: path="):
+        load_editor(tmp_path / "weights.h5")
+    (tmp_path / "sm").mkdir()
+    (tmp_path / "sm" / "saved_model.pb").write_bytes(b"")
+    with pytest.raises(ValueError, match="tf.saved_model.load"):
+        load_editor(tmp_path / "sm")
+    with pytest.raises(FileNotFoundError, match="not a run directory"):
+        load_editor(tmp_path)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(expression=np.array([0, 3, 6], "int32")), r"expression must be a class index in \[0, 6\)"),
+    (dict(expression=np.array([-1, 3, 5], "int32")), r"expression must be a class index"),
+    (dict(intensity=np.array([0.0, 0.5, 1.5], "float32")), r"intensity must be in \[0, 1\]"),
+    (dict(intensity=np.array([0.0, 0.5], "float32")), r"intensity must have one entry per image"),
+    (dict(images="float255"), r"float images must be in \[-1, 1\]"),
+])
+def test_invalid_values_fail_with_a_readable_message(setup, change, message):
+    _, _, editor = setup
+    images, expression, intensity = _batch()
+    args = dict(images=images, expression=expression, intensity=intensity)
+    args.update(change)
+    if isinstance(args["images"], str):
+        args["images"] = images.astype("float32")
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        editor([args["images"], args["expression"], args["intensity"]])
+
+
+def test_wrong_image_size_or_dtype_is_a_value_error(setup):
+    _, _, editor = setup
+    images, expression, intensity = _batch(size=40)
+    with pytest.raises(ValueError, match=r"images must have shape \[N, 32, 32, 3\]"):
+        editor([images, expression, intensity])
+    images, _, _ = _batch()
+    with pytest.raises(ValueError, match="expression must be an integer"):
+        editor([images, expression.astype("float32"), intensity])
