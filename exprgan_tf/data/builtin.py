@@ -98,3 +98,58 @@ def render_rows(faces: FaceSet, rows, size: int = 128) -> np.ndarray:
     return faces.render_batch([r["subject"] for r in rows], [r["label"] for r in rows],
                               [r["intensity"] for r in rows], [r["lighting"] for r in rows],
                               size, jit)
+
+
+def write_builtin(out, size: int = 128, seed: int = 0, num_subjects: int = 80,
+                  frames: int = 3, lighting: str = "mixed", jitter: bool = True,
+                  test_fraction: float = 0.1, image_format: str = "png",
+                  overwrite: bool = False, chunk: int = 64):
+    """Write the built-in face set to disk in the Oulu-CASIA layout with a manifest.
+
+    Files are ``<out>/<subject>/<Expression>/<frame>.<ext>`` (``P001/Anger/000.png``...)
+    and ``<out>/manifest.csv`` lists every file with the columns of
+    :data:`MANIFEST_COLUMNS`. PNG is lossless, so reading the folder back gives exactly
+    the in-memory set (``load_split(None, ...)``) at the same size.
+
+    Args:
+        out: output folder (created; must be empty unless ``overwrite``).
+        size: image height and width.
+        image_format: ``"png"`` or ``"jpeg"`` (quality 95, like the original's JPEGs).
+        overwrite: allow writing into a non-empty folder.
+        chunk: faces rendered per batch.
+        Other arguments: as :func:`builtin_rows`.
+
+    Returns:
+        The manifest rows (dicts), ``path`` relative to ``out``.
+    """
+    import csv
+    import os
+
+    from PIL import Image
+
+    if image_format not in ("png", "jpeg"):
+        raise ValueError("image_format must be 'png' or 'jpeg'. "
+                         f"Received: image_format={image_format!r}")
+    out = os.fspath(out)
+    if os.path.isdir(out) and os.listdir(out) and not overwrite:
+        raise ValueError(f"Output folder {out} is not empty; pass overwrite=True "
+                         "(--overwrite) to write into it.")
+    rows = builtin_rows(seed=seed, num_subjects=num_subjects, frames=frames,
+                        lighting=lighting, jitter=jitter, test_fraction=test_fraction)
+    faces = FaceSet(seed=seed, num_subjects=num_subjects)
+    ext = "png" if image_format == "png" else "jpeg"
+    for start in range(0, len(rows), chunk):
+        part = rows[start:start + chunk]
+        images = render_rows(faces, part, size)
+        for row, image in zip(part, images):
+            rel = os.path.join(row["subject"], row["expression"], f"{row['frame']:03d}.{ext}")
+            os.makedirs(os.path.join(out, os.path.dirname(rel)), exist_ok=True)
+            kwargs = {"quality": 95} if ext == "jpeg" else {}
+            Image.fromarray(image).save(os.path.join(out, rel), **kwargs)
+            row["path"] = rel.replace(os.sep, "/")
+    with open(os.path.join(out, "manifest.csv"), "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: row[k] for k in MANIFEST_COLUMNS})
+    return rows

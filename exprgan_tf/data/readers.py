@@ -386,6 +386,11 @@ def read_images(records, image_size: int = 128, detector=None):
         except Exception as e:  # PIL raises many types for corrupt data
             bad.append(f"{r.path} ({type(e).__name__})")
     _warn_skipped(bad, "unreadable image")
+    missing = getattr(detector, "num_missing", 0)
+    if missing:
+        warnings.warn(f"No face found in {missing} of {len(kept)} image(s); they were kept "
+                      "uncropped (centre-cropped to a square).", UnreadableImagesWarning,
+                      stacklevel=2)
     if not kept:
         raise ValueError(f"None of the {len(records)} image file(s) could be read "
                          f"(e.g. {bad[:3]}).")
