@@ -437,7 +437,7 @@ class FaceSet:
         subjects = [self.subject_index(s) for s in subjects]
         n = len(subjects)
         expressions = [expression_index(e) for e in expressions]
-        intensities = [_check_intensity(t) for t in np.asarray(intensities, float).ravel()]
+        intensities = [_check_intensity(float(t)) for t in np.asarray(intensities, float).ravel()]
         if isinstance(lightings, str):
             lightings = [lightings] * n
         lightings = [_check_lighting(l) for l in lightings]
@@ -546,8 +546,12 @@ def _draw(p, draws, light, size):
         inside = ((y >= np.min(lo)) & (y <= np.max(hi))).any(axis=(0, 2))
         r = np.flatnonzero(inside)
         if r.size == 0:
-            return slice(0, 0)
-        return slice(max(0, r[0] - 2), min(size, max(r[-1] + 3, r[0] + 3)))
+            return slice(size - 3, size)  # nothing of the feature in view
+        lo, hi = max(0, r[0] - 2), min(size, r[-1] + 3)
+        if hi - lo < 3:  # np.gradient needs a few rows
+            lo = max(0, hi - 3)
+            hi = lo + 3
+        return slice(lo, hi)
 
     au = {k: p[k] for k in ACTION_UNITS}
     jaw = au["AU26"]
@@ -766,7 +770,7 @@ def _draw(p, draws, light, size):
     brow_gap = p["brow_gap"] - 0.025 * au["AU4"] - 0.01 * au["AU9"]
     dark = p["brow_dark"][..., None]
     brow_col = hair_col * dark + (1.0 - dark) * skin * 0.45
-    inner_dy = -0.075 * au["AU1"] + 0.055 * au["AU4"] + 0.02 * au["AU9"] - 0.01 * au["AU2"]
+    inner_dy = -0.075 * au["AU1"] + 0.07 * au["AU4"] + 0.02 * au["AU9"] - 0.01 * au["AU2"]
     outer_dy = -0.07 * au["AU2"] + 0.012 * au["AU4"] - 0.015 * au["AU1"] + 0.01 * au["AU6"]
     arch = p["brow_arch"] + 0.025 * au["AU2"] - 0.01 * au["AU4"]
     for s in (-1.0, 1.0):
@@ -792,7 +796,7 @@ def _draw(p, draws, light, size):
     rows = band(p["mouth_y"] - 0.12, p["mouth_y"] + 0.25)
     xs, ys, fs = x[:, rows], y[:, rows], face_shade[:, rows]
     my = p["mouth_y"] - 0.012 * au["AU17"] - 0.008 * au["AU10"]
-    corner = p["mouth_rest"] - 0.055 * au["AU12"] + 0.045 * au["AU15"] - 0.01 * au["AU10"] \
+    corner = p["mouth_rest"] - 0.055 * au["AU12"] + 0.06 * au["AU15"] - 0.01 * au["AU10"] \
         + 0.008 * au["AU20"]
     t = xs / mouth_hw
     tc = np.clip(t, -1.0, 1.0)

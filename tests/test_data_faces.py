@@ -1,0 +1,139 @@
+"""The procedural face set: determinism, ground truth, expressions, lighting, errors."""
+
+import numpy as np
+import pytest
+
+from exprgan_tf.config import EXPRESSIONS
+from exprgan_tf.data import builtin
+from exprgan_tf.data.faces import (ACTION_UNITS, EXPRESSION_AUS, LIGHTINGS, FaceSet,
+                                   action_units)
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def faces():
+    return FaceSet(seed=0, num_subjects=12)
+
+
+def test_render_is_byte_identical_for_same_arguments(faces):
+    a = faces.render(3, "fear", 0.7, lighting="weak", size=SIZE, jitter_seed=5)
+    b = FaceSet(seed=0, num_subjects=12).render(3, 2, 0.7, "weak", SIZE, jitter_seed=5)
+    assert a.dtype == np.uint8 and a.shape == (SIZE, SIZE, 3)
+    assert a.tobytes() == b.tobytes()
+
+
+def test_identity_does_not_depend_on_num_subjects():
+    small = FaceSet(seed=4, num_subjects=3).render("P003", "anger", 1.0, size=SIZE)
+    large = FaceSet(seed=4, num_subjects=300).render("P003", "anger", 1.0, size=SIZE)
+    assert small.tobytes() == large.tobytes()
+
+
+def test_seed_and_subject_change_the_face(faces):
+    a = faces.render(0, 0, 0.0, size=SIZE)
+    assert not np.array_equal(a, FaceSet(seed=1).render(0, 0, 0.0, size=SIZE))
+    assert not np.array_equal(a, faces.render(1, 0, 0.0, size=SIZE))
+
+
+def test_batch_render_equals_single_renders(faces):
+    subjects, exprs, ints = [0, 5, 9, 2], [0, 3, 5, 1], [0.0, 0.5, 1.0, 0.25]
+    lights, jit = ["strong", "weak", "dark", "weak"], [None, 1, 2, None]
+    batch = faces.render_batch(subjects, exprs, ints, lights, SIZE, jit, chunk=3)
+    for i in range(4):
+        single = faces.render(subjects[i], exprs[i], ints[i], lights[i], SIZE, jit[i])
+        assert np.array_equal(batch[i], single), i
+
+
+def test_intensity_zero_is_the_neutral_face_for_every_expression(faces):
+    neutral = [faces.render(4, e, 0.0, "strong", SIZE) for e in range(6)]
+    for img in neutral[1:]:
+        assert np.array_equal(img, neutral[0])
+
+
+def test_true_face_is_the_clean_strong_render(faces):
+    truth = faces.true_face(2, "happiness", 0.6, size=SIZE)
+    assert np.array_equal(truth, faces.render(2, 3, 0.6, "strong", SIZE, jitter_seed=None))
+    assert not np.array_equal(truth, faces.render(2, 3, 0.6, "strong", SIZE, jitter_seed=0))
+
+
+def test_jitter_seed_changes_pose_and_noise_deterministically(faces):
+    a = faces.render(1, 5, 1.0, "weak", SIZE, jitter_seed=1)
+    assert np.array_equal(a, faces.render(1, 5, 1.0, "weak", SIZE, jitter_seed=1))
+    assert not np.array_equal(a, faces.render(1, 5, 1.0, "weak", SIZE, jitter_seed=2))
+
+
+def test_expressions_blend_continuously_and_differ_at_peak(faces):
+    t = np.linspace(0.0, 1.0, 21)
+    for e in range(6):
+        seq = faces.render_batch([6] * 21, [e] * 21, t, "strong", 48).astype(float)
+        steps = np.abs(np.diff(seq, axis=0)).mean(axis=(1, 2, 3))
+        total = np.abs(seq[-1] - seq[0]).mean()
+        assert total > 0.4, EXPRESSIONS[e]
+        # No single 0.05 step carries more than a third of the whole change.
+        assert steps.max() < total / 3 + 0.2, EXPRESSIONS[e]
+    peak = faces.render_batch([6] * 6, range(6), [1.0] * 6, "strong", 48).astype(float)
+    for i in range(6):
+        for j in range(i + 1, 6):
+            assert np.abs(peak[i] - peak[j]).mean() > 0.5, (EXPRESSIONS[i], EXPRESSIONS[j])
+
+
+def test_lighting_conditions_order_brightness(faces):
+    means = [faces.render(7, 3, 1.0, light, SIZE).mean() for light in LIGHTINGS]
+    assert means[0] > means[1] > means[2]
+
+
+def test_action_units_scale_with_intensity():
+    aus = action_units("happiness", 0.5)
+    assert set(aus) == set(ACTION_UNITS)
+    assert aus["AU12"] == pytest.approx(0.5 * EXPRESSION_AUS["happiness"]["AU12"])
+    assert aus["AU4"] == 0.0
+    assert all(v == 0.0 for v in action_units("anger", 0.0).values())
+
+
+def test_sequence_runs_from_neutral_to_peak(faces):
+    seq = faces.sequence(0, "surprise", num_frames=4, lighting="strong", size=SIZE)
+    assert seq.shape == (4, SIZE, SIZE, 3)
+    assert np.array_equal(seq[0], faces.render(0, 0, 0.0, "strong", SIZE))
+    assert np.array_equal(seq[-1], faces.render(0, 5, 1.0, "strong", SIZE))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(expression="joy"), "expression must be an index 0-5 or one of ['anger', 'disgust', "
+                             "'fear', 'happiness', 'sadness', 'surprise']. Received: "
+                             "expression='joy'"),
+    (dict(expression=6), "Received: expression=6"),
+    (dict(intensity=1.5), "intensity must be in [0, 1]. Received: intensity=1.5"),
+    (dict(lighting="bright"), "lighting must be one of ['strong', 'weak', 'dark']. "
+                              "Received: lighting='bright'"),
+    (dict(size=4), "size must be an integer >= 8. Received: size=4"),
+    (dict(subject=12), "subject must be an index 0-11 or an id P001-P012. "
+                       "Received: subject=12"),
+    (dict(jitter_seed=-1), "jitter_seed must be None or an integer >= 0. "
+                           "Received: jitter_seed=-1"),
+])
+def test_bad_arguments_raise_clear_errors(faces, kwargs, message):
+    args = dict(subject=0, expression=0, intensity=0.5, lighting="weak", size=SIZE,
+                jitter_seed=None)
+    args.update(kwargs)
+    with pytest.raises(ValueError) as e:
+        faces.render(**args)
+    assert message in str(e.value)
+
+
+def test_faceset_rejects_bad_construction():
+    with pytest.raises(ValueError, match=r"num_subjects must be a positive integer. "
+                                         r"Received: num_subjects=0"):
+        FaceSet(num_subjects=0)
+    with pytest.raises(ValueError, match=r"seed must be an integer >= 0. Received: seed=-3"):
+        FaceSet(seed=-3)
+
+
+def test_builtin_rows_are_oulu_sized():
+    train = builtin.builtin_rows(split="train")
+    test = builtin.builtin_rows(split="test")
+    assert len(train) == 1296 and len(test) == 144
+    assert sorted({r["subject"] for r in train}) == [f"P{i:03d}" for i in range(1, 73)]
+    assert sorted({r["subject"] for r in test}) == [f"P{i:03d}" for i in range(73, 81)]
+    assert {r["intensity"] for r in train} == {0.8, 0.9, 1.0}
+    assert {r["lighting"] for r in train} == set(LIGHTINGS)
+    assert np.bincount([r["label"] for r in train]).tolist() == [216] * 6
