@@ -92,8 +92,12 @@ def _assert_loaded(model, arrays):
             np.testing.assert_array_equal(bias, arrays[layer.name][1])
 
 
-def test_golden_parameter_counts():
+def test_golden_parameter_count_conv():
     assert vf.vgg_face(include_top=False).count_params() == vf.NUM_PARAMS_CONV == 14_714_688
+
+
+@pytest.mark.slow  # allocates the 134 M parameters of fc6/fc7 (about 0.5 GB)
+def test_golden_parameter_count_with_top():
     # VGG-16's well-known 138,357,544 minus its 1000-way fc8 (4096 * 1000 + 1000); VGG-Face
     # only differs there (2622 identities), and fc8 is not built.
     assert vf.vgg_face(include_top=True).count_params() == vf.NUM_PARAMS_TOP
