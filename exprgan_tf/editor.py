@@ -291,6 +291,32 @@ class ExpressionEditor(keras.Model):
         return cls(**config)
 
 
+CHECKPOINT_ENV = "EXPRGAN_TF_CHECKPOINT"
+
+
+def find_checkpoint(root=None) -> str | None:
+    """The editor to use when none is named: ``$EXPRGAN_TF_CHECKPOINT`` if set, else the
+    first run directory (with ``config.json``) or ``.keras`` file in ``root`` (default:
+    the ``checkpoints/`` folder beside the package, where the pretrained model ships).
+
+    Returns:
+        A path for :func:`load_editor`, or ``None`` when there is none.
+    """
+    if os.environ.get(CHECKPOINT_ENV):
+        return os.environ[CHECKPOINT_ENV]
+    if root is None:
+        root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            "checkpoints")
+    if not os.path.isdir(root):
+        return None
+    for name in sorted(os.listdir(root)):
+        path = os.path.join(root, name)
+        if (os.path.isfile(os.path.join(path, "config.json"))
+                or (name.endswith(".keras") and os.path.isfile(path))):
+            return path
+    return None
+
+
 def load_editor(path) -> ExpressionEditor:
     """Load an :class:`ExpressionEditor` in one call.
 
@@ -329,4 +355,5 @@ def load_editor(path) -> ExpressionEditor:
                      f"Received: path={path!r}")
 
 
-__all__ = ["ExpressionEditor", "ImagePreprocess", "load_editor", "INPUT_NAMES"]
+__all__ = ["ExpressionEditor", "ImagePreprocess", "find_checkpoint", "load_editor",
+           "INPUT_NAMES"]

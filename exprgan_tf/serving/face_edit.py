@@ -167,6 +167,7 @@ class PhotoEditor:
         self.align = bool(align)
         self._detector = detector
         self._cropper = None
+        self.num_detected = 0  # faces found by the last detection
 
     # --- detection ------------------------------------------------------------------
     def detect(self, photo: np.ndarray) -> list[Face]:
@@ -180,6 +181,7 @@ class PhotoEditor:
                 margin=self.margin, min_confidence=self.min_confidence, on_missing="skip",
                 detector=self._detector)
         boxes = self._cropper.detect(photo)
+        self.num_detected = len(boxes)
         # FaceCropper keeps boxes only; the eyes come from the same (remembered) detections.
         raw = self._detector.last
         faces = []
