@@ -57,11 +57,13 @@ def build_cnn(size, seed):
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((size, size, 3), name="image")
     x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(inputs)
-    for i, f in enumerate((32, 64, 128)):
-        x = keras.layers.Conv2D(f, 3, padding="same", activation="relu", name=f"conv{i}a")(x)
-        x = keras.layers.Conv2D(f, 3, padding="same", activation="relu", name=f"conv{i}b")(x)
+    for i, f in enumerate((32, 64, 128, 128)):
+        x = keras.layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
+        x = keras.layers.BatchNormalization(name=f"bn{i}")(x)
+        x = keras.layers.ReLU(name=f"relu{i}")(x)
         x = keras.layers.MaxPooling2D(name=f"pool{i}")(x)
-    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dropout(0.3, name="dropout0")(x)
     x = keras.layers.Dense(128, activation="relu", name="dense")(x)
     x = keras.layers.Dropout(0.5, name="dropout")(x)
     outputs = keras.layers.Dense(6, activation="softmax", name="probs")(x)

@@ -78,7 +78,8 @@ def main(argv=None):
             f"- Command: `{command.strip()}`",
             f"- Machine: {platform.machine()}, {os.cpu_count()} cores, no GPU; "
             f"TF {tf.__version__}, Python {platform.python_version()}; CPU shared with "
-            "other jobs, so treat numbers as +-20%.",
+            f"other jobs (1-min load average at the end: {os.getloadavg()[0]:.1f}), so "
+            "treat numbers as rough.",
             f"- Step: network on the real batch (forward) and on the generated batch "
             f"(forward + backward to the images), batch {args.batch}, "
             f"{args.size}x{args.size} inputs resized inside the network; median of "
