@@ -69,10 +69,10 @@ _LIGHT = {
     # colour cast, noise sigma (0-255 levels), specular strength, background gain
     "strong": dict(gain=1.0, ambient=0.42, diffuse=0.68, direction=(-0.35, -0.45, 0.82),
                    cast=(1.0, 1.0, 1.0), noise=2.0, specular=0.10),
-    "weak": dict(gain=0.62, ambient=0.5, diffuse=0.55, direction=(0.05, 0.2, 1.0),
+    "weak": dict(gain=0.68, ambient=0.5, diffuse=0.55, direction=(0.05, 0.2, 1.0),
                  cast=(0.9, 0.97, 1.12), noise=4.0, specular=0.04),
-    "dark": dict(gain=0.34, ambient=0.4, diffuse=0.7, direction=(0.3, -0.25, 0.9),
-                 cast=(1.06, 0.98, 0.88), noise=5.0, specular=0.02),
+    "dark": dict(gain=0.45, ambient=0.4, diffuse=0.7, direction=(0.3, -0.25, 0.9),
+                 cast=(1.06, 0.98, 0.88), noise=4.0, specular=0.02),
 }
 
 _SKIN_TONES = np.array([
@@ -676,10 +676,10 @@ def _draw(p, draws, light, size):
         outer = np.clip((xs - wx) * s / (rad + 1e-4) + 0.3, 0, 1)
         o -= 0.16 * np.exp(-((rad - 0.034) / 0.007) ** 2) * outer
     brow_y0 = eye_y - p["brow_up"]
-    o -= 0.22 * au["AU4"] * np.exp(-((axs - 0.028) / 0.008) ** 2) \
+    o -= 0.35 * au["AU4"] * np.exp(-((axs - 0.028) / 0.008) ** 2) \
         * np.exp(-((ys - brow_y0 - 0.02) / 0.035) ** 2)
     for k in range(3):
-        o -= 0.16 * au["AU9"] * np.exp(-((ys - eye_y - 0.03 * k + 0.1 * axs - 0.015) / 0.006) ** 2) \
+        o -= 0.3 * au["AU9"] * np.exp(-((ys - eye_y - 0.03 * k + 0.1 * axs - 0.015) / 0.006) ** 2) \
             * np.exp(-(xs / 0.055) ** 4)
     for s in (-1.0, 1.0):
         cx_ = s * (p["eye_dx"] + p["eye_w"] + 0.03)
@@ -694,7 +694,7 @@ def _draw(p, draws, light, size):
         occl[:, rows] -= 0.12 * forehead * np.exp(-((ys - line_y) / 0.007) ** 2) \
             * np.exp(-(xs / 0.26) ** 4)
 
-    mouth_hw = p["mouth_w"] * (1.0 + 0.22 * au["AU12"] + 0.3 * au["AU20"] - 0.25 * au["AU24"]
+    mouth_hw = p["mouth_w"] * (1.0 + 0.22 * au["AU12"] + 0.4 * au["AU20"] - 0.25 * au["AU24"]
                                - 0.25 * jaw * (1.0 - au["AU20"]))
     rows = band(tip_y - 0.03, p["mouth_y"] + 0.25)
     xs, ys = x[:, rows], y[:, rows]
@@ -727,7 +727,7 @@ def _draw(p, draws, light, size):
     # --- eyes and brows ----------------------------------------------------------------------
     rows = band(eye_y - p["brow_up"] - 0.15, eye_y + 0.08)
     xs, ys, fs = x[:, rows], y[:, rows], face_shade[:, rows]
-    lid_up = p["eye_h"] * (1.0 + 0.6 * au["AU5"] - 0.45 * au["AU7"] - 0.4 * au["AU43"]
+    lid_up = p["eye_h"] * (1.0 + 0.6 * au["AU5"] - 0.55 * au["AU7"] - 0.4 * au["AU43"]
                            - 0.2 * au["AU6"] - 0.1 * au["AU9"])
     lid_lo = p["eye_h"] * 0.8 * (1.0 - 0.55 * au["AU6"] - 0.35 * au["AU7"] - 0.3 * au["AU9"]
                                  + 0.15 * au["AU5"])
@@ -767,10 +767,10 @@ def _draw(p, draws, light, size):
             * (np.abs(u) < w * 1.05)
         canvas.darken(0.25 * crease * (1.0 - 0.5 * au["AU5"]), rows=rows)
 
-    brow_gap = p["brow_gap"] - 0.025 * au["AU4"] - 0.01 * au["AU9"]
+    brow_gap = p["brow_gap"] - 0.035 * au["AU4"] - 0.01 * au["AU9"]
     dark = p["brow_dark"][..., None]
     brow_col = hair_col * dark + (1.0 - dark) * skin * 0.45
-    inner_dy = -0.075 * au["AU1"] + 0.07 * au["AU4"] + 0.02 * au["AU9"] - 0.01 * au["AU2"]
+    inner_dy = -0.09 * au["AU1"] + 0.09 * au["AU4"] + 0.02 * au["AU9"] - 0.01 * au["AU2"]
     outer_dy = -0.07 * au["AU2"] + 0.012 * au["AU4"] - 0.015 * au["AU1"] + 0.01 * au["AU6"]
     arch = p["brow_arch"] + 0.025 * au["AU2"] - 0.01 * au["AU4"]
     for s in (-1.0, 1.0):
@@ -796,13 +796,13 @@ def _draw(p, draws, light, size):
     rows = band(p["mouth_y"] - 0.12, p["mouth_y"] + 0.25)
     xs, ys, fs = x[:, rows], y[:, rows], face_shade[:, rows]
     my = p["mouth_y"] - 0.012 * au["AU17"] - 0.008 * au["AU10"]
-    corner = p["mouth_rest"] - 0.055 * au["AU12"] + 0.06 * au["AU15"] - 0.01 * au["AU10"] \
+    corner = p["mouth_rest"] - 0.07 * au["AU12"] + 0.075 * au["AU15"] - 0.01 * au["AU10"] \
         + 0.008 * au["AU20"]
     t = xs / mouth_hw
     tc = np.clip(t, -1.0, 1.0)
     bell = 1.0 - tc * tc
     y_mid = my + corner * tc * tc
-    open_up = 0.032 * au["AU10"] + 0.008 * au["AU25"] + 0.012 * au["AU12"] * au["AU25"] \
+    open_up = 0.04 * au["AU10"] + 0.008 * au["AU25"] + 0.012 * au["AU12"] * au["AU25"] \
         + 0.012 * jaw
     open_lo = 0.006 * au["AU25"] + 0.11 * jaw + 0.012 * au["AU20"] * au["AU25"] \
         + 0.014 * au["AU12"] * au["AU25"]
