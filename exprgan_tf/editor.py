@@ -193,6 +193,7 @@ class ExpressionEditor(keras.Model):
         self.amount = float(amount)
         self.image_size = int(shape[1])
         self.channels = int(shape[3])
+        self.built = True  # every weight lives in the (built) encoder and decoder
 
     # --- construction helpers -------------------------------------------------------
     @classmethod
