@@ -79,14 +79,14 @@ def intensity_code(labels, intensity, num_classes: int = 6, intensity_dim: int =
     return _code_ops(labels_np, mags, num_classes, intensity_dim)
 
 
-def sample_training_code(labels, generator: tf.random.Generator, num_classes: int = 6,
+def sample_training_code(labels, seed, num_classes: int = 6,
                          intensity_dim: int = 5) -> tf.Tensor:
     """The original's training code: target block ``|u|``, other blocks ``-|u|``.
 
     Args:
         labels: int ``[N]`` class indices, or one-hot ``[N, num_classes]``.
-        generator: the ``tf.random.Generator`` of the run (checkpointed with it, so a
-            resumed run draws the same codes).
+        seed: stateless seed, int shape ``[2]``; the same seed gives the same codes
+            (the trainer derives it from the run seed, epoch and step).
         num_classes, intensity_dim: code layout.
 
     Returns:
@@ -95,13 +95,14 @@ def sample_training_code(labels, generator: tf.random.Generator, num_classes: in
     labels = tf.convert_to_tensor(labels)
     if labels.shape.rank == 2:
         labels = tf.argmax(labels, axis=-1, output_type=tf.int32)
-    u = generator.uniform([tf.shape(labels)[0], intensity_dim], -1.0, 1.0)
+    u = tf.random.stateless_uniform([tf.shape(labels)[0], intensity_dim], seed, -1.0, 1.0)
     return _code_ops(labels, tf.abs(u), num_classes, intensity_dim)
 
 
-def sample_latent_prior(generator: tf.random.Generator, batch_size, latent_dim: int):
-    """Draw z ~ U(-1, 1)^latent_dim, the prior D_z compares the encoder's codes with."""
-    return generator.uniform([batch_size, latent_dim], -1.0, 1.0)
+def sample_latent_prior(seed, batch_size, latent_dim: int) -> tf.Tensor:
+    """Draw z ~ U(-1, 1)^latent_dim (the prior D_z compares the encoder's codes with)
+    from a stateless ``seed`` of shape ``[2]``."""
+    return tf.random.stateless_uniform([batch_size, latent_dim], seed, -1.0, 1.0)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

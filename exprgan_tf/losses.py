@@ -10,7 +10,9 @@ function              formula
 ``pixel_loss``        mean |x - G|
 ``identity_loss``     sum_l beta_l * mean|phi_l(x) - phi_l(G)| / (h_l * w_l)
 ``q_loss``            sum over classes of mean (Q_k - c_k)^2   (L_Q)
-``discriminator_loss`` mean BCE(real, 1) + mean BCE(fake, 0)   (D_img, D_z)
+``real_loss``         mean BCE(logits, 1)
+``fake_loss``         mean BCE(logits, 0)
+``discriminator_loss`` real_loss(real) + fake_loss(fake)        (D_img, D_z)
 ``generator_loss``    mean BCE(fake, 1)                        (G_img, E_z)
 ``total_variation``   (sum dy^2 / 2 / H + sum dx^2 / 2 / W) / N
 ====================  ==========================================================
@@ -115,15 +117,25 @@ def _bce(logits, target: float) -> tf.Tensor:
         labels=tf.fill(tf.shape(logits), target), logits=logits))
 
 
+def real_loss(logits) -> tf.Tensor:
+    """mean BCE(logits, 1): "these are real"."""
+    return _bce(logits, 1.0)
+
+
+def fake_loss(logits) -> tf.Tensor:
+    """mean BCE(logits, 0): "these are fake"."""
+    return _bce(logits, 0.0)
+
+
 def discriminator_loss(real_logits, fake_logits) -> tf.Tensor:
     """A discriminator's loss: real -> 1, fake -> 0 (D_img, and D_z with the prior as
     "real" and the encoder's codes as "fake")."""
-    return _bce(real_logits, 1.0) + _bce(fake_logits, 0.0)
+    return real_loss(real_logits) + fake_loss(fake_logits)
 
 
 def generator_loss(fake_logits) -> tf.Tensor:
     """The generator's (G_img) or encoder's (E_z) adversarial loss: fake -> 1."""
-    return _bce(fake_logits, 1.0)
+    return real_loss(fake_logits)
 
 
 def total_variation(images) -> tf.Tensor:

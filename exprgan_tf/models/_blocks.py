@@ -37,6 +37,7 @@ def dense(x, units: int, name: str, dtype=None):
 
 def batch_norm(x, cfg, name: str):
     """The discriminators' BatchNorm: TF1 ``contrib.layers.batch_norm`` defaults
-    (learned offset, no scale, momentum 0.999, epsilon 1e-3)."""
+    (learned offset, no scale, momentum 0.999, epsilon 1e-3). Statistics are
+    synchronised across replicas, so a distributed step equals the single-device one."""
     return keras.layers.BatchNormalization(momentum=cfg.bn_momentum, epsilon=cfg.bn_epsilon,
-                                           scale=False, name=name)(x)
+                                           scale=False, synchronized=True, name=name)(x)

@@ -1,0 +1,13 @@
+"""Incremental training (stages 1-3): the step functions, the inputs, the loop.
+
+- :mod:`~exprgan_tf.training.steps` - one ``tf.function`` step per stage;
+- :mod:`~exprgan_tf.training.inputs` - deterministic per-epoch batches;
+- :mod:`~exprgan_tf.training.trainer` - the loop, checkpoints, logs, pictures.
+"""
+
+from exprgan_tf.training.inputs import TrainingInputs
+from exprgan_tf.training.steps import LOSS_KEYS, StageStep
+from exprgan_tf.training.trainer import NonFiniteLossError, Trainer, make_strategy
+
+__all__ = ["LOSS_KEYS", "NonFiniteLossError", "StageStep", "Trainer", "TrainingInputs",
+           "make_strategy"]

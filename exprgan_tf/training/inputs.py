@@ -1,0 +1,88 @@
+"""Training batches as a pure function of (data, run seed, epoch).
+
+Every epoch's batches - their order, flips, expression codes c and prior samples z -
+are computed from ``(seed, epoch)`` alone. Nothing random lives outside the
+checkpointed counters, so a run resumed at epoch ``e``, step ``k`` sees exactly the
+batches an uninterrupted run would have seen, and a distributed run splits the same
+global batches over its replicas.
+
+Pre-processing (unsharp mask, rescaling) is deterministic, so it is done once per
+image when :class:`TrainingInputs` is built; a horizontal flip commutes with it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from exprgan_tf import preprocessing
+from exprgan_tf.config import ExprGANConfig
+from exprgan_tf.controller import sample_latent_prior, sample_training_code
+
+_PRIOR_STREAM = 1 << 30  # keeps the z-prior seeds apart from the code seeds
+
+
+class TrainingInputs:
+    """The training set of one run, served epoch by epoch.
+
+    Args:
+        images: uint8 ``[N, S, S, 3]`` faces at the model's image size.
+        labels: int ``[N]`` expression indices.
+        config: the run's config (pre-processing, code layout, seed, flip).
+        batch_size: global batch size; the last partial batch of an epoch is dropped
+            so every step has the same shape (one trace).
+        chunk: images pre-processed per TF call (bounds memory).
+    """
+
+    def __init__(self, images, labels, config: ExprGANConfig, batch_size: int,
+                 chunk: int = 256):
+        images = np.asarray(images)
+        labels = np.asarray(labels)
+        m = config.model
+        if images.ndim != 4 or images.shape[1:] != (m.image_size, m.image_size, m.channels):
+            raise ValueError(f"images must have shape [N, {m.image_size}, {m.image_size}, "
+                             f"{m.channels}]. Received: shape={images.shape}")
+        if labels.shape != (images.shape[0],):
+            raise ValueError(f"labels must have shape [{images.shape[0]}]. "
+                             f"Received: shape={labels.shape}")
+        if labels.size and (labels.min() < 0 or labels.max() >= m.num_classes):
+            raise ValueError(f"labels must be in [0, {m.num_classes}). Received: "
+                             f"min={labels.min()}, max={labels.max()}")
+        if images.shape[0] < batch_size:
+            raise ValueError(f"The training set has {images.shape[0]} images, fewer than one "
+                             f"batch. Received: batch_size={batch_size}")
+        self.config = config
+        self.batch_size = batch_size
+        self.labels = labels.astype(np.int32)
+        fn = preprocessing.preprocess_fn(config.preprocess)
+        self.images = np.concatenate([fn(images[i:i + chunk]).numpy()
+                                      for i in range(0, len(images), chunk)])
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.images) // self.batch_size
+
+    def epoch_arrays(self, epoch: int) -> dict:
+        """The whole of epoch ``epoch`` as arrays (before batching)."""
+        seed = self.config.training.seed
+        m = self.config.model
+        rng = np.random.default_rng([seed, epoch])
+        order = rng.permutation(len(self.images))
+        images = self.images[order]
+        if self.config.training.flip:
+            flip = rng.random(len(order)) < 0.5
+            images[flip] = images[flip, :, ::-1]
+        labels = self.labels[order]
+        code = sample_training_code(labels, tf.constant([seed, epoch], tf.int64),
+                                    m.num_classes, m.intensity_dim)
+        z = sample_latent_prior(tf.constant([seed, _PRIOR_STREAM + epoch], tf.int64),
+                                len(order), m.latent_dim)
+        return {"image": images, "label": np.eye(m.num_classes, dtype=np.float32)[labels],
+                "code": code.numpy(), "z_prior": z.numpy()}
+
+    def epoch(self, epoch: int, skip_steps: int = 0) -> tf.data.Dataset:
+        """Batches of epoch ``epoch``, dicts of ``image`` ([-1, 1]), ``label``
+        (one-hot), ``code`` and ``z_prior``, starting after ``skip_steps`` batches."""
+        ds = tf.data.Dataset.from_tensor_slices(self.epoch_arrays(epoch))
+        ds = ds.batch(self.batch_size, drop_remainder=True).skip(skip_steps)
+        return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,168 @@
+"""One training step per stage: forward pass, losses, gradients, three Adam updates.
+
+As the original, E+G, D_z and D_img are updated together from one forward pass:
+
+- stage 1 (controller): ``fake = G(z_prior, c)``; E and D_z are idle.
+  ``L_G = w_img * G_img + w_q * L_Q`` updates G; ``L_Dimg = D_img(x) + D_img(fake) + L_Q``
+  updates D_img (with Q).
+- stages 2 and 3: ``z = E(x)``, ``fake = G(z, c)``;
+  ``L_EG = w_pix * L1 + w_id * L_id + w_q * L_Q + w_img * G_img + w_z * E_z + w_tv * TV``
+  updates E and G; ``L_Dz = D_z(z_prior) + D_z(z)`` updates D_z;
+  ``L_Dimg`` as in stage 1 updates D_img.
+
+The weights ``w_*`` come from the stage's :class:`~exprgan_tf.config.LossWeights`; a
+term whose weight is 0 is still computed and logged when it is cheap, but the identity
+network is not run at all when ``w_id`` is 0 or there is no identity network.
+
+Every random draw of a step (the code c and the prior z) arrives with the batch (see
+:mod:`exprgan_tf.training.inputs`), so a step is a pure function of the batch and the
+variables: this is what makes resumed and distributed runs equal to plain ones.
+
+Each replica averages its losses over its own part of the batch and scales them by
+``1 / num_replicas``; the optimisers sum the gradients over replicas, so the update
+equals the single-device one on the whole batch (BatchNorm statistics are synchronised).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from exprgan_tf import losses as L
+
+LOSS_KEYS = {
+    1: ("G_img", "L_Q", "D_img_real", "D_img_fake", "loss_G", "loss_D_img"),
+    2: ("L1", "L_id", "L_Q", "G_img", "E_z", "TV", "D_z_prior", "D_z_enc", "D_img_real",
+        "D_img_fake", "loss_EG", "loss_D_z", "loss_D_img"),
+}
+LOSS_KEYS[3] = LOSS_KEYS[2]
+
+
+class StageStep:
+    """A compiled train step for one stage.
+
+    Args:
+        stage: 1, 2 or 3.
+        networks: :class:`~exprgan_tf.models.Networks`.
+        optimizers: dict with ``"EG"``, ``"D_z"`` and ``"D_img"`` Keras optimisers,
+            already built on their variables.
+        weights: the stage's :class:`~exprgan_tf.config.LossWeights`.
+        num_classes: expression classes (for L_Q).
+        identity_features: frozen model ``[-1, 1] images -> list of maps``, or ``None``.
+        identity_layer_weights: beta_l per identity layer (empty = all 1).
+        strategy: the ``tf.distribute`` strategy the variables were created under.
+        jit_compile: compile the per-replica step with XLA.
+
+    Call it with a distributed batch (a dict with ``image``, ``label``, ``code``,
+    ``z_prior``); it returns a dict of global-batch losses (scalars).
+    ``trace_count`` counts how often the step was traced (1 in a healthy run).
+    """
+
+    def __init__(self, stage, networks, optimizers, weights, num_classes=6,
+                 identity_features=None, identity_layer_weights=(), strategy=None,
+                 jit_compile=False):
+        if stage not in (1, 2, 3):
+            raise ValueError(f"stage must be 1, 2 or 3. Received: stage={stage!r}")
+        self.stage = stage
+        self.nets = networks
+        self.optimizers = optimizers
+        self.weights = weights
+        self.num_classes = num_classes
+        self.identity_features = identity_features
+        self.identity_layer_weights = tuple(identity_layer_weights)
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.trace_count = 0
+        self.keys = LOSS_KEYS[stage]
+        self._replica_fn = tf.function(self._replica_step, jit_compile=jit_compile) \
+            if jit_compile else self._replica_step
+        self._step = tf.function(self._distributed_step)
+        # The variables each optimiser owns (fixed for the whole stage).
+        if stage == 1:
+            self.eg_vars = networks.decoder.trainable_variables
+        else:
+            self.eg_vars = (networks.encoder.trainable_variables
+                            + networks.decoder.trainable_variables)
+        self.dz_vars = networks.latent_discriminator.trainable_variables
+        self.dimg_vars = networks.image_discriminator.trainable_variables
+
+    @property
+    def uses_identity(self) -> bool:
+        return (self.stage > 1 and self.identity_features is not None
+                and self.weights.identity > 0)
+
+    def __call__(self, distributed_batch):
+        return self._step(distributed_batch)
+
+    # --- graph code --------------------------------------------------------------
+    def _distributed_step(self, batch):
+        self.trace_count += 1  # Python side effect: runs once per trace
+        per_replica = self.strategy.run(self._replica_fn, args=(batch,))
+        return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+                for k, v in per_replica.items()}
+
+    def _replica_step(self, batch):
+        scale = 1.0 / tf.cast(self.strategy.num_replicas_in_sync, tf.float32)
+        if self.stage == 1:
+            out = self._stage1_losses(batch)
+            updates = (("EG", "loss_G", self.eg_vars), ("D_img", "loss_D_img", self.dimg_vars))
+        else:
+            out = self._stage23_losses(batch)
+            updates = (("EG", "loss_EG", self.eg_vars), ("D_z", "loss_D_z", self.dz_vars),
+                       ("D_img", "loss_D_img", self.dimg_vars))
+        tape, values = out
+        for opt_name, loss_name, variables in updates:
+            grads = [g * scale for g in tape.gradient(values[loss_name], variables)]
+            self.optimizers[opt_name].apply_gradients(zip(grads, variables))
+        del tape
+        return {k: values[k] * scale for k in self.keys}
+
+    def _image_discriminator_losses(self, image, fake, label, code, v):
+        real_logit, _ = self.nets.image_discriminator([image, label], training=True)
+        fake_logit, fake_code = self.nets.image_discriminator([fake, label], training=True)
+        v["L_Q"] = L.q_loss(fake_code, code, self.num_classes)
+        v["D_img_real"] = L.real_loss(real_logit)
+        v["D_img_fake"] = L.fake_loss(fake_logit)
+        v["G_img"] = L.generator_loss(fake_logit)
+        v["loss_D_img"] = v["D_img_real"] + v["D_img_fake"] + v["L_Q"]
+
+    def _stage1_losses(self, batch):
+        w = self.weights
+        v = {}
+        with tf.GradientTape(persistent=True) as tape:
+            fake = self.nets.decoder([batch["z_prior"], batch["code"]], training=True)
+            self._image_discriminator_losses(batch["image"], fake, batch["label"],
+                                             batch["code"], v)
+            v["loss_G"] = w.image_adversarial * v["G_img"] + w.q * v["L_Q"]
+        return tape, v
+
+    def _stage23_losses(self, batch):
+        w = self.weights
+        image, code = batch["image"], batch["code"]
+        v = {}
+        with tf.GradientTape(persistent=True) as tape:
+            z = self.nets.encoder(image, training=True)
+            fake = self.nets.decoder([z, code], training=True)
+            self._image_discriminator_losses(image, fake, batch["label"], code, v)
+            prior_logit = self.nets.latent_discriminator(batch["z_prior"], training=True)
+            enc_logit = self.nets.latent_discriminator(z, training=True)
+            v["D_z_prior"] = L.real_loss(prior_logit)
+            v["D_z_enc"] = L.fake_loss(enc_logit)
+            v["E_z"] = L.generator_loss(enc_logit)
+            v["loss_D_z"] = v["D_z_prior"] + v["D_z_enc"]
+            v["L1"] = L.pixel_loss(image, fake)
+            v["TV"] = L.total_variation(fake)
+            if self.uses_identity:
+                real_feats = batch.get("identity_features")
+                if real_feats is None:
+                    real_feats = self.identity_features(image, training=False)
+                fake_feats = self.identity_features(fake, training=False)
+                real_feats = real_feats if isinstance(real_feats, (list, tuple)) else [real_feats]
+                fake_feats = fake_feats if isinstance(fake_feats, (list, tuple)) else [fake_feats]
+                v["L_id"] = L.identity_feature_loss(
+                    [tf.stop_gradient(f) for f in real_feats], fake_feats,
+                    self.identity_layer_weights or None)
+            else:
+                v["L_id"] = tf.constant(0.0)
+            v["loss_EG"] = (w.pixel * v["L1"] + w.identity * v["L_id"] + w.q * v["L_Q"]
+                            + w.image_adversarial * v["G_img"]
+                            + w.latent_adversarial * v["E_z"] + w.total_variation * v["TV"])
+        return tape, v

@@ -1,0 +1,365 @@
+"""The incremental-training loop: one stage of one run directory.
+
+:class:`Trainer` builds the networks under a ``tf.distribute`` strategy, restores what
+the run directory holds (the same stage to resume, else the previous stage's networks),
+then trains epoch by epoch with:
+
+- a progress bar with ETA and the current losses;
+- TensorBoard scalars for every loss, and sample grids (rows = the six expressions,
+  columns = test faces) every ``training.sample_every`` epochs, also saved as PNG;
+- a checkpoint every ``training.checkpoint_every`` epochs, at the end, and when the
+  run is interrupted with Ctrl-C / SIGTERM (between two steps, so nothing is lost and
+  the resumed run equals an uninterrupted one);
+- a stop with a clear error on a NaN/Inf loss, leaving the last good checkpoint alone;
+- ``history.csv`` (per-epoch mean losses) and ``loss_curves.png`` at the end.
+
+Example:
+    >>> from exprgan_tf.config import get_preset          # doctest: +SKIP
+    >>> trainer = Trainer(get_preset("proposed-small"), "runs/demo", stage=1,
+    ...                   images=images, labels=labels)   # doctest: +SKIP
+    >>> trainer.fit(epochs=2)                              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from exprgan_tf import run_dir as rd
+from exprgan_tf.config import EXPRESSIONS, ExprGANConfig
+from exprgan_tf.controller import intensity_code, sample_latent_prior
+from exprgan_tf.models import build_networks
+from exprgan_tf.preprocessing import preprocess_fn, to_display
+from exprgan_tf.training.inputs import TrainingInputs
+from exprgan_tf.training.steps import LOSS_KEYS, StageStep
+from exprgan_tf.visualize import labelled_grid, plot_loss_curves, save_png
+
+# Which networks a stage takes over from the stage before it (DESIGN.md section 3).
+CARRIED_OVER = {2: ("decoder", "image_discriminator"),
+                3: ("encoder", "decoder", "latent_discriminator", "image_discriminator")}
+# history.csv columns: every loss of every stage, in a fixed order.
+HISTORY_LOSSES = list(dict.fromkeys(LOSS_KEYS[1] + LOSS_KEYS[2]))
+# The losses the progress bar shows (TensorBoard and history.csv get all of them).
+PROGRESS_KEYS = {1: ("loss_G", "loss_D_img", "G_img", "L_Q"),
+                 2: ("loss_EG", "L1", "L_id", "L_Q", "loss_D_z", "loss_D_img")}
+PROGRESS_KEYS[3] = PROGRESS_KEYS[2]
+# Configuration sections that must not change inside one run directory.
+FROZEN_SECTIONS = ("model", "preprocess")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN or Inf; the run stopped without saving the bad weights."""
+
+
+def make_strategy(kind: str = "auto") -> tf.distribute.Strategy:
+    """The ``tf.distribute`` strategy to train under.
+
+    Args:
+        kind: ``"auto"`` (MirroredStrategy over all GPUs when there are several, else
+            the default one-device strategy), ``"default"``, ``"mirrored"`` (all local
+            devices: GPUs, or the logical CPUs when there is no GPU), or
+            ``"multiworker"`` (MultiWorkerMirroredStrategy; every machine runs the same
+            command with its own ``TF_CONFIG``).
+    """
+    if kind == "auto":
+        gpus = tf.config.list_logical_devices("GPU")
+        return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+    if kind == "default":
+        return tf.distribute.get_strategy()
+    if kind == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+        return tf.distribute.MirroredStrategy(devices)
+    if kind == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError("strategy must be 'auto', 'default', 'mirrored' or 'multiworker'. "
+                     f"Received: strategy={kind!r}")
+
+
+class _StopRequest:
+    """Turns SIGINT/SIGTERM into a flag the loop checks between steps."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = {}
+
+    def __enter__(self):
+        def handler(signum, frame):
+            if self.requested:  # a second Ctrl-C: stop now
+                raise KeyboardInterrupt
+            self.requested = True
+            print("\nInterrupt received: finishing this step, saving a checkpoint, then "
+                  "stopping (press Ctrl-C again to abort without saving).", flush=True)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, handler)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        return False
+
+
+class Trainer:
+    """Train one stage of an ExprGAN run.
+
+    Args:
+        config: the run's :class:`~exprgan_tf.config.ExprGANConfig`.
+        run_dir: the run directory (created if needed; see :mod:`exprgan_tf.run_dir`).
+        stage: 1, 2 or 3.
+        images: uint8 ``[N, S, S, 3]`` training faces at the model size.
+        labels: int ``[N]`` their expressions.
+        sample_images: uint8 faces of held-out subjects for the sample grids (stage 2/3;
+            stage 1 uses fixed prior samples instead). ``None``: the first training
+            images.
+        strategy: a ``tf.distribute`` strategy (default: :func:`make_strategy`).
+        identity_features: frozen feature model for L_id, or ``None`` to build the one
+            ``config.identity`` names (``"none"``: L_id is 0).
+        batch_size: overrides the stage's batch size.
+        log: where messages go.
+    """
+
+    def __init__(self, config: ExprGANConfig, run_dir, stage: int, images, labels,
+                 sample_images=None, strategy=None, identity_features=None,
+                 batch_size: int | None = None, log=print):
+        self.stage_config = config.training.stage(stage)
+        self.config = config
+        self.stage = stage
+        self.run_dir = os.fspath(run_dir)
+        self.log = log
+        self.strategy = strategy or make_strategy("auto")
+        self.batch_size = batch_size or self.stage_config.batch_size
+        if self.batch_size % self.strategy.num_replicas_in_sync:
+            raise ValueError(f"batch_size={self.batch_size} must be a multiple of the "
+                             f"{self.strategy.num_replicas_in_sync} replicas.")
+        self._write_config()
+
+        self.inputs = TrainingInputs(images, labels, config, self.batch_size)
+        self.sample_images = np.asarray(images[:8] if sample_images is None
+                                        else sample_images[:8])
+        opt = config.optimizer
+        with self.strategy.scope():
+            self.nets = build_networks(config.model)
+            self.optimizers = {name: keras.optimizers.Adam(
+                learning_rate=opt.learning_rate, beta_1=opt.beta_1, beta_2=opt.beta_2,
+                epsilon=opt.epsilon, name=f"adam_{name}") for name in ("EG", "D_z", "D_img")}
+            if identity_features is None and stage > 1:
+                identity_features = self._build_identity()
+            self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+            self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                             name="step_in_epoch")
+            self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                           name="global_step")
+            self.step = StageStep(stage, self.nets, self.optimizers, self.stage_config.losses,
+                                  config.model.num_classes, identity_features,
+                                  config.identity.layer_weights, self.strategy,
+                                  config.training.jit_compile)
+            # Keras 3 optimisers create their slots on first use; build them now so the
+            # step function traces once.
+            self.optimizers["EG"].build(self.step.eg_vars)
+            self.optimizers["D_z"].build(self.step.dz_vars)
+            self.optimizers["D_img"].build(self.step.dimg_vars)
+        if stage > 1 and self.stage_config.losses.identity > 0 and identity_features is None:
+            self.log(f"Note: identity.network is 'none', so L_id is 0 in stage {stage}. "
+                     "Run scripts/fetch_weights.py and set identity.network=dlib_resnet "
+                     "(or vgg_face) for the identity loss.")
+        self.checkpoint = tf.train.Checkpoint(
+            **self.nets.as_dict(), optimizer_EG=self.optimizers["EG"],
+            optimizer_D_z=self.optimizers["D_z"], optimizer_D_img=self.optimizers["D_img"],
+            epoch=self.epoch, step_in_epoch=self.step_in_epoch, global_step=self.global_step)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, rd.ckpt_dir(self.run_dir, stage),
+                                                  max_to_keep=3)
+        self.restored = self._restore()
+        self.writer = tf.summary.create_file_writer(
+            os.path.join(self.run_dir, rd.LOGS_DIR, f"stage{stage}"))
+
+    # --- set-up ----------------------------------------------------------------------
+    def _write_config(self):
+        os.makedirs(self.run_dir, exist_ok=True)
+        path = rd.config_path(self.run_dir)
+        if os.path.exists(path):
+            old = ExprGANConfig.load(path).to_dict()
+            new = self.config.to_dict()
+            changed = [f"{sec}.{k}" for sec in FROZEN_SECTIONS for k in new[sec]
+                       if old[sec][k] != new[sec][k]]
+            if changed:
+                raise ValueError(
+                    f"{self.run_dir} was trained with another architecture or pre-processing "
+                    f"(changed: {', '.join(changed)}). Use a new --run-dir, or the same "
+                    f"settings as {path}.")
+        self.config.save(path)
+
+    def _build_identity(self):
+        if self.config.identity.network == "none":
+            return None
+        from exprgan_tf.identity import build_identity_features
+        return build_identity_features(self.config.identity)
+
+    def _restore(self) -> str:
+        latest = self.manager.latest_checkpoint
+        if latest:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+            msg = (f"Resuming stage {self.stage} from {latest}: epoch {int(self.epoch)}, "
+                   f"step {int(self.step_in_epoch)} of that epoch.")
+        elif self.stage > 1 and rd.latest_checkpoint(self.run_dir, self.stage - 1):
+            prev = rd.latest_checkpoint(self.run_dir, self.stage - 1)
+            names = CARRIED_OVER[self.stage]
+            nets = self.nets.as_dict()
+            tf.train.Checkpoint(**{n: nets[n] for n in names}).restore(prev) \
+                .expect_partial().assert_existing_objects_matched()
+            fresh = [n for n in rd.NETWORK_NAMES if n not in names]
+            msg = (f"Stage {self.stage} starts from stage {self.stage - 1} ({prev}): restored "
+                   f"{', '.join(names)}" + (f"; {', '.join(fresh)} start fresh." if fresh
+                                            else ".") + " Optimisers start fresh.")
+        else:
+            msg = (f"Stage {self.stage}: no checkpoint found in {rd.ckpt_dir(self.run_dir)}; "
+                   "starting from freshly initialised networks.")
+            if self.stage > 1:
+                msg += f" (The original schedule runs stage {self.stage - 1} first.)"
+        self.log(msg)
+        return msg
+
+    # --- the loop ----------------------------------------------------------------------
+    def fit(self, epochs: int | None = None, max_steps: int | None = None) -> list[dict]:
+        """Train until ``epochs`` epochs of this stage are done (default: the stage's
+        configured epochs).
+
+        Args:
+            epochs: total epochs of this stage (counting those already done).
+            max_steps: stop after this many steps of this call, saving a checkpoint
+                (for time-boxed runs; the next call resumes exactly there).
+
+        Returns:
+            This call's per-epoch history rows.
+        """
+        epochs = epochs or self.stage_config.epochs
+        steps_done = 0
+        steps = self.inputs.steps_per_epoch
+        rows = []
+        start = int(self.epoch)
+        if start >= epochs:
+            self.log(f"Stage {self.stage} already has {start} of {epochs} epochs; nothing to do.")
+            return rows
+        self.log(f"Stage {self.stage}: epochs {start + 1}-{epochs}, {steps} steps of "
+                 f"{self.batch_size} images each, {self.strategy.num_replicas_in_sync} replica(s).")
+        with _StopRequest() as stop, self.writer.as_default():
+            while int(self.epoch) < epochs:
+                epoch = int(self.epoch)
+                skip = int(self.step_in_epoch)
+                bar = keras.utils.Progbar(steps, stateful_metrics=PROGRESS_KEYS[self.stage],
+                                          unit_name="step")
+                if skip:
+                    bar.update(skip)
+                sums, count, t0 = {}, 0, time.time()
+                data = self.strategy.experimental_distribute_dataset(
+                    self.inputs.epoch(epoch, skip))
+                print(f"Epoch {epoch + 1}/{epochs}", flush=True)
+                for batch in data:
+                    values = {k: float(v) for k, v in self.step(batch).items()}
+                    self._check_finite(values, epoch)
+                    self.step_in_epoch.assign_add(1)
+                    self.global_step.assign_add(1)
+                    count += 1
+                    for k, v in values.items():
+                        sums[k] = sums.get(k, 0.0) + v
+                    for k, v in values.items():
+                        tf.summary.scalar(f"stage{self.stage}/{k}", v,
+                                          step=int(self.global_step))
+                    bar.update(int(self.step_in_epoch),
+                               values=[(k, values[k]) for k in PROGRESS_KEYS[self.stage]])
+                    steps_done += 1
+                    if max_steps is not None and steps_done >= max_steps:
+                        stop.requested = True
+                    if stop.requested:
+                        break
+                if stop.requested and int(self.step_in_epoch) < steps:
+                    path = self.manager.save(checkpoint_number=int(self.global_step))
+                    self.log(f"Stopped at epoch {epoch + 1}, step {int(self.step_in_epoch)}: "
+                             f"saved {path}. Run the same command to resume.")
+                    return rows
+                self.epoch.assign_add(1)
+                self.step_in_epoch.assign(0)
+                row = self._history_row(epoch + 1, sums, count, time.time() - t0)
+                rows.append(row)
+                last = int(self.epoch) == epochs
+                if last or (epoch + 1) % self.config.training.sample_every == 0:
+                    self.sample(epoch + 1)
+                if last or stop.requested or (epoch + 1) % self.config.training.checkpoint_every == 0:
+                    path = self.manager.save(checkpoint_number=int(self.global_step))
+                    self.log(f"Saved {path}")
+                if stop.requested:
+                    self.log("Stopped after a full epoch. Run the same command to resume.")
+                    return rows
+        self.writer.flush()
+        plot = plot_loss_curves(os.path.join(self.run_dir, rd.HISTORY_FILE),
+                                os.path.join(self.run_dir, "loss_curves.png"),
+                                title=f"{self.config.name}: losses per epoch")
+        self.log(f"Stage {self.stage} done. Loss curves: {plot}")
+        return rows
+
+    def _check_finite(self, values: dict, epoch: int):
+        bad = {k: v for k, v in values.items() if not np.isfinite(v)}
+        if bad:
+            raise NonFiniteLossError(
+                f"Non-finite loss in stage {self.stage}, epoch {epoch + 1}, step "
+                f"{int(self.step_in_epoch) + 1}: {bad}. Nothing was saved after this step; the "
+                f"last good checkpoint is {self.manager.latest_checkpoint or 'none (none saved yet)'}."
+                " Lower optimizer.learning_rate or check the data.")
+
+    def _history_row(self, epoch, sums, count, seconds) -> dict:
+        row = {"stage": self.stage, "epoch": epoch, "global_step": int(self.global_step),
+               "seconds": round(seconds, 3)}
+        row.update({k: sums[k] / max(count, 1) for k in self.step.keys if k in sums})
+        path = os.path.join(self.run_dir, rd.HISTORY_FILE)
+        fields = ["stage", "epoch", "global_step", "seconds"] + HISTORY_LOSSES
+        rows = []
+        if os.path.exists(path):  # drop rows of epochs being redone after a resume
+            with open(path, newline="", encoding="utf-8") as f:
+                rows = [r for r in csv.DictReader(f)
+                        if not (int(r["stage"]) == self.stage and int(r["epoch"]) >= epoch)]
+        rows.append(row)
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=fields, restval="")
+            w.writeheader()
+            w.writerows(rows)
+        return row
+
+    # --- pictures ----------------------------------------------------------------------
+    def sample_sheet(self) -> np.ndarray:
+        """uint8 ``[7, C, S, S, 3]``: the inputs (stage 2/3) or blanks (stage 1) on top,
+        then one row per expression at intensity 1."""
+        m = self.config.model
+        cols = len(self.sample_images)
+        if self.stage == 1:
+            z = sample_latent_prior(tf.constant([self.config.training.seed, -1], tf.int64),
+                                    cols, m.latent_dim)
+            top = np.full((cols, m.image_size, m.image_size, 3), 255, np.uint8)
+        else:
+            x = preprocess_fn(self.config.preprocess)(self.sample_images)
+            z = self.nets.encoder(x, training=False)
+            top = to_display(x).numpy()
+        rows = [top]
+        for e in range(m.num_classes):
+            code = intensity_code(np.full(cols, e), np.ones(cols, np.float32),
+                                  m.num_classes, m.intensity_dim)
+            rows.append(to_display(self.nets.decoder([z, code], training=False)).numpy())
+        return np.stack(rows)
+
+    def sample(self, epoch: int) -> str:
+        """Write the sample grid of ``epoch`` as PNG and to TensorBoard."""
+        sheet = self.sample_sheet()
+        labels = ["input" if self.stage > 1 else "prior z"] + list(EXPRESSIONS)
+        grid = labelled_grid(sheet, row_labels=labels)
+        path = save_png(grid, os.path.join(self.run_dir, rd.SAMPLES_DIR,
+                                           f"stage{self.stage}_epoch{epoch:04d}.png"))
+        tf.summary.image(f"stage{self.stage}/samples", grid[None], step=int(self.global_step))
+        return path

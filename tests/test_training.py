@@ -1,0 +1,204 @@
+"""Training at tiny size: steps learn, stages chain, runs resume exactly, NaNs stop."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras
+from exprgan_tf import run_dir as rd
+from exprgan_tf.config import get_preset
+from exprgan_tf.training import NonFiniteLossError, Trainer
+
+TINY = ["model.image_size=32", "model.encoder_filters=[8,8,16,16,16]",
+        "model.decoder_start_filters=16", "model.decoder_filters=[16,16,8,8,8]",
+        "model.decoder_final_filters=4", "model.dimg_filters=[4,8,8,8]", "model.dimg_dense=16",
+        "model.q_shared_units=16", "model.q_head_units=8", "training.sample_every=100"]
+
+
+def tiny_config(preset="proposed-small", extra=()):
+    return get_preset(preset).override(TINY + list(extra))
+
+
+def tiny_data(n=24, seed=0):
+    rng = np.random.default_rng(seed)
+    # smooth images (a colour plus a ramp per image), so L1 can go down within steps
+    ramp = np.linspace(0, 1, 32)[None, :, None, None] * rng.uniform(-80, 80, (n, 1, 1, 3))
+    images = rng.uniform(60, 190, (n, 1, 1, 3)) + ramp + np.zeros((n, 32, 32, 3))
+    return images.round().clip(0, 255).astype(np.uint8), rng.integers(0, 6, n)
+
+
+def weights_of(trainer):
+    return {name: [w.numpy().copy() for w in net.weights]
+            for name, net in trainer.nets.as_dict().items()}
+
+
+def quiet(*args):
+    pass
+
+
+@pytest.mark.parametrize("stage, keys", [(1, ("L_Q", "loss_D_img")),
+                                         (2, ("loss_EG", "L1")),
+                                         (3, ("loss_EG", "L1"))])
+def test_each_stage_step_decreases_its_loss_on_a_fixed_batch(stage, keys, tmp_path):
+    keras.utils.set_random_seed(1)
+    images, labels = tiny_data(8)
+    cfg = tiny_config(extra=["optimizer.learning_rate=0.002"])
+    t = Trainer(cfg, tmp_path, stage, images, labels, batch_size=8, log=quiet)
+    batch = next(iter(t.inputs.epoch(0)))
+    history = [t.step(batch) for _ in range(30)]
+    for key in keys:
+        first = np.mean([float(h[key]) for h in history[:3]])
+        last = np.mean([float(h[key]) for h in history[-3:]])
+        assert last < 0.9 * first, (key, first, last)
+    assert t.step.trace_count == 1
+
+
+def test_stage_chaining_restores_exactly_the_named_networks(tmp_path):
+    images, labels = tiny_data()
+    cfg = tiny_config()
+    t1 = Trainer(cfg, tmp_path, 1, images, labels, batch_size=8, log=quiet)
+    t1.fit(epochs=1)
+    w1 = weights_of(t1)
+    messages = []
+    t2 = Trainer(cfg, tmp_path, 2, images, labels, batch_size=8, log=messages.append)
+    w2 = weights_of(t2)
+    for name in ("decoder", "image_discriminator"):
+        for a, b in zip(w1[name], w2[name]):
+            np.testing.assert_array_equal(a, b)
+    for name in ("encoder", "latent_discriminator"):  # fresh: differ from stage 1's
+        assert any(not np.array_equal(a, b) for a, b in zip(w1[name], w2[name]))
+    assert any("restored decoder, image_discriminator; encoder, latent_discriminator start "
+               "fresh" in m for m in messages)
+    assert int(t2.epoch) == 0 and int(t2.global_step) == 0
+    t2.fit(epochs=1)
+    w2 = weights_of(t2)
+    t3 = Trainer(cfg, tmp_path, 3, images, labels, batch_size=8, log=quiet)
+    w3 = weights_of(t3)
+    for name in rd.NETWORK_NAMES:
+        for a, b in zip(w2[name], w3[name]):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_fresh_stage_says_it_found_nothing(tmp_path):
+    images, labels = tiny_data()
+    messages = []
+    Trainer(tiny_config(), tmp_path, 2, images, labels, batch_size=8, log=messages.append)
+    assert any("no checkpoint found" in m and "runs stage 1 first" in m for m in messages)
+
+
+@pytest.mark.parametrize("stage", [1, 3])
+def test_kill_and_resume_equals_an_uninterrupted_run(stage, tmp_path):
+    tf.config.experimental.enable_op_determinism()
+    images, labels = tiny_data()
+    cfg = tiny_config()
+
+    def fresh(path):
+        keras.utils.set_random_seed(7)  # identical initial weights in both runs
+        return Trainer(cfg, path, stage, images, labels, batch_size=8, log=quiet)
+
+    straight = fresh(tmp_path / "a")
+    straight.fit(epochs=2)
+    expected = weights_of(straight)
+
+    part = fresh(tmp_path / "b")
+    part.fit(epochs=2, max_steps=4)  # stops mid-epoch 2 (3 steps per epoch) and saves
+    assert (int(part.epoch), int(part.step_in_epoch)) == (1, 1)
+    del part  # "killed": a new process would rebuild everything from the run dir
+    keras.utils.set_random_seed(99)  # different init, must be overwritten by the restore
+    resumed = Trainer(cfg, tmp_path / "b", stage, images, labels, batch_size=8, log=quiet)
+    assert (int(resumed.epoch), int(resumed.step_in_epoch)) == (1, 1)
+    resumed.fit(epochs=2)
+    got = weights_of(resumed)
+    for name in rd.NETWORK_NAMES:
+        for a, b in zip(expected[name], got[name]):
+            np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+def test_trace_count_stays_one_and_files_are_written(tmp_path):
+    images, labels = tiny_data()
+    cfg = tiny_config(extra=["training.sample_every=1"])
+    t = Trainer(cfg, tmp_path, 2, images, labels, batch_size=8, log=quiet)
+    rows = t.fit(epochs=3)
+    assert t.step.trace_count == 1
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert int(t.global_step) == 9
+    files = set(os.listdir(tmp_path))
+    assert {"config.json", "history.csv", "loss_curves.png", "samples", "logs", "ckpt"} <= files
+    assert sorted(os.listdir(tmp_path / "samples")) == [
+        f"stage2_epoch000{e}.png" for e in (1, 2, 3)]
+    sheet = t.sample_sheet()
+    assert sheet.shape == (7, 8, 32, 32, 3) and sheet.dtype == np.uint8
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    images, labels = tiny_data()
+    t = Trainer(tiny_config(), tmp_path, 2, images, labels, batch_size=8, log=quiet)
+    t.fit(epochs=1)
+    good = t.manager.latest_checkpoint
+    t.inputs.images[:] = np.nan
+    with pytest.raises(NonFiniteLossError, match=r"Non-finite loss in stage 2, epoch 2, step 1: "
+                                                 r"\{'L1': nan"):
+        t.fit(epochs=2)
+    assert t.manager.latest_checkpoint == good
+    assert tf.train.latest_checkpoint(rd.ckpt_dir(tmp_path, 2)) == good
+
+
+def test_changed_architecture_in_same_run_dir_is_refused(tmp_path):
+    images, labels = tiny_data()
+    Trainer(tiny_config(), tmp_path, 1, images, labels, batch_size=8, log=quiet)
+    with pytest.raises(ValueError, match=r"changed: model.latent_dim"):
+        Trainer(tiny_config(extra=["model.latent_dim=20"]), tmp_path, 1, images, labels,
+                batch_size=8, log=quiet)
+
+
+def test_bad_inputs_are_refused(tmp_path):
+    images, labels = tiny_data()
+    with pytest.raises(ValueError, match=r"images must have shape \[N, 32, 32, 3\]"):
+        Trainer(tiny_config(), tmp_path, 1, images[:, :16], labels, batch_size=8, log=quiet)
+    with pytest.raises(ValueError, match=r"fewer than one batch. Received: batch_size=64"):
+        Trainer(tiny_config(), tmp_path, 1, images, labels, batch_size=64, log=quiet)
+
+
+MIRRORED = textwrap.dedent('''
+    import numpy as np, tensorflow as tf, keras, sys
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    sys.path.insert(0, sys.argv[1])
+    from test_training import tiny_config, tiny_data, weights_of, quiet
+    from exprgan_tf.training import Trainer
+    images, labels = tiny_data()
+    results = []
+    for kind in ("default", "mirrored"):
+        keras.utils.set_random_seed(3)
+        strategy = (tf.distribute.get_strategy() if kind == "default" else
+                    tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+        # Adam's epsilon = 1 makes its update proportional to the gradient: with the
+        # default 1e-8, float noise in near-zero gradients becomes +-lr sign flips.
+        t = Trainer(tiny_config(extra=["optimizer.epsilon=1.0", "optimizer.learning_rate=0.01"]),
+                    sys.argv[2] + kind, 3, images, labels, batch_size=8,
+                    strategy=strategy, log=quiet)
+        assert t.strategy.num_replicas_in_sync == (1 if kind == "default" else 2)
+        losses = [t.step(b) for b in t.strategy.experimental_distribute_dataset(
+            t.inputs.epoch(0).take(2))]
+        results.append((weights_of(t), {k: float(v) for k, v in losses[-1].items()}))
+    (wa, la), (wb, lb) = results
+    worst = max(float(np.max(np.abs(a - b))) for n in wa for a, b in zip(wa[n], wb[n]))
+    lworst = max(abs(la[k] - lb[k]) for k in la)
+    print("MAXDIFF", worst, lworst)
+''')
+
+
+def test_mirrored_strategy_on_two_logical_cpus_matches_single_device(tmp_path):
+    tests_dir = os.path.dirname(__file__)
+    out = subprocess.run([sys.executable, "-c", MIRRORED, tests_dir, str(tmp_path) + "/"],
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    line = [l for l in out.stdout.splitlines() if l.startswith("MAXDIFF")][0]
+    weight_diff, loss_diff = map(float, line.split()[1:])
+    assert weight_diff < 1e-6 and loss_diff < 1e-5, line
