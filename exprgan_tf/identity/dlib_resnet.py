@@ -29,7 +29,7 @@ bilinearly to 150x150 and applies that normalisation.
 
 Example:
     >>> model = dlib_resnet(weights=None)          # random weights
-    >>> model(keras.ops.zeros((2, 64, 64, 3))).shape
+    >>> tuple(model(keras.ops.zeros((2, 64, 64, 3))).shape)
     (2, 128)
 """
 
