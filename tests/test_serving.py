@@ -318,3 +318,24 @@ def test_grpc_wrong_dtype_is_refused(grpc_stub):
                               expression=expression, intensity=intensity), timeout=120)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "uint8" in info.value.details() or "float" in info.value.details()
+
+
+def test_export_script_writes_versions(tmp_path, editor, capsys):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts"))
+    import export as export_script
+
+    model = str(tmp_path / "editor.keras")
+    editor.save(model)
+    base = tmp_path / "models" / "exprgan"
+    assert export_script.main(["--checkpoint", model, "--export-dir", str(base)]) == 0
+    assert "serving_default" in capsys.readouterr().out
+    assert export_script.main(["--checkpoint", model, "--export-dir", str(base)]) == 0
+    assert sorted(os.listdir(base)) == ["1", "2"]
+    assert export_script.main(["--checkpoint", model, "--export-dir", str(base),
+                               "--version", "2"]) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    loaded = tf.saved_model.load(str(base / "2"))
+    images, expression, intensity = _batch()
+    np.testing.assert_array_equal(
+        _serve(loaded, images, expression, intensity),
+        to_display(editor([images, expression, intensity])).numpy())

@@ -205,7 +205,8 @@ def export_saved_model(editor, export_dir, version: int | None = None,
     export_dir = os.fspath(export_dir)
     target = os.path.join(export_dir, str(version))
     if os.path.exists(target) and not overwrite:
-        raise FileExistsError(f"{target} exists; pass a new version or overwrite=True.")
+        raise FileExistsError(f"{target} exists: pass another version, or overwrite=True "
+                              "(scripts/export.py --overwrite).")
     os.makedirs(export_dir, exist_ok=True)
     module = EditorServingModule(editor)
     tmp = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=export_dir)
