@@ -161,20 +161,29 @@ class IdentityConfig:
         network: ``"none"``, ``"vgg_face"`` (paper/original; bring the weights) or
             ``"dlib_resnet"`` (dlib's ResNet-34 descriptor, obtainable offline).
         weights_path: weights file; ``None`` = the network's default cache location.
+        layers: names of the feature layers L_id compares (empty = the network's
+            defaults, see ``exprgan_tf.identity.DEFAULT_FEATURE_LAYERS``).
         layer_weights: weight of each feature layer in L_id (empty = all 1, the
             original's beta_l).
     """
 
     network: str = "none"
     weights_path: typing.Optional[str] = None
+    layers: tuple = ()
     layer_weights: tuple = ()
 
     def validate(self, prefix="identity"):
         if self.network not in IDENTITY_NETWORKS:
             _fail(f"{prefix}.network", self.network, f"one of {list(IDENTITY_NETWORKS)}")
         for w in self.layer_weights:
-            if w < 0:
-                _fail(f"{prefix}.layer_weights", self.layer_weights, "weights >= 0")
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
+                _fail(f"{prefix}.layer_weights", self.layer_weights, "numbers >= 0")
+        for name in self.layers:
+            if not isinstance(name, str):
+                _fail(f"{prefix}.layers", self.layers, "a list of layer names")
+        if self.layers and self.layer_weights and len(self.layers) != len(self.layer_weights):
+            _fail(f"{prefix}.layer_weights", self.layer_weights,
+                  f"one weight per layer in identity.layers ({len(self.layers)})")
 
 
 @dataclass(frozen=True)

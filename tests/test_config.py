@@ -64,10 +64,15 @@ def test_unknown_key_is_named(tmp_path):
     ("preprocess.radius=-2", r"preprocess.radius=-2.0: expected a number >= 0"),
     ("training.stage1.batch_size=\"8\"", r"training.stage1.batch_size='8': expected an integer"),
     ("identity.network=facenet", r"identity.network='facenet'"),
+    ('identity.layers=["a","b"]', r"identity.layer_weights=\(1, 2, 3\): expected one weight "
+                                  r"per layer in identity.layers \(2\)"),
 ])
 def test_bad_values_name_field_and_value(override, message):
     with pytest.raises(ValueError, match=message):
-        get_preset("exprgan").override([override])
+        base = get_preset("exprgan")
+        if override.startswith("identity.layers"):  # needs weights of another length
+            base = base.override(["identity.layer_weights=[1, 2, 3]"])
+        base.override([override])
 
 
 def test_override_errors():

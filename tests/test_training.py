@@ -132,7 +132,8 @@ def test_trace_count_stays_one_and_files_are_written(tmp_path):
     assert sorted(os.listdir(tmp_path / "samples")) == [
         f"stage2_epoch000{e}.png" for e in (1, 2, 3)]
     sheet = t.sample_sheet()
-    assert sheet.shape == (7, 8, 32, 32, 3) and sheet.dtype == np.uint8
+    assert sheet.shape == (7, 8, 32, 32, 3) and sheet.dtype == np.uint8  # inputs + 6 rows
+    np.testing.assert_array_equal(sheet[0, 0], images[0])  # no unsharp mask: exact inputs
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):

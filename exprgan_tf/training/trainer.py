@@ -335,19 +335,18 @@ class Trainer:
 
     # --- pictures ----------------------------------------------------------------------
     def sample_sheet(self) -> np.ndarray:
-        """uint8 ``[7, C, S, S, 3]``: the inputs (stage 2/3) or blanks (stage 1) on top,
-        then one row per expression at intensity 1."""
+        """uint8 ``[R, C, S, S, 3]``: one row per expression at intensity 1, under a row
+        of the input faces in stages 2/3 (stage 1 draws fixed prior samples instead)."""
         m = self.config.model
         cols = len(self.sample_images)
         if self.stage == 1:
             z = sample_latent_prior(tf.constant([self.config.training.seed, -1], tf.int64),
                                     cols, m.latent_dim)
-            top = np.full((cols, m.image_size, m.image_size, 3), 255, np.uint8)
+            rows = []
         else:
             x = preprocess_fn(self.config.preprocess)(self.sample_images)
             z = self.nets.encoder(x, training=False)
-            top = to_display(x).numpy()
-        rows = [top]
+            rows = [to_display(x).numpy()]
         for e in range(m.num_classes):
             code = intensity_code(np.full(cols, e), np.ones(cols, np.float32),
                                   m.num_classes, m.intensity_dim)
@@ -357,7 +356,7 @@ class Trainer:
     def sample(self, epoch: int) -> str:
         """Write the sample grid of ``epoch`` as PNG and to TensorBoard."""
         sheet = self.sample_sheet()
-        labels = ["input" if self.stage > 1 else "prior z"] + list(EXPRESSIONS)
+        labels = (["input"] if self.stage > 1 else []) + list(EXPRESSIONS)
         grid = labelled_grid(sheet, row_labels=labels)
         path = save_png(grid, os.path.join(self.run_dir, rd.SAMPLES_DIR,
                                            f"stage{self.stage}_epoch{epoch:04d}.png"))
