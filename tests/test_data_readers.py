@@ -257,3 +257,14 @@ def test_read_images_reports_images_without_a_face(tmp_path):
     with pytest.warns(UnreadableImagesWarning, match=r"No face found in 1 of 1 image\(s\)"):
         images, kept = readers.read_images(records, 8, cropper)
     assert images.shape == (1, 8, 8, 3)
+
+
+@pytest.mark.slow
+def test_mtcnn_finds_a_face_in_a_rendered_face():
+    pytest.importorskip("mtcnn")
+    from exprgan_tf.data.faces import FaceSet
+    image = FaceSet(seed=0).render(4, "happiness", 1.0, "strong", 128, jitter_seed=1)
+    cropper = FaceCropper(min_confidence=0.9)
+    top, left, side = cropper.box(image)
+    assert 60 < side < 160 and abs(top + side / 2 - 64) < 20 and abs(left + side / 2 - 64) < 20
+    assert cropper(image).shape == (side, side, 3)
