@@ -175,3 +175,35 @@ def test_wrong_image_size_or_dtype_is_a_value_error(setup):
     images, _, _ = _batch()
     with pytest.raises(ValueError, match="expression must be an integer"):
         editor([images, expression.astype("float32"), intensity])
+
+
+def test_compact_file_is_exact_in_float32_and_close_in_float16(setup, tmp_path):
+    from exprgan_tf.editor import save_compact
+
+    _, _, editor = setup
+    images, expression, intensity = _batch()
+    reference = editor([images, expression, intensity]).numpy()
+    exact = load_editor(save_compact(editor, str(tmp_path / "e32.npz"), "float32"))
+    np.testing.assert_array_equal(exact([images, expression, intensity]).numpy(), reference)
+    half_path = save_compact(editor, str(tmp_path / "e16.npz"))
+    half = load_editor(half_path)
+    assert isinstance(half, ExpressionEditor) and half.unsharp_mask == editor.unsharp_mask
+    np.testing.assert_allclose(half([images, expression, intensity]).numpy(), reference,
+                               atol=2e-2)
+    assert os.path.getsize(half_path) < 0.6 * os.path.getsize(tmp_path / "e32.npz")
+    with pytest.raises(ValueError, match="Received: path="):
+        save_compact(editor, str(tmp_path / "e.keras"))
+
+
+def test_find_checkpoint(tmp_path, monkeypatch):
+    from exprgan_tf.editor import find_checkpoint
+
+    monkeypatch.delenv("EXPRGAN_TF_CHECKPOINT", raising=False)
+    assert find_checkpoint(str(tmp_path / "none")) is None
+    (tmp_path / "notes.txt").write_text("x")
+    assert find_checkpoint(str(tmp_path)) is None
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text("{}")
+    assert find_checkpoint(str(tmp_path)) == str(tmp_path / "run")
+    monkeypatch.setenv("EXPRGAN_TF_CHECKPOINT", "/elsewhere/editor.keras")
+    assert find_checkpoint(str(tmp_path)) == "/elsewhere/editor.keras"
