@@ -13,8 +13,8 @@ Examples:
 
 Expressions: anger, disgust, fear, happiness, sadness, surprise (or 0-5; prefixes work),
 or ``all``. One expression at one intensity writes the edited photo; ``all`` or several
-intensities write a grid of the face region: one row per intensity, the input first
-and then one column per expression.
+intensities write a grid of the face region: one row per intensity (labelled on the
+left), the input first and then one column per expression (labelled on top).
 
 Exit status: 0 on success, 1 when the photo cannot be edited (not an image, no face,
 face too small) or no model is found, 2 for bad arguments.
@@ -106,32 +106,40 @@ def parse_args(argv=None):
     return args
 
 
-def _label_strip(texts, cell, pad, height=18):
+LABEL_HEIGHT, LABEL_WIDTH = 18, 48
+
+
+def _labels(size, texts, positions):
+    """A white strip of ``size`` (width, height) with ``texts`` drawn at ``positions``."""
     from PIL import Image, ImageDraw
 
-    width = len(texts) * (cell + pad) + pad
-    strip = Image.new("RGB", (width, height), "white")
+    strip = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(strip)
-    for j, text in enumerate(texts):
-        draw.text((pad + j * (cell + pad) + 4, 3), text, fill=(0, 0, 0))
+    for text, xy in zip(texts, positions):
+        draw.text(xy, text, fill=(0, 0, 0))
     return np.asarray(strip)
 
 
 def _grid_image(photo, results, faces, tool, args):
+    """Face regions in a grid: a header of expression names, a column of intensities."""
     from exprgan_tf.serving.face_edit import grid
 
     top, left, bottom, right = tool.face_region(photo.shape, faces[0])
-    n_int = len(args.intensities)
+    n_int, cell, pad = len(args.intensities), args.cell_size, 2
     rows = []
-    for i, intensity in enumerate(args.intensities):
+    for i in range(n_int):
         row = [photo[top:bottom, left:right]]
         for k in range(len(args.expressions)):
             row.append(results[k * n_int + i][top:bottom, left:right])
         rows.append(row)
-    pad = 2
-    body = grid(rows, cell=args.cell_size, pad=pad)
-    header = _label_strip(["input"] + [EXPRESSIONS[e] for e in args.expressions],
-                          args.cell_size, pad)
+    body = grid(rows, cell=cell, pad=pad)
+    side = _labels((LABEL_WIDTH, body.shape[0]), [f"{s:g}" for s in args.intensities],
+                   [(4, pad + i * (cell + pad) + cell // 2 - 6) for i in range(n_int)])
+    body = np.concatenate([side, body], axis=1)
+    names = ["intensity", "input"] + [EXPRESSIONS[e] for e in args.expressions]
+    header = _labels((body.shape[1], LABEL_HEIGHT), names,
+                     [(2, 3)] + [(LABEL_WIDTH + pad + j * (cell + pad) + 4, 3)
+                                 for j in range(len(names) - 1)])
     return np.concatenate([header, body], axis=0)
 
 

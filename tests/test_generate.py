@@ -134,8 +134,9 @@ def test_grid_of_all_expressions(tmp_path, model_file, capsys):
     assert code == 0, err
     assert "2 intensities x 6 expressions" in stdout
     grid = _read(out)
-    assert grid.shape == (18 + 2 * 66 + 2, 7 * 66 + 2, 3)
-    cells = [grid[20:84, 2 + j * 66: 66 + j * 66] for j in range(7)]
+    head, side = generate.LABEL_HEIGHT, generate.LABEL_WIDTH
+    assert grid.shape == (head + 2 * 66 + 2, side + 7 * 66 + 2, 3)
+    cells = [grid[head + 2:head + 66, side + 2 + j * 66: side + 66 + j * 66] for j in range(7)]
     assert all(_changed(cells[0], c).mean() > 0.1 for c in cells[1:])
 
 
