@@ -334,6 +334,12 @@ def test_export_script_writes_versions(tmp_path, editor, capsys):
     assert export_script.main(["--checkpoint", model, "--export-dir", str(base),
                                "--version", "2"]) == 1
     assert "--overwrite" in capsys.readouterr().err
+    compact = str(tmp_path / "editor.npz")
+    assert export_script.main(["--checkpoint", model, "--compact", compact]) == 0
+    assert "float16 weights" in capsys.readouterr().out
+    assert export_script.main(["--checkpoint", model, "--compact", compact]) == 1
+    with pytest.raises(SystemExit):
+        export_script.main(["--checkpoint", model])
     loaded = tf.saved_model.load(str(base / "2"))
     images, expression, intensity = _batch()
     np.testing.assert_array_equal(
