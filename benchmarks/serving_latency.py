@@ -126,7 +126,8 @@ def main(argv=None):
         f"- Machine: {platform.machine()}, {os.cpu_count()} cores, no GPU; TF "
         f"{tf.__version__}, Keras {keras.__version__}, Python {platform.python_version()}; "
         f"CPU shared with other jobs (1-min load average {load_before:.1f} before, "
-        f"{load_after:.1f} after), so treat numbers as +-20%.",
+        f"{load_after:.1f} after); two runs differed by up to 2x, so compare paths "
+        "within one row, not across runs.",
         f"- Median of {args.repeats} calls at batch 1 and of {max(3, args.repeats // 3)} "
         f"calls at batch {args.batch}, after 2 warm-up calls; random weights, uint8 "
         "images at the model size, float32.",

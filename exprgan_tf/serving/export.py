@@ -74,10 +74,10 @@ def _check_inputs(images, expression, intensity):
             _require_shape(expression, [None]), _require_shape(intensity, [None]))
 
 
-def _check_min_size(size, name):
+def _check_min_size(size, name, minimum):
     return tf.debugging.assert_greater_equal(
-        tf.reduce_min(size), MIN_IMAGE_SIZE,
-        message=f"{name} must be at least {MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE} pixels")
+        tf.reduce_min(size), minimum,
+        message=f"{name} must be at least {minimum}x{minimum} pixels")
 
 
 class EditorServingModule(tf.Module):
@@ -85,12 +85,14 @@ class EditorServingModule(tf.Module):
 
     Args:
         editor: the :class:`~exprgan_tf.editor.ExpressionEditor` to serve.
+        min_image_size: smallest accepted image side, in pixels.
     """
 
-    def __init__(self, editor):
+    def __init__(self, editor, min_image_size: int = MIN_IMAGE_SIZE):
         super().__init__(name="exprgan_editor")
         self.editor = editor
         self.image_size = int(editor.image_size)
+        self.min_image_size = int(min_image_size)
 
     def _to_model_size(self, image):
         """uint8 ``[N, h, w, 3]`` -> uint8 ``[N, S, S, 3]`` (unchanged if already S x S)."""
@@ -116,7 +118,7 @@ class EditorServingModule(tf.Module):
     def edit_uint8(self, images, expression, intensity):
         """The computation of ``serving_default`` (see the module doc)."""
         size = tf.shape(images)[1:3]
-        with tf.control_dependencies([_check_min_size(size, "images")]):
+        with tf.control_dependencies([_check_min_size(size, "images", self.min_image_size)]):
             small = self._to_model_size(images)
         edited = self.editor([small, expression, intensity])
         return self._back_to_size(edited, size)
@@ -144,7 +146,8 @@ class EditorServingModule(tf.Module):
         def decode(data):
             image = tf.io.decode_image(data, channels=3, expand_animations=False)
             size = tf.shape(image)[0:2]
-            with tf.control_dependencies([_check_min_size(size, "decoded images")]):
+            check = _check_min_size(size, "decoded images", self.min_image_size)
+            with tf.control_dependencies([check]):
                 small = self._to_model_size(image[tf.newaxis])[0]
             return small, size
 
