@@ -77,9 +77,13 @@ def parse_args(argv=None):
                    help="with several faces: edit the largest (default) or each")
     p.add_argument("--face-box", type=_box, default=None, metavar="X,Y,W,H",
                    help="the face box in pixels; skips detection")
+    p.add_argument("--crop", choices=("eyes", "box"), default="eyes",
+                   help="crop layout: 'eyes' places the eyes where the built-in training "
+                        "faces have them (default; --face-box uses 'box'), 'box' crops "
+                        "around the face box like data.detect.FaceCropper")
     p.add_argument("--margin", type=float, default=0.25,
-                   help="crop border per side as a fraction of the face box (default 0.25, "
-                        "as the training crops)")
+                   help="'box' crops: border per side as a fraction of the face box "
+                        "(default 0.25)")
     p.add_argument("--min-face-size", type=int, default=32,
                    help="refuse faces smaller than this many pixels (default 32)")
     p.add_argument("--min-confidence", type=float, default=0.9,
@@ -168,7 +172,7 @@ def main(argv=None) -> int:
         print(f"error: cannot load the model {checkpoint}: {e}", file=sys.stderr)
         return 1
 
-    tool = PhotoEditor(editor, margin=args.margin, min_confidence=args.min_confidence,
+    tool = PhotoEditor(editor, crop=args.crop, margin=args.margin, min_confidence=args.min_confidence,
                        min_face_size=args.min_face_size, align=not args.no_align)
     faces = [Face(args.face_box)] if args.face_box else args.faces
     settings = [(e, s) for e in args.expressions for s in args.intensities]

@@ -272,3 +272,27 @@ def test_real_photo(real_photos, tmp_path, model_file, capsys):
     centre = (slice(int(ys.mean()) - 10, int(ys.mean()) + 10),
               slice(int(xs.mean()) - 10, int(xs.mean()) + 10))
     assert _changed(edited[centre], original[centre]).all()
+
+
+@needs_mtcnn
+def test_eye_aligned_crop_matches_the_training_face():
+    """A built-in face pasted into a photo, detected and cropped, looks like the render
+    the model was trained on (the 'eyes' layout is calibrated on those renders)."""
+    from exprgan_tf.data.faces import FaceSet
+
+    class _Size32:  # PhotoEditor only needs the model size to crop
+        image_size = 32
+
+    faces = FaceSet(seed=0)
+    for subject, expression in ((5, "surprise"), (8, "anger")):
+        render = faces.render(subject, expression, 0.7, lighting="strong", size=120)
+        photo = np.random.default_rng(subject).integers(60, 200, (260, 300, 3), dtype=np.uint8)
+        photo[70:190, 90:210] = render
+        scores = {}
+        for mode in ("eyes", "box"):
+            tool = face_edit.PhotoEditor(_Size32(), crop=mode)
+            crop = tool.crop(photo, tool.alignment(tool.detect(photo)[0])).astype(float)
+            target = faces.render(subject, expression, 0.7, lighting="strong", size=32)
+            scores[mode] = np.corrcoef(crop.ravel(), target.astype(float).ravel())[0, 1]
+        assert scores["eyes"] > 0.8, scores
+        assert scores["eyes"] > scores["box"], scores
