@@ -371,6 +371,21 @@ def find_checkpoint(root=None) -> str | None:
     return None
 
 
+def _warn_if_encoder_untrained(run_dir, path):
+    """Stage 1 trains the decoder from the latent prior only; the encoder is trained
+    from stage 2 on."""
+    import warnings
+
+    try:
+        later = [run_dir.latest_checkpoint(path, stage=s) for s in (2, 3)]
+    except TypeError:  # a run-dir layout without per-stage checkpoints
+        return
+    if not any(later):
+        warnings.warn(f"{path}: only a stage-1 checkpoint exists, so the encoder is "
+                      "untrained and edits will not keep the person; train stages 2 and 3 "
+                      "(scripts/train.py --stage 2 / --stage 3).", stacklevel=3)
+
+
 def load_editor(path) -> ExpressionEditor:
     """Load an :class:`ExpressionEditor` in one call.
 
@@ -399,6 +414,7 @@ def load_editor(path) -> ExpressionEditor:
                              f"{path!r} is an exported SavedModel: load it with "
                              "tf.saved_model.load. Received: path=" + repr(path))
         config, nets = run_dir.load_networks(path, names=("encoder", "decoder"))
+        _warn_if_encoder_untrained(run_dir, path)
         return ExpressionEditor.from_networks(config, nets["encoder"], nets["decoder"])
     if path.endswith(".keras"):
         editor = keras.saving.load_model(path, safe_mode=True)

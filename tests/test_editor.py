@@ -207,3 +207,19 @@ def test_find_checkpoint(tmp_path, monkeypatch):
     assert find_checkpoint(str(tmp_path)) == str(tmp_path / "run")
     monkeypatch.setenv("EXPRGAN_TF_CHECKPOINT", "/elsewhere/editor.keras")
     assert find_checkpoint(str(tmp_path)) == "/elsewhere/editor.keras"
+
+
+def test_load_editor_warns_about_a_stage1_only_run(tmp_path):
+    from exprgan_tf import run_dir
+
+    try:
+        directory = run_dir.ckpt_dir(tmp_path, stage=1)
+    except TypeError:
+        pytest.skip("this run-dir layout has no per-stage checkpoints")
+    cfg = tiny_config()
+    nets = build_networks(cfg.model)
+    os.makedirs(directory)
+    cfg.save(run_dir.config_path(tmp_path))
+    tf.train.CheckpointManager(tf.train.Checkpoint(**nets.as_dict()), directory, 1).save()
+    with pytest.warns(UserWarning, match="encoder is untrained"):
+        load_editor(tmp_path)
