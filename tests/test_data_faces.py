@@ -42,6 +42,8 @@ def test_batch_render_equals_single_renders(faces):
     for i in range(4):
         single = faces.render(subjects[i], exprs[i], ints[i], lights[i], SIZE, jit[i])
         assert np.array_equal(batch[i], single), i
+    threaded = faces.render_batch(subjects, exprs, ints, lights, SIZE, jit, chunk=1, workers=2)
+    assert np.array_equal(batch, threaded)
 
 
 def test_intensity_zero_is_the_neutral_face_for_every_expression(faces):

@@ -3,7 +3,6 @@ load_split, prepare_data and the optional face cropper."""
 
 import csv
 import os
-import warnings
 
 import numpy as np
 import pytest
