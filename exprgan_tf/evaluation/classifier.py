@@ -8,7 +8,8 @@ the widths, so we fix them here (and a golden parameter count in the tests pins 
     4 x [conv 3x3 (32, 64, 128, 128 filters, no bias) -> BatchNorm -> ReLU -> max-pool 2x2]
     flatten -> dropout 0.3 -> dense 128 + ReLU -> dropout 0.5 -> dense 6 + softmax
 
-BatchNorm is our addition (the classifier then trains in a dozen epochs on CPU); it is the
+BatchNorm is our addition (the classifier then trains in a dozen epochs on CPU; after
+training its moving statistics are recomputed, see :func:`recalibrate_batch_norm`); it is the
 network ``benchmarks/data_learnability.py`` showed reaches >= 95% on held-out subjects of
 the built-in face set. For 64x64 inputs it has 504,934 parameters.
 
@@ -98,9 +99,40 @@ def train_expression_classifier(images, labels, epochs: int = 12, batch_size: in
                                         learning_rate=learning_rate, seed=seed)
     model.fit(images.astype(np.float32), labels, epochs=epochs, batch_size=batch_size,
               shuffle=True, verbose=verbose)
+    recalibrate_batch_norm(model, images)
     if save_path:
         save_classifier(model, save_path)
     return model
+
+
+def recalibrate_batch_norm(model, images, batch_size: int = 256) -> None:
+    """Set every BatchNorm layer's moving mean/variance to the statistics of ``images``
+    under the final weights.
+
+    Why: after a short training (a few hundred steps) the moving averages (momentum 0.99)
+    still remember the early weights, and in inference mode the network can collapse to
+    one class - measured on the built-in face set after 12 epochs on the 1296 training
+    faces: 17% (chance) on training and test faces in inference mode; after this
+    recalibration 97% on the training and 92% on the held-out test faces. Each
+    chunk of ``batch_size`` images is run in training mode with the momentum set so the
+    moving statistics become the average over chunks; weights are untouched (only the
+    forward pass runs; dropout does not affect any BatchNorm input here).
+    """
+    import keras
+
+    bns = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+    if not bns:
+        return
+    saved = [l.momentum for l in bns]
+    images = np.asarray(images)
+    try:
+        for k, start in enumerate(range(0, len(images), batch_size)):
+            for l in bns:
+                l.momentum = k / (k + 1.0)
+            model(images[start:start + batch_size].astype(np.float32), training=True)
+    finally:
+        for l, m in zip(bns, saved):
+            l.momentum = m
 
 
 def save_classifier(model, path) -> str:
