@@ -10,7 +10,7 @@
 Example:
     >>> from exprgan_tf.data import load_split, make_dataset
     >>> images, labels, subjects = load_split(split="test", image_size=32)
-    >>> images.shape, sorted(set(subjects))[:2]
+    >>> images.shape, sorted(set(subjects.tolist()))[:2]
     ((144, 32, 32, 3), ['P073', 'P074'])
 """
 
