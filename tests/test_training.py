@@ -12,6 +12,7 @@ import tensorflow as tf
 import keras
 from exprgan_tf import run_dir as rd
 from exprgan_tf.config import get_preset
+from exprgan_tf.preprocessing import preprocess_fn, to_display
 from exprgan_tf.training import NonFiniteLossError, Trainer
 
 TINY = ["model.image_size=32", "model.encoder_filters=[8,8,16,16,16]",
@@ -133,7 +134,8 @@ def test_trace_count_stays_one_and_files_are_written(tmp_path):
         f"stage2_epoch000{e}.png" for e in (1, 2, 3)]
     sheet = t.sample_sheet()
     assert sheet.shape == (7, 8, 32, 32, 3) and sheet.dtype == np.uint8  # inputs + 6 rows
-    np.testing.assert_array_equal(sheet[0, 0], images[0])  # no unsharp mask: exact inputs
+    shown = to_display(preprocess_fn(cfg.preprocess)(images[:1])).numpy()[0]
+    np.testing.assert_array_equal(sheet[0, 0], shown)  # the top row is the input faces
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
@@ -203,3 +205,40 @@ def test_mirrored_strategy_on_two_logical_cpus_matches_single_device(tmp_path):
     line = [l for l in out.stdout.splitlines() if l.startswith("MAXDIFF")][0]
     weight_diff, loss_diff = map(float, line.split()[1:])
     assert weight_diff < 1e-6 and loss_diff < 1e-5, line
+
+
+def test_train_script_ctrl_c_saves_and_the_same_command_resumes(tmp_path):
+    """scripts/train.py on the built-in faces: SIGINT mid-run saves a checkpoint and
+    exits 0; running the same command again resumes from it."""
+    import signal
+    import time
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    config = tmp_path / "tiny.json"
+    tiny_config().save(config)
+    run = tmp_path / "run"
+    cmd = [sys.executable, os.path.join(repo, "scripts", "train.py"), "--stage", "1",
+           "--config", str(config), "--run-dir", str(run), "--epochs", "500",
+           "--batch-size", "16"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env, cwd=tmp_path)
+    lines = []
+    deadline = time.time() + 240
+    for line in proc.stdout:  # wait until steps are running
+        lines.append(line)
+        if line.startswith("Epoch 2/500") or time.time() > deadline:
+            break
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    text = "".join(lines) + out
+    assert proc.returncode == 0, text[-2000:]
+    assert "Interrupt received" in text
+    assert "Run the same command to resume." in text
+    saved = tf.train.latest_checkpoint(rd.ckpt_dir(run, 1))
+    assert saved is not None
+
+    again = subprocess.run(cmd + ["--max-steps", "1"], capture_output=True, text=True,
+                           env=env, cwd=tmp_path, timeout=240)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert f"Resuming stage 1 from {saved}" in again.stdout
