@@ -58,6 +58,12 @@ def test_true_face_is_the_clean_strong_render(faces):
     assert not np.array_equal(truth, faces.render(2, 3, 0.6, "strong", SIZE, jitter_seed=0))
 
 
+def test_true_faces_batches_true_face(faces):
+    batch = faces.true_faces(["P002", "P005"], ["fear", "sadness"], [0.3, 1.0], size=SIZE)
+    assert np.array_equal(batch[0], faces.true_face(1, 2, 0.3, SIZE))
+    assert np.array_equal(batch[1], faces.true_face(4, 4, 1.0, SIZE))
+
+
 def test_jitter_seed_changes_pose_and_noise_deterministically(faces):
     a = faces.render(1, 5, 1.0, "weak", SIZE, jitter_seed=1)
     assert np.array_equal(a, faces.render(1, 5, 1.0, "weak", SIZE, jitter_seed=1))

@@ -85,6 +85,15 @@ def test_unrecognised_layout_is_an_error(tmp_path):
     assert "Could not recognise the layout" in str(e.value) and "['cats']" in str(e.value)
 
 
+def test_oulu_upper_folders_get_a_pointer_to_the_subject_level(tmp_path):
+    for light in ("Dark", "Strong", "Weak"):
+        _oulu(str(tmp_path / "VL" / light), subjects=("P001",), frames=1)
+    with pytest.raises(ValueError) as e:
+        readers.detect_layout(str(tmp_path / "VL"))
+    assert "['Dark', 'Strong', 'Weak'], the upper levels of Oulu-CASIA" in str(e.value)
+    assert len(readers.scan(str(tmp_path / "VL" / "Strong"))) == 6
+
+
 def test_corrupt_and_non_image_files_are_skipped_with_one_warning(oulu_root):
     bad = os.path.join(oulu_root, "P001", "Anger", "99.jpeg")
     with open(bad, "wb") as f:

@@ -7,7 +7,7 @@ created without an explicit detector, so the rest of the package never needs it.
 Example:
     >>> from exprgan_tf.data.detect import FaceCropper   # doctest: +SKIP
     >>> crop = FaceCropper(margin=0.3)                    # doctest: +SKIP
-    >>> face = crop(photo)  # doctest: +SKIP  (uint8 [H, W, 3] -> square face crop)
+    >>> face = crop(photo)  # uint8 [H, W, 3] -> square face crop   # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -402,6 +402,11 @@ class FaceSet:
         """
         return self.render(subject, expression, intensity, lighting, size, jitter_seed=None)
 
+    def true_faces(self, subjects, expressions, intensities, size: int = 128,
+                   lighting: str = "strong") -> np.ndarray:
+        """Batched :meth:`true_face`: uint8 [N, size, size, 3] (identical pixels)."""
+        return self.render_batch(subjects, expressions, intensities, lighting, size, None)
+
     def sequence(self, subject, expression, num_frames: int = 10, lighting: str = "weak",
                  size: int = 128, jitter_seed=None) -> np.ndarray:
         """An Oulu-like sequence from neutral (frame 0) to the peak (last frame).

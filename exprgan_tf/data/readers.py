@@ -134,6 +134,12 @@ def detect_layout(root) -> str:
                          "<frame> (Oulu-CASIA) or <root>/<expression>/<file> (generic).")
     if any(expression_label(d) is not None for d in dirs):
         return "generic"
+    oulu_parents = {"strong", "weak", "dark", "vl", "ni", "originalimg", "preprocessimg",
+                    "vl_acropped", "ni_acropped", "oulu_casia_vis", "oulu_casia_nir"}
+    if all(d.lower() in oulu_parents for d in dirs):
+        raise ValueError(
+            f"{root} holds {dirs}, the upper levels of Oulu-CASIA: point data= at the folder "
+            "that holds the subject folders (P001, ...), e.g. .../VL/Strong.")
     for d in dirs:
         sub = os.path.join(root, d)
         if any(expression_label(e) is not None and os.path.isdir(os.path.join(sub, e))
