@@ -242,3 +242,44 @@ def test_train_script_ctrl_c_saves_and_the_same_command_resumes(tmp_path):
                            env=env, cwd=tmp_path, timeout=240)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
     assert f"Resuming stage 1 from {saved}" in again.stdout
+
+
+def _tiny_identity_net():
+    inp = keras.Input((None, None, 3))
+    a = keras.layers.Conv2D(4, 3, strides=2, name="id_conv")(inp)
+    b = keras.layers.GlobalAveragePooling2D(name="id_pool")(keras.layers.ReLU()(a))
+    model = keras.Model(inp, [a, keras.layers.Reshape((1, 1, 4))(b)])
+    model.trainable = False
+    return model
+
+
+def test_cached_identity_features_leave_the_loss_unchanged(tmp_path):
+    images, labels = tiny_data()
+    cfg = tiny_config(extra=["training.stage2.losses.identity=1.0"])
+    results = []
+    for cache in (True, False):
+        keras.utils.set_random_seed(5)
+        ident = _tiny_identity_net()
+        t = Trainer(cfg, tmp_path / str(cache), 2, images, labels, batch_size=8,
+                    identity_features=ident, cache_identity=cache, log=quiet)
+        assert (t.inputs.identity_cache is not None) == cache
+        batch = next(iter(t.inputs.epoch(1)))  # epoch 1 has flipped images (seeded)
+        assert ("identity_features" in batch) == cache
+        losses = [t.step(batch) for _ in range(2)]
+        results.append(([float(l["L_id"]) for l in losses], weights_of(t)["encoder"]))
+    (l_cached, w_cached), (l_plain, w_plain) = results
+    assert l_cached[0] > 0
+    np.testing.assert_allclose(l_cached, l_plain, rtol=1e-5)
+    for a, b in zip(w_cached, w_plain):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_identity_cache_respects_its_memory_budget(tmp_path):
+    images, labels = tiny_data()
+    messages = []
+    from exprgan_tf.training import TrainingInputs
+    inputs = TrainingInputs(images, labels, tiny_config(), 8,
+                            identity_features=_tiny_identity_net(), identity_cache_bytes=1000,
+                            log=messages.append)
+    assert inputs.identity_cache is None
+    assert "computing them in every step instead" in messages[0]

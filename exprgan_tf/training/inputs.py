@@ -8,6 +8,13 @@ global batches over its replicas.
 
 Pre-processing (unsharp mask, rescaling) is deterministic, so it is done once per
 image when :class:`TrainingInputs` is built; a horizontal flip commutes with it.
+
+Likewise the identity network's features of the *real* images do not depend on the
+model being trained: with ``identity_features`` given, they are computed once per
+image and per flip and served with the batches (``batch["identity_features"]``), so a
+step runs the frozen network only on the generated images. This is skipped when the
+cache would exceed ``identity_cache_bytes`` (VGG-Face's conv1_2 alone is 12.8 MB per
+image); the step then computes them itself.
 """
 
 from __future__ import annotations
@@ -35,7 +42,8 @@ class TrainingInputs:
     """
 
     def __init__(self, images, labels, config: ExprGANConfig, batch_size: int,
-                 chunk: int = 256):
+                 chunk: int = 256, identity_features=None,
+                 identity_cache_bytes: int = 2 << 30, log=print):
         images = np.asarray(images)
         labels = np.asarray(labels)
         m = config.model
@@ -57,6 +65,30 @@ class TrainingInputs:
         fn = preprocessing.preprocess_fn(config.preprocess)
         self.images = np.concatenate([fn(images[i:i + chunk]).numpy()
                                       for i in range(0, len(images), chunk)])
+        self.identity_cache = None  # (features, features of the flipped images) or None
+        if identity_features is not None:
+            self.identity_cache = self._cache_identity(identity_features, chunk,
+                                                       identity_cache_bytes, log)
+
+    def _cache_identity(self, model, chunk, budget, log):
+        shapes = [tuple(o.shape[1:]) for o in model(self.images[:1], training=False)]
+        copies = 2 if self.config.training.flip else 1
+        size = 4 * len(self.images) * copies * sum(int(np.prod(s)) for s in shapes)
+        if size > budget:
+            log(f"Identity features of the real images need {size / 2**30:.1f} GiB (> "
+                f"{budget / 2**30:.1f} GiB): computing them in every step instead.")
+            return None
+
+        def features(images):
+            parts = [model(images[i:i + chunk], training=False)
+                     for i in range(0, len(images), chunk)]
+            return [np.concatenate([p[k].numpy() for p in parts]) for k in range(len(shapes))]
+
+        plain = features(self.images)
+        flipped = features(self.images[:, :, ::-1]) if copies == 2 else plain
+        log(f"Cached the identity features of {len(self.images)} real images"
+            f"{' and their mirror images' if copies == 2 else ''} ({size / 2**20:.0f} MiB).")
+        return plain, flipped
 
     @property
     def steps_per_epoch(self) -> int:
@@ -69,6 +101,7 @@ class TrainingInputs:
         rng = np.random.default_rng([seed, epoch])
         order = rng.permutation(len(self.images))
         images = self.images[order]
+        flip = np.zeros(len(order), bool)
         if self.config.training.flip:
             flip = rng.random(len(order)) < 0.5
             images[flip] = images[flip, :, ::-1]
@@ -77,12 +110,19 @@ class TrainingInputs:
                                     m.num_classes, m.intensity_dim)
         z = sample_latent_prior(tf.constant([seed, _PRIOR_STREAM + epoch], tf.int64),
                                 len(order), m.latent_dim)
-        return {"image": images, "label": np.eye(m.num_classes, dtype=np.float32)[labels],
-                "code": code.numpy(), "z_prior": z.numpy()}
+        arrays = {"image": images, "label": np.eye(m.num_classes, dtype=np.float32)[labels],
+                  "code": code.numpy(), "z_prior": z.numpy()}
+        if self.identity_cache is not None:
+            plain, flipped = self.identity_cache
+            arrays["identity_features"] = tuple(
+                np.where(flip.reshape((-1,) + (1,) * (p.ndim - 1)), f[order], p[order])
+                for p, f in zip(plain, flipped))
+        return arrays
 
     def epoch(self, epoch: int, skip_steps: int = 0) -> tf.data.Dataset:
         """Batches of epoch ``epoch``, dicts of ``image`` ([-1, 1]), ``label``
-        (one-hot), ``code`` and ``z_prior``, starting after ``skip_steps`` batches."""
+        (one-hot), ``code``, ``z_prior`` (and ``identity_features`` when cached),
+        starting after ``skip_steps`` batches."""
         ds = tf.data.Dataset.from_tensor_slices(self.epoch_arrays(epoch))
         ds = ds.batch(self.batch_size, drop_remainder=True).skip(skip_steps)
         return ds.prefetch(tf.data.AUTOTUNE)

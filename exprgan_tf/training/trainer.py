@@ -125,12 +125,14 @@ class Trainer:
         identity_features: frozen feature model for L_id, or ``None`` to build the one
             ``config.identity`` names (``"none"``: L_id is 0).
         batch_size: overrides the stage's batch size.
+        cache_identity: compute the identity features of the real images once (see
+            :class:`~exprgan_tf.training.inputs.TrainingInputs`) instead of every step.
         log: where messages go.
     """
 
     def __init__(self, config: ExprGANConfig, run_dir, stage: int, images, labels,
                  sample_images=None, strategy=None, identity_features=None,
-                 batch_size: int | None = None, log=print):
+                 batch_size: int | None = None, cache_identity: bool = True, log=print):
         self.stage_config = config.training.stage(stage)
         self.config = config
         self.stage = stage
@@ -143,7 +145,6 @@ class Trainer:
                              f"{self.strategy.num_replicas_in_sync} replicas.")
         self._write_config()
 
-        self.inputs = TrainingInputs(images, labels, config, self.batch_size)
         self.sample_images = np.asarray(images[:8] if sample_images is None
                                         else sample_images[:8])
         opt = config.optimizer
@@ -154,6 +155,12 @@ class Trainer:
                 epsilon=opt.epsilon, name=f"adam_{name}") for name in ("EG", "D_z", "D_img")}
             if identity_features is None and stage > 1:
                 identity_features = self._build_identity()
+        uses_identity = (stage > 1 and identity_features is not None
+                         and self.stage_config.losses.identity > 0)
+        self.inputs = TrainingInputs(
+            images, labels, config, self.batch_size, log=log,
+            identity_features=identity_features if uses_identity and cache_identity else None)
+        with self.strategy.scope():
             self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
             self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False,
                                              name="step_in_epoch")
