@@ -17,7 +17,8 @@ For every model (a run directory written by ``scripts/train.py``):
 5. **Identity** (ours): cosine of identity descriptors of input and edit (+ dlib's
    same-person rate); skipped with a note when no identity weights are available.
 6. **Ground truth and intensity** (ours, built-in face set only): see
-   :mod:`exprgan_tf.evaluation.scores`.
+   :mod:`exprgan_tf.evaluation.scores`. The intensity test starts from each test
+   subject's clean neutral face (``true_face(subject, 0, 0.0)``).
 
 Figures per model: ``fig6_<model>.png`` (one test subject: ground truth row and the
 model's row over the six expressions), ``fig7_<model>.png`` (every test subject: input +
@@ -264,10 +265,15 @@ def evaluate(run_dirs, options: EvaluationOptions) -> dict:
         gt = faces.render_batch([test_rows[i]["subject"] for i in src], tgt.tolist(),
                                 [1.0] * len(src), [test_rows[i]["lighting"] for i in src],
                                 size, None)
-        # the intensity test: each subject's first face, six expressions x requested s
+        # the intensity test: each subject's clean neutral face (lighting of its first
+        # test face) -> six expressions x requested s; clean so that the nearest ladder
+        # face is decided by the expression, not by the input's pose jitter
         isub = [first_index[s] for s in subjects]
+        neutral = faces.render_batch([test_rows[i]["subject"] for i in isub], [0] * len(isub),
+                                     [0.0] * len(isub), [test_rows[i]["lighting"] for i in isub],
+                                     size, None)
         req = np.array(scores.REQUESTED_INTENSITIES)
-        i_src = np.repeat(isub, 6 * len(req))
+        i_src = np.repeat(np.arange(len(isub)), 6 * len(req))
         i_tgt = np.tile(np.repeat(np.arange(6), len(req)), len(isub))
         i_req = np.tile(req, 6 * len(isub))
         lad_t = scores.INTENSITY_LADDER
@@ -281,9 +287,10 @@ def evaluate(run_dirs, options: EvaluationOptions) -> dict:
         notes.append(f"Ground truth: edits vs FaceSet.true_face(subject, target, 1.0, input's "
                      f"lighting), L1 in [0, 1] units. Returning the input unchanged scores "
                      f"L1 {base['l1']:.4f}, SSIM {base['ssim']:.3f}.")
-        notes.append(f"Intensity: each test subject's first face edited to the six "
+        notes.append(f"Intensity: each test subject's clean neutral face edited to the six "
                      f"expressions at s = {', '.join(str(r) for r in req)}; t_hat = "
-                     f"intensity of the nearest (L1) true face on t = 0, 0.1, ..., 1.")
+                     f"intensity of the nearest (L1) true face on t = 0, 0.1, ..., 1 (true "
+                     f"faces themselves score mean abs error 0.02, correlation 0.996).")
 
     # PCA persons: first pca_persons test subjects, their first face -> six expressions
     persons = subjects[:options.pca_persons]
@@ -327,7 +334,7 @@ def evaluate(run_dirs, options: EvaluationOptions) -> dict:
             log(f"  identity cosine: {d['identity']['cosine']:.3f}")
         if builtin:
             d["ground_truth"] = scores.ground_truth_scores(edits, gt)
-            sweep = edit_faces(enc, dec, config, test_x[i_src], i_tgt, i_req,
+            sweep = edit_faces(enc, dec, config, neutral[i_src], i_tgt, i_req,
                                options.batch_size)
             t_hat = scores.estimate_intensity(sweep, ladders)
             d["intensity"] = scores.intensity_scores(i_req, t_hat)

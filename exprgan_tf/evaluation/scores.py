@@ -11,13 +11,17 @@
   image, data range 255). The target is the clean render (no pose jitter, no noise), so
   even a perfect editor keeps the small error of the input's own jitter; the "input
   unchanged" baseline of :func:`ground_truth_scores` puts numbers in perspective.
-* **Intensity faithfulness** (built-in face set only) - a test face is edited to each
-  expression at requested intensities ``s``; the intensity that came out is estimated as
+* **Intensity faithfulness** (built-in face set only) - a test subject's clean neutral
+  face is edited to each expression at requested intensities ``s``; the intensity that
+  came out is estimated as
   the ``t`` of the subject's true face (same expression and lighting) nearest in L1 on
   a ladder ``t = 0, 0.1, ..., 1`` (all ladder faces share identity and lighting, so the
   nearest one is decided by the expression). Reported: mean ``|t_hat - s|`` (0 is
   perfect; always answering 0.5 scores 0.3 on s = 0, .25, .5, .75, 1) and the Pearson
   correlation of ``t_hat`` with ``s`` (1 = intensity follows the request; 0 = unrelated).
+  Checked on the true faces themselves (8 test subjects x 6 expressions x the 5 ``s``):
+  mean error 0.02, correlation 0.996 for clean renders - but 0.27 / 0.54 for renders
+  with pose jitter, which is why the edited input is the clean neutral face.
 
 Example:
     >>> import numpy as np
