@@ -614,7 +614,11 @@ def _draw(p, draws, light, size):
     long_rx = hx * (1.0 + 0.12 * np.clip(y - head_cy, 0, None))
     long_f = np.maximum(np.maximum(ax / (long_rx * curl) - 1.0, (y - p["hair_len"]) / 0.15),
                         head_cy - y)
-    strands = 0.9 + 0.1 * np.sin(70.0 * theta + 5.0 * np.sin(9.0 * theta) + 3.0 * y)
+    # Irregular strands: several incommensurate frequencies, bent by the curl.
+    wave = theta + 0.15 * p["hair_curl"] * np.sin(25.0 * y)
+    strands = 0.92 + 0.045 * np.sin(67.0 * wave + 5.0 * np.sin(9.0 * theta) + 3.0 * y) \
+        + 0.035 * np.sin(151.0 * wave + 2.0 * np.sin(23.0 * theta)) \
+        + 0.02 * np.sin(233.0 * wave + 11.0 * y)
     hair_light = np.clip(-0.35 * x / hx - 0.6 * (y - head_cy) / hy, -0.6, 0.7)
     hair_shade = (amb + dif * (0.5 + 0.35 * hair_light)) * strands
     # Short hair stops around the ears; long hair is handled by long_f.
