@@ -142,20 +142,13 @@ def make_dataset(images, labels, preprocess_config: PreprocessConfig = None,
                          f"Received: images.shape={images.shape}")
     labels = _check_labels(labels, n, num_classes)
     fn = preprocess_fn(preprocess_config or PreprocessConfig())
-    full = tf.data.Dataset.from_tensors((images, labels))
-    # Pre-process in chunks so the unsharp mask never holds more than 256 images at once.
-    full = full.map(lambda x, y: (_chunked(fn, x, 256), y))
+    # Pre-process in chunks of 256 (bounded memory), then gather everything into one
+    # element so each epoch can index it with its own permutation.
+    processed = tf.data.Dataset.from_tensor_slices(images).batch(256).map(fn).unbatch()
+    full = tf.data.Dataset.zip(processed.batch(n), tf.data.Dataset.from_tensors(labels))
     if cache:
         full = full.cache()
     return _epochs(full, n, batch_size, training, seed, flip, epoch, num_epochs, num_classes)
-
-
-def _chunked(fn, x, chunk):
-    n = tf.shape(x)[0]
-    parts = tf.data.Dataset.from_tensor_slices(x).batch(chunk).map(fn)
-    out = parts.reduce(tf.zeros(tf.concat([[0], tf.shape(x)[1:]], 0), tf.float32),
-                       lambda acc, p: tf.concat([acc, p], 0))
-    return tf.ensure_shape(tf.reshape(out, tf.concat([[n], tf.shape(x)[1:]], 0)), x.shape)
 
 
 def decode_image(contents, image_size: int) -> tf.Tensor:
