@@ -91,7 +91,7 @@ def main(argv=None):
     faces = FaceSet(seed=0, num_subjects=80)
     train_x, train_y, *_ = render_set(faces, range(72), 6, rng, size)
     clf = build_cnn(size, seed=0)
-    clf.fit(train_x, keras.utils.to_categorical(train_y, 6), epochs=args.classifier_epochs,
+    clf.fit(train_x, train_y, epochs=args.classifier_epochs,
             batch_size=64, verbose=0)
     real_acc = float(np.mean(np.argmax(clf.predict(test_images, verbose=0), -1) == test_labels))
     pred = np.argmax(clf.predict(edited, verbose=0), -1)
