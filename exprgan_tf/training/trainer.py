@@ -276,9 +276,8 @@ class Trainer:
                     self.step_in_epoch.assign_add(1)
                     self.global_step.assign_add(1)
                     count += 1
-                    for k, v in values.items():
+                    for k, v in values.items():  # epoch means cover this call's steps
                         sums[k] = sums.get(k, 0.0) + v
-                    for k, v in values.items():
                         tf.summary.scalar(f"stage{self.stage}/{k}", v,
                                           step=int(self.global_step))
                     bar.update(int(self.step_in_epoch),
