@@ -39,6 +39,8 @@ def main(argv=None):
                    metavar=("S1", "S2", "S3"))
     p.add_argument("--identity", default="none", choices=("none", "dlib_resnet", "vgg_face"))
     p.add_argument("--classifier-epochs", type=int, default=12)
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="KEY=VALUE", help="config override, as scripts/train.py")
     p.add_argument("--run-dir", default=os.path.join("runs", "benchmark_learning"))
     p.add_argument("--fresh", action="store_true", help="delete the run dir first")
     p.add_argument("--out", default=os.path.join(HERE, "results", "train_learning"))
@@ -56,7 +58,8 @@ def main(argv=None):
     from exprgan_tf.training import Trainer
     from exprgan_tf.visualize import labelled_grid, save_png
 
-    cfg = get_preset(args.preset).override([f"identity.network={args.identity}"])
+    cfg = get_preset(args.preset).override([f"identity.network={args.identity}"]
+                                           + args.overrides)
     size = cfg.model.image_size
     if args.fresh and os.path.isdir(args.run_dir):
         shutil.rmtree(args.run_dir)
@@ -109,6 +112,7 @@ def main(argv=None):
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python benchmarks/train_learning.py " + " ".join(argv or sys.argv[1:]),
         "preset": args.preset, "epochs": list(args.epochs), "identity": args.identity,
+        "overrides": args.overrides,
         "tensorflow": tf.__version__, "cpu_count": os.cpu_count(), **timings,
         "heldout_reconstruction_l1": round(l1, 4),
         "classifier_accuracy_on_real_heldout": round(real_acc, 4),
