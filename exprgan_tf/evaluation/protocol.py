@@ -349,7 +349,7 @@ def evaluate(run_dirs, options: EvaluationOptions) -> dict:
         gi = first_index[grid_subject]
         row_edit = edits[src == gi]
         cells = [np.concatenate([test_x[gi:gi + 1], row_edit])]
-        row_names = [label]
+        row_names = [label if len(label) <= 11 else "edits"]     # 70 px of row label
         if builtin:
             truth = gt[src == gi]
             cells.insert(0, np.concatenate([test_x[gi:gi + 1], truth]))
@@ -426,8 +426,11 @@ def build_rows(labels, details, fid_weights="imagenet", identity_network="dlib_r
             Row("PCA eigenfaces", "Eigenfaces to reach it", get("pca", "best_components"),
                 "{:d}", "lower")]
     if fid_weights is not None:
-        metric = "FID score" if fid_weights != "random" else "FID (random-init InceptionV3)"
-        rows.append(Row("FID", metric, get("fid"), "{:.2f}", "lower"))
+        if fid_weights != "random":
+            rows.append(Row("FID", "FID score", get("fid"), "{:.2f}", "lower"))
+        else:   # random features are tiny (values ~1e-5): show significant digits
+            rows.append(Row("FID", "FID (random-init InceptionV3)", get("fid"), "{:.3g}",
+                            "lower"))
     if identity_network:
         rows.append(Row("Identity", f"Cosine input/edit ({identity_network})",
                         get("identity", "cosine"), "{:.3f}", "higher"))
