@@ -71,6 +71,9 @@ class ModelConfig:
         decoder_filters: channels of the upsample + conv blocks.
         decoder_final_filters: channels of the last conv before the RGB conv.
         decoder_kernel: kernel size of the decoder convs.
+        decoder_batch_norm: BatchNorm after each decoder conv but the last (not in the
+            original). Off in every preset; on the built-in face set it keeps stage 1
+            from collapsing into saturated images (see benchmarks/results/).
         label_tile: how many copies of c are concatenated to z at the decoder input
             (original: ``int(latent_dim / num_classes)`` = 8).
         dz_units: hidden units of D_z.
@@ -97,6 +100,7 @@ class ModelConfig:
     decoder_filters: tuple = (512, 256, 128, 64, 32)
     decoder_final_filters: int = 16
     decoder_kernel: int = 3
+    decoder_batch_norm: bool = False
     label_tile: int = 8
     dz_units: tuple = (64, 32, 16)
     dimg_filters: tuple = (16, 32, 64, 128)

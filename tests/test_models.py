@@ -122,6 +122,15 @@ def test_layer_names_are_stable_and_readable():
         [f"E_conv{i}" for i in range(5)]
 
 
+def test_decoder_batch_norm_option():
+    cfg = get_preset("exprgan").override(["model.decoder_batch_norm=true"]).model
+    dec = build_decoder(cfg)
+    # gamma + beta per channel (trainable) and moving mean/var: 512+256+128+64+32+16 = 1008
+    assert (_trainable(dec), dec.count_params()) == (11331066 + 2016, 11331066 + 4032)
+    assert [l.name for l in dec.layers if l.name.endswith("_bn")] == \
+        [f"G_conv{i}_bn" for i in range(5)] + ["G_conv_final_bn"]
+
+
 def test_decoder_output_depends_on_code():
     cfg = get_preset("exprgan-small").model
     dec = build_decoder(cfg)

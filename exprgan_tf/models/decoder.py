@@ -5,6 +5,8 @@ Dense to a ``S/32 x S/32 x decoder_start_filters`` map + ReLU; c broadcast and
 concatenated after that and after every block; ``len(decoder_filters)`` blocks of
 nearest-neighbour upsampling x2 + 3x3 conv (no bias) + ReLU; a 3x3 conv to
 ``decoder_final_filters`` + ReLU; a 3x3 conv to ``channels`` + tanh.
+``decoder_batch_norm=True`` (not the original) adds BatchNorm after every conv but the
+last.
 
 Example:
     >>> from exprgan_tf.config import get_preset
@@ -23,9 +25,12 @@ from exprgan_tf.layers import ConcatLabel
 from exprgan_tf.models._blocks import decoder_conv_init, dense
 
 
-def _conv(x, filters, cfg, name):
-    return keras.layers.Conv2D(filters, cfg.decoder_kernel, padding="same", use_bias=False,
-                               kernel_initializer=decoder_conv_init(), name=name)(x)
+def _conv(x, filters, cfg, name, batch_norm=False):
+    x = keras.layers.Conv2D(filters, cfg.decoder_kernel, padding="same", use_bias=False,
+                            kernel_initializer=decoder_conv_init(), name=name)(x)
+    if batch_norm:
+        x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    return x
 
 
 def build_decoder(cfg: ModelConfig, name: str = "decoder") -> keras.Model:
@@ -47,10 +52,10 @@ def build_decoder(cfg: ModelConfig, name: str = "decoder") -> keras.Model:
     x = ConcatLabel(name="G_concat_fc")([x, code])
     for i, filters in enumerate(cfg.decoder_filters):
         x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"G_up{i}")(x)
-        x = _conv(x, filters, cfg, f"G_conv{i}")
+        x = _conv(x, filters, cfg, f"G_conv{i}", cfg.decoder_batch_norm)
         x = keras.layers.ReLU(name=f"G_relu{i}")(x)
         x = ConcatLabel(name=f"G_concat{i}")([x, code])
-    x = _conv(x, cfg.decoder_final_filters, cfg, "G_conv_final")
+    x = _conv(x, cfg.decoder_final_filters, cfg, "G_conv_final", cfg.decoder_batch_norm)
     x = keras.layers.ReLU(name="G_relu_final")(x)
     x = ConcatLabel(name="G_concat_final")([x, code])
     x = _conv(x, cfg.channels, cfg, "G_conv_out")
