@@ -7,7 +7,7 @@ import tensorflow as tf
 import keras
 from exprgan_tf.training import Trainer
 from exprgan_tf.training.flops import graph_flops, step_flops
-from test_training import quiet, tiny_config, tiny_data
+from test_training import quiet, tiny_config, tiny_data, weights_of
 
 
 def _trainer(tmp_path, stage, extra=(), seed=11, **kwargs):
@@ -15,6 +15,44 @@ def _trainer(tmp_path, stage, extra=(), seed=11, **kwargs):
     images, labels = tiny_data()
     return Trainer(tiny_config(extra=list(extra)), tmp_path, stage, images, labels,
                    batch_size=8, log=quiet, **kwargs)
+
+
+def _run(trainer, steps):
+    batches = list(trainer.inputs.epoch(1).take(steps))
+    return [{k: v.numpy() for k, v in trainer.step(b).items()} for b in batches]
+
+
+def test_zero_weight_terms_left_out_give_bit_identical_steps(tmp_path):
+    """Stage 2 has G_img, E_z and TV at weight 0: leaving them out of loss_EG removes
+    their backward ops and changes no value and no weight, bit for bit."""
+    tf.config.experimental.enable_op_determinism()
+    runs = []
+    for skip in (True, False):
+        t = _trainer(tmp_path / str(skip), 2)
+        t.step.skip_zero_weight_terms = skip  # before the first trace
+        losses = _run(t, 3)
+        batch = next(iter(t.inputs.epoch(0)))
+        runs.append((losses, weights_of(t), step_flops(t.step, batch)["total"]))
+    (l_skip, w_skip, f_skip), (l_all, w_all, f_all) = runs
+    for a, b in zip(l_skip, l_all):
+        assert a.keys() == b.keys()
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert l_skip[0]["TV"] > 0 and l_skip[0]["G_img"] > 0  # still computed and logged
+    for name in w_skip:
+        for a, b in zip(w_skip[name], w_all[name]):
+            np.testing.assert_array_equal(a, b, err_msg=name)
+    assert f_skip < f_all  # the backward passes of the zero-weight terms are gone
+
+
+def test_all_zero_weights_still_give_zero_gradients(tmp_path):
+    t = _trainer(tmp_path, 1, ["training.stage1.losses.image_adversarial=0",
+                               "training.stage1.losses.q=0"])
+    before = weights_of(t)["decoder"]
+    losses = _run(t, 1)[0]
+    assert losses["loss_G"] == 0.0
+    for a, b in zip(before, weights_of(t)["decoder"]):
+        np.testing.assert_array_equal(a, b)  # Adam with zero gradients moves nothing
 
 
 def test_flop_count_covers_forward_and_backward_and_skips_dead_ops():

@@ -11,7 +11,8 @@ As the original, E+G, D_z and D_img are updated together from one forward pass:
   ``L_Dimg`` as in stage 1 updates D_img.
 
 The weights ``w_*`` come from the stage's :class:`~exprgan_tf.config.LossWeights`; a
-term whose weight is 0 is still computed and logged when it is cheap, but the identity
+term whose weight is 0 is still computed and logged when it is cheap, but left out of
+the sum that is differentiated (so its backward pass is not run), and the identity
 network is not run at all when ``w_id`` is 0 or there is no identity network.
 
 Every random draw of a step (the code c and the prior z) arrives with the batch (see
@@ -71,6 +72,9 @@ class StageStep:
         self.identity_layer_weights = tuple(identity_layer_weights)
         self.strategy = strategy or tf.distribute.get_strategy()
         self.trace_count = 0
+        # Leave zero-weighted terms out of the losses that are differentiated (same
+        # values and gradients, fewer backward ops); False only to test that claim.
+        self.skip_zero_weight_terms = True
         self.keys = LOSS_KEYS[stage]
         self._replica_fn = tf.function(self._replica_step, jit_compile=jit_compile) \
             if jit_compile else self._replica_step
@@ -124,6 +128,20 @@ class StageStep:
         v["G_img"] = L.generator_loss(fake_logit)
         v["loss_D_img"] = v["D_img_real"] + v["D_img_fake"] + v["L_Q"]
 
+    def _weighted_sum(self, terms, values):
+        """``sum(weight * values[name])`` in the order given, leaving out the terms
+        whose weight is 0: they add exactly nothing to a finite loss or gradient, but
+        the tape would still run their backward passes (e.g. TV's and E_z's in stage
+        2). They are still computed and logged."""
+        used = [weight * values[name] for weight, name in terms
+                if weight or not self.skip_zero_weight_terms]
+        if not used:  # every weight 0: keep the terms so the gradients are 0, not None
+            used = [weight * values[name] for weight, name in terms]
+        total = used[0]
+        for t in used[1:]:
+            total = total + t
+        return total
+
     def _stage1_losses(self, batch):
         w = self.weights
         v = {}
@@ -131,7 +149,7 @@ class StageStep:
             fake = self.nets.decoder([batch["z_prior"], batch["code"]], training=True)
             self._image_discriminator_losses(batch["image"], fake, batch["label"],
                                              batch["code"], v)
-            v["loss_G"] = w.image_adversarial * v["G_img"] + w.q * v["L_Q"]
+            v["loss_G"] = self._weighted_sum(((w.image_adversarial, "G_img"), (w.q, "L_Q")), v)
         return tape, v
 
     def _stage23_losses(self, batch):
@@ -162,7 +180,8 @@ class StageStep:
                     self.identity_layer_weights or None)
             else:
                 v["L_id"] = tf.constant(0.0)
-            v["loss_EG"] = (w.pixel * v["L1"] + w.identity * v["L_id"] + w.q * v["L_Q"]
-                            + w.image_adversarial * v["G_img"]
-                            + w.latent_adversarial * v["E_z"] + w.total_variation * v["TV"])
+            v["loss_EG"] = self._weighted_sum(
+                ((w.pixel, "L1"), (w.identity, "L_id"), (w.q, "L_Q"),
+                 (w.image_adversarial, "G_img"), (w.latent_adversarial, "E_z"),
+                 (w.total_variation, "TV")), v)
         return tape, v
