@@ -2,11 +2,13 @@
 benchmarks/train_speed.py counts what a step runs."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import keras
 from exprgan_tf.training import Trainer
 from exprgan_tf.training.flops import graph_flops, step_flops
+from exprgan_tf.training.precision import dtype_policy
 from test_training import quiet, tiny_config, tiny_data, weights_of
 
 
@@ -53,6 +55,58 @@ def test_all_zero_weights_still_give_zero_gradients(tmp_path):
     assert losses["loss_G"] == 0.0
     for a, b in zip(before, weights_of(t)["decoder"]):
         np.testing.assert_array_equal(a, b)  # Adam with zero gradients moves nothing
+
+
+def test_mixed_bfloat16_step_is_finite_float32_and_keeps_float32_variables(tmp_path):
+    t = _trainer(tmp_path, 3, ["training.precision=mixed_bfloat16"])
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+    conv = t.nets.decoder.get_layer("G_conv0")
+    assert (conv.dtype_policy.name, conv.compute_dtype, conv.variable_dtype) == (
+        "mixed_bfloat16", "bfloat16", "float32")
+    for name in ("E_tanh",):
+        assert t.nets.encoder.get_layer(name).compute_dtype == "float32"
+    assert t.nets.decoder.get_layer("G_tanh").compute_dtype == "float32"
+    assert t.nets.image_discriminator.get_layer("D_img_fc2").compute_dtype == "float32"
+    assert t.nets.latent_discriminator.get_layer("D_z_fc3").compute_dtype == "float32"
+    assert all(type(o) is keras.optimizers.Adam for o in t.optimizers.values())
+    before = weights_of(t)
+    batch = next(iter(t.inputs.epoch(0)))
+    out = t.step(batch)
+    assert set(out) == set(t.step.keys)
+    for k, v in out.items():
+        assert v.dtype == tf.float32, k
+        assert np.isfinite(v.numpy()), k
+    variables = [v for net in t.nets.as_dict().values() for v in net.weights]
+    variables += [v for o in t.optimizers.values() for v in o.variables
+                  if "iteration" not in v.path]
+    assert {v.dtype for v in variables} == {"float32"}
+    fake = t.nets.decoder([batch["z_prior"], batch["code"]], training=False)
+    assert fake.dtype == tf.float32
+    after = weights_of(t)
+    for name in ("encoder", "decoder", "latent_discriminator", "image_discriminator"):
+        assert any(not np.array_equal(a, b) for a, b in zip(before[name], after[name])), name
+
+
+def test_mixed_float16_uses_loss_scaling_and_trains(tmp_path):
+    t = _trainer(tmp_path, 2, ["training.precision=mixed_float16"])
+    assert all(isinstance(o, keras.optimizers.LossScaleOptimizer)
+               for o in t.optimizers.values())
+    assert t.nets.encoder.get_layer("E_ch0_conv1").compute_dtype == "float16"
+    before = weights_of(t)["decoder"]
+    for losses in _run(t, 6):  # overflowing steps are skipped and the scale halved
+        assert all(np.isfinite(v) and v.dtype == np.float32 for v in losses.values())
+    scale = float(t.optimizers["EG"].dynamic_scale.numpy())
+    assert scale <= 2.0 ** 15 and np.log2(scale) == int(np.log2(scale))
+    assert any(not np.array_equal(a, b) for a, b in zip(before, weights_of(t)["decoder"]))
+
+
+def test_bad_precision_is_refused():
+    with pytest.raises(ValueError, match=r"training.precision='float64': expected one of "
+                                         r"\['float32', 'mixed_float16', 'mixed_bfloat16'\]"):
+        tiny_config(extra=["training.precision=float64"])
+    with pytest.raises(ValueError, match=r"Received: precision='half'"):
+        with dtype_policy("half"):
+            pass
 
 
 def test_flop_count_covers_forward_and_backward_and_skips_dead_ops():

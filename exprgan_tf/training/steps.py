@@ -15,6 +15,10 @@ term whose weight is 0 is still computed and logged when it is cheap, but left o
 the sum that is differentiated (so its backward pass is not run), and the identity
 network is not run at all when ``w_id`` is 0 or there is no identity network.
 
+Under ``training.precision="mixed_float16"`` the optimisers are
+``keras.optimizers.LossScaleOptimizer``s: each backward pass is seeded with the loss
+scale and the optimiser unscales (see :mod:`exprgan_tf.training.precision`).
+
 Every random draw of a step (the code c and the prior z) arrives with the batch (see
 :mod:`exprgan_tf.training.inputs`), so a step is a pure function of the batch and the
 variables: this is what makes resumed and distributed runs equal to plain ones.
@@ -26,6 +30,7 @@ equals the single-device one on the whole batch (BatchNorm statistics are synchr
 
 from __future__ import annotations
 
+import keras
 import tensorflow as tf
 
 from exprgan_tf import losses as L
@@ -114,10 +119,21 @@ class StageStep:
                        ("D_img", "loss_D_img", self.dimg_vars))
         tape, values = out
         for opt_name, loss_name, variables in updates:
-            grads = [g * scale for g in tape.gradient(values[loss_name], variables)]
+            grads = [g * scale for g in self._gradients(tape, opt_name, values[loss_name],
+                                                         variables)]
             self.optimizers[opt_name].apply_gradients(zip(grads, variables))
         del tape
         return {k: values[k] * scale for k in self.keys}
+
+    def _gradients(self, tape, opt_name, loss, variables):
+        opt = self.optimizers[opt_name]
+        if isinstance(opt, keras.optimizers.LossScaleOptimizer):
+            # Seeding the backward pass with the loss scale is the gradient of the scaled
+            # loss (what opt.scale_loss does) without scaling inside the tape; the
+            # optimiser unscales, and skips the update if anything overflowed.
+            return tape.gradient(loss, variables,
+                                 output_gradients=opt.scale_loss(tf.ones_like(loss)))
+        return tape.gradient(loss, variables)
 
     def _image_discriminator_losses(self, image, fake, label, code, v):
         real_logit, _ = self.nets.image_discriminator([image, label], training=True)

@@ -37,6 +37,7 @@ from exprgan_tf.controller import intensity_code, sample_latent_prior
 from exprgan_tf.models import build_networks
 from exprgan_tf.preprocessing import preprocess_fn, to_display
 from exprgan_tf.training.inputs import TrainingInputs
+from exprgan_tf.training.precision import dtype_policy, make_optimizer
 from exprgan_tf.training.steps import LOSS_KEYS, StageStep
 from exprgan_tf.visualize import labelled_grid, plot_loss_curves, save_png
 
@@ -147,12 +148,12 @@ class Trainer:
 
         self.sample_images = np.asarray(images[:8] if sample_images is None
                                         else sample_images[:8])
-        opt = config.optimizer
+        precision = config.training.precision
         with self.strategy.scope():
-            self.nets = build_networks(config.model)
-            self.optimizers = {name: keras.optimizers.Adam(
-                learning_rate=opt.learning_rate, beta_1=opt.beta_1, beta_2=opt.beta_2,
-                epsilon=opt.epsilon, name=f"adam_{name}") for name in ("EG", "D_z", "D_img")}
+            with dtype_policy(precision):  # float32 variables; mixed: compute dtype
+                self.nets = build_networks(config.model)
+            self.optimizers = {name: make_optimizer(config.optimizer, f"adam_{name}", precision)
+                               for name in ("EG", "D_z", "D_img")}
             if identity_features is None and stage > 1:
                 identity_features = self._build_identity()
         uses_identity = (stage > 1 and identity_features is not None
