@@ -1,5 +1,5 @@
-"""Speed options keep the numerics, and the FLOP counter behind
-benchmarks/train_speed.py counts what a step runs."""
+"""Speed options keep the numerics: zero-weight terms left out, XLA, mixed precision;
+and the FLOP counter behind benchmarks/train_speed.py counts what a step runs."""
 
 import numpy as np
 import pytest
@@ -107,6 +107,38 @@ def test_bad_precision_is_refused():
     with pytest.raises(ValueError, match=r"Received: precision='half'"):
         with dtype_policy("half"):
             pass
+
+
+def test_tensorboard_gets_every_loss_of_every_step(tmp_path):
+    """The compiled scalar writer logs what the eager per-loss calls logged: each loss
+    of each step under stage<N>/<name> at that step's global step."""
+    import glob
+
+    from exprgan_tf import run_dir as rd
+    t = _trainer(tmp_path, 1)
+    returned, step = [], t.step
+
+    class Recording:
+        def __call__(self, batch):
+            out = step(batch)
+            returned.append({k: float(v) for k, v in out.items()})
+            return out
+
+        def __getattr__(self, name):
+            return getattr(step, name)
+
+    t.step = Recording()
+    t.fit(epochs=1)
+    t.writer.flush()
+    logged = {}
+    for path in glob.glob(str(tmp_path / rd.LOGS_DIR / "stage1" / "*tfevents*")):
+        for record in tf.data.TFRecordDataset(path):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "scalars":
+                    logged[(value.tag, event.step)] = float(tf.make_ndarray(value.tensor))
+    expected = {(f"stage1/{k}", i + 1): v for i, r in enumerate(returned) for k, v in r.items()}
+    assert len(returned) == 3 and logged == expected
 
 
 def test_flop_count_covers_forward_and_backward_and_skips_dead_ops():
