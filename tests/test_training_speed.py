@@ -57,6 +57,27 @@ def test_all_zero_weights_still_give_zero_gradients(tmp_path):
         np.testing.assert_array_equal(a, b)  # Adam with zero gradients moves nothing
 
 
+@pytest.mark.slow  # XLA compiles the whole stage-3 step: ~1-2 minutes on 1 CPU core
+def test_xla_step_equals_the_plain_step(tmp_path):
+    """jit_compile=True computes the same step as the plain one, every network included
+    (stage 3), within float tolerance (XLA picks its own kernels). Adam's epsilon=1
+    keeps its update proportional to the gradient, so float noise in tiny gradients
+    is not blown up to +-lr."""
+    extra = ["optimizer.epsilon=1.0", "optimizer.learning_rate=0.01"]
+    runs = []
+    for jit in (False, True):
+        t = _trainer(tmp_path / str(jit), 3, extra + [f"training.jit_compile={str(jit).lower()}"])
+        runs.append((_run(t, 2), weights_of(t), t.step.trace_count))
+    (l_plain, w_plain, _), (l_xla, w_xla, traces) = runs
+    assert traces == 1
+    for a, b in zip(l_plain, l_xla):
+        for k in a:
+            np.testing.assert_allclose(b[k], a[k], rtol=1e-4, atol=1e-5, err_msg=k)
+    for name in w_plain:
+        for a, b in zip(w_plain[name], w_xla[name]):
+            np.testing.assert_allclose(b, a, atol=1e-5, err_msg=name)
+
+
 def test_mixed_bfloat16_step_is_finite_float32_and_keeps_float32_variables(tmp_path):
     t = _trainer(tmp_path, 3, ["training.precision=mixed_bfloat16"])
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
