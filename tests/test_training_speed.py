@@ -179,6 +179,29 @@ def test_flop_count_covers_forward_and_backward_and_skips_dead_ops():
     assert flops["by_type"]["MatMul"] == 2 * (2 * 4 * 3 * 2)
 
 
+def test_conv_gradients_count_the_forward_multiply_adds():
+    """A 'valid' 5x5 conv over a padded, subsampled 8x8 map (as DilatedConv2D):
+    forward, input gradient and filter gradient are 2 * 4*4 outputs * 5*5*3 taps * 8
+    filters * batch 2 each (TF's registry would count the gradients 4x: 8*8 inputs)."""
+    x = tf.ones((2, 8, 8, 3))
+    k = tf.Variable(tf.ones((5, 5, 3, 8)))
+
+    @tf.function
+    def train_like(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.nn.conv2d(tf.pad(x, [[0, 0], [4, 4], [4, 4], [0, 0]])[:, ::2, ::2], k, 1,
+                             "VALID")  # DilatedConv2D's dilation 2, stride 2 (old form)
+            loss = tf.reduce_sum(y)
+        dx, dk = tape.gradient(loss, [x, k])
+        return loss, dx, dk
+
+    flops = graph_flops(train_like.get_concrete_function(x).graph)["by_type"]
+    one = 2 * (2 * 4 * 4 * 8) * 5 * 5 * 3
+    assert (flops["Conv2D"], flops["Conv2DBackpropInput"], flops["Conv2DBackpropFilter"]) == (
+        one, one, one)
+
+
 def test_step_flops_counts_the_step_without_retracing_it(tmp_path):
     t = _trainer(tmp_path, 1)
     batch = next(iter(t.inputs.epoch(0)))

@@ -2,8 +2,10 @@
 
 The count uses TensorFlow's flops registry (the statistics behind the TF profiler's
 ``float_operation`` view): convolutions and matrix products forward *and* backward
-(``Conv2DBackpropInput``, ``Conv2DBackpropFilter``, ``MatMul`` with transposes) plus the
-element-wise ops it knows; a multiply-add counts as 2 FLOPs. Only the ops the step
+(``MatMul`` with transposes) plus the element-wise ops it knows; a multiply-add counts
+as 2 FLOPs. A convolution's input and filter gradients are counted as the forward
+convolution's multiply-adds (the registry counts them from the input's size, which
+overcounts a "valid" convolution over a padded map by up to 4x here). Only the ops the step
 really runs are counted: a gradient tape also builds gradient ops that no output or
 variable update needs (TensorFlow prunes them before running the function), so the
 graph is walked back from the function's outputs and side effects first.
@@ -38,6 +40,21 @@ def _needed_ops(graph):
     return [op for op in graph.get_operations() if op.name in seen]
 
 
+_CONV_BACKPROP = ("Conv2DBackpropInput", "Conv2DBackpropFilter")
+
+
+def _conv_backprop_flops(op) -> int:
+    """A conv's input or filter gradient does the multiply-adds of its forward pass:
+    2 * |out_backprop| * kh * kw * c_in. (TF's registry counts from the input's size,
+    which overcounts a "valid" conv over a padded map, as in ``DilatedConv2D``.)"""
+    out_backprop = op.inputs[2].shape
+    kernel = op.inputs[1].shape if op.type == "Conv2DBackpropInput" else op.outputs[0].shape
+    if not (out_backprop.is_fully_defined() and kernel.is_fully_defined()):
+        raise ValueError(f"{op.name}: shapes not fully defined")
+    kh, kw, c_in, _ = kernel.as_list()
+    return 2 * out_backprop.num_elements() * kh * kw * c_in
+
+
 def graph_flops(graph) -> dict:
     """FLOPs of one run of a ``tf.function`` graph (a ``FuncGraph``).
 
@@ -48,11 +65,14 @@ def graph_flops(graph) -> dict:
     by_type = Counter()
     for op in _needed_ops(graph):
         try:
-            stats = tf_ops.get_stats_for_node_def(graph, op.node_def, "flops")
+            if op.type in _CONV_BACKPROP:
+                value = _conv_backprop_flops(op)
+            else:
+                value = tf_ops.get_stats_for_node_def(graph, op.node_def, "flops").value
         except (ValueError, TypeError):  # no registered count, or unknown shapes
             continue
-        if stats.value:
-            by_type[op.type] += int(stats.value)
+        if value:
+            by_type[op.type] += int(value)
     return {"total": int(sum(by_type.values())), "by_type": dict(by_type.most_common())}
 
 
