@@ -26,6 +26,7 @@ EXPRESSIONS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
 
 ENCODER_VARIANTS = ("single", "dilated")
 IDENTITY_NETWORKS = ("none", "vgg_face", "dlib_resnet")
+DIMG_NORMALIZATIONS = ("batch", "spectral")
 
 
 def _fail(path, value, expected):
@@ -80,6 +81,10 @@ class ModelConfig:
         dimg_filters: channels of D_img's stride-2 convs.
         dimg_kernel: kernel size of D_img's convs.
         dimg_dense: units of D_img's shared Dense layer.
+        dimg_normalization: how D_img's trunk (its convs and shared Dense) is normalised:
+            ``"batch"`` (the original: BatchNorm after each) or ``"spectral"`` (spectral
+            normalisation of their kernels and no BatchNorm; not in the original). The Q
+            heads keep their BatchNorm either way.
         q_shared_units: units of Q's shared Dense layer.
         q_head_units: units of each per-class Q head.
         bn_momentum: moving-average momentum of BatchNorm in the discriminators
@@ -106,6 +111,7 @@ class ModelConfig:
     dimg_filters: tuple = (16, 32, 64, 128)
     dimg_kernel: int = 5
     dimg_dense: int = 1024
+    dimg_normalization: str = "batch"
     q_shared_units: int = 128
     q_head_units: int = 64
     bn_momentum: float = 0.999
@@ -122,6 +128,9 @@ class ModelConfig:
                      "decoder_kernel", "label_tile", "dimg_kernel", "dimg_dense",
                      "q_shared_units", "q_head_units"):
             _check_positive(f"{prefix}.{name}", getattr(self, name))
+        if self.dimg_normalization not in DIMG_NORMALIZATIONS:
+            _fail(f"{prefix}.dimg_normalization", self.dimg_normalization,
+                  f"one of {list(DIMG_NORMALIZATIONS)}")
         if self.encoder not in ENCODER_VARIANTS:
             _fail(f"{prefix}.encoder", self.encoder, f"one of {list(ENCODER_VARIANTS)}")
         for name in ("encoder_filters", "encoder_dilations", "decoder_filters", "dz_units",

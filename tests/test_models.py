@@ -131,6 +131,28 @@ def test_decoder_batch_norm_option():
         [f"G_conv{i}_bn" for i in range(5)] + ["G_conv_final_bn"]
 
 
+def test_spectral_image_discriminator_option(tmp_path):
+    cfg = get_preset("exprgan").override(["model.dimg_normalization=spectral"]).model
+    d = build_image_discriminator(cfg)
+    # The trunk loses its BN offsets (16+32+64+128 + 1024 = 1264) and moving statistics;
+    # each wrapped layer gains a non-trainable power-iteration vector u of its output
+    # width (1264 again); Q keeps its BN (moving mean/var 2 * (128 + 6*64) = 1024).
+    assert (_trainable(d), d.count_params()) == (9275349 - 1264, 9275349 - 1264 + 1264 + 1024)
+    assert not [l for l in d.layers if l.name.startswith("D_img_bn")
+                or l.name == "D_img_fc1_bn"]
+    small = build_image_discriminator(get_preset("exprgan-small").override(
+        ["model.dimg_normalization=spectral"]).model)
+    x = _inputs(get_preset("exprgan-small").model, "image_discriminator")
+    path = tmp_path / "dimg_sn.keras"
+    small.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    for a, b in zip(_outputs(loaded, x), _outputs(small, x)):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match=r"model.dimg_normalization='layer': expected one of "
+                                         r"\['batch', 'spectral'\]"):
+        get_preset("exprgan-small").override(["model.dimg_normalization=layer"])
+
+
 def test_decoder_output_depends_on_code():
     cfg = get_preset("exprgan-small").model
     dec = build_decoder(cfg)
