@@ -210,6 +210,10 @@ class LossWeights:
         image_adversarial: G's adversarial loss against D_img.
         latent_adversarial: E's adversarial loss against D_z.
         total_variation: total-variation smoothness of G's output.
+        mismatch: weight of a term in D_img's loss (not E+G's), not in the original:
+            real faces shown with a wrong expression label count as fake (the
+            "matching-aware" discriminator of Reed et al., 2016), so D_img learns what
+            each expression looks like from real faces instead of only from G's samples.
     """
 
     pixel: float = 1.0
@@ -218,6 +222,7 @@ class LossWeights:
     image_adversarial: float = 0.0
     latent_adversarial: float = 0.0
     total_variation: float = 0.0
+    mismatch: float = 0.0
 
     def validate(self, prefix="losses"):
         for f in dataclasses.fields(self):

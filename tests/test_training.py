@@ -283,3 +283,36 @@ def test_identity_cache_respects_its_memory_budget(tmp_path):
                             log=messages.append)
     assert inputs.identity_cache is None
     assert "computing them in every step instead" in messages[0]
+
+
+@pytest.mark.parametrize("stage", [1, 2])
+def test_mismatch_term_is_real_faces_under_wrong_labels(stage, tmp_path):
+    images, labels = tiny_data(8)
+    extra = [f"training.stage{stage}.losses.mismatch=0.5"]
+    t = Trainer(tiny_config(extra=extra), tmp_path, stage, images, labels, batch_size=8,
+                log=quiet)
+    batch = next(iter(t.inputs.epoch(0)))
+    dimg = t.nets.image_discriminator
+    before = [w.numpy().copy() for w in dimg.weights]
+    out = t.step(batch)
+    # Recompute the term by hand on the weights the step saw (BN in training mode).
+    for w, v in zip(dimg.weights, before):
+        w.assign(v)
+    true = np.argmax(batch["label"].numpy(), -1)
+    u0 = np.abs(batch["code"].numpy()[:, 0])
+    wrong = (true + 1 + np.minimum((u0 * 5).astype(int), 4)) % 6
+    assert (wrong != true).all() and len(set(wrong - true)) > 1
+    logit, _ = dimg([batch["image"], tf.one_hot(wrong, 6)], training=True)
+    expected = float(tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+        tf.zeros_like(logit), logit)))
+    np.testing.assert_allclose(float(out["D_img_mismatch"]), expected, rtol=1e-5)
+    np.testing.assert_allclose(
+        float(out["loss_D_img"]),
+        float(out["D_img_real"] + out["D_img_fake"] + out["L_Q"]) + 0.5 * expected, rtol=1e-5)
+    # with weight 0 (the original) the term is neither computed nor counted
+    t0 = Trainer(tiny_config(), tmp_path / "plain", stage, images, labels, batch_size=8,
+                 log=quiet)
+    out0 = t0.step(next(iter(t0.inputs.epoch(0))))
+    assert float(out0["D_img_mismatch"]) == 0.0
+    np.testing.assert_allclose(float(out0["loss_D_img"]), float(
+        out0["D_img_real"] + out0["D_img_fake"] + out0["L_Q"]), rtol=1e-6)

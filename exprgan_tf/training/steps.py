@@ -30,9 +30,10 @@ import tensorflow as tf
 from exprgan_tf import losses as L
 
 LOSS_KEYS = {
-    1: ("G_img", "L_Q", "D_img_real", "D_img_fake", "loss_G", "loss_D_img"),
+    1: ("G_img", "L_Q", "D_img_real", "D_img_fake", "D_img_mismatch", "loss_G",
+        "loss_D_img"),
     2: ("L1", "L_id", "L_Q", "G_img", "E_z", "TV", "D_z_prior", "D_z_enc", "D_img_real",
-        "D_img_fake", "loss_EG", "loss_D_z", "loss_D_img"),
+        "D_img_fake", "D_img_mismatch", "loss_EG", "loss_D_z", "loss_D_img"),
 }
 LOSS_KEYS[3] = LOSS_KEYS[2]
 
@@ -123,6 +124,19 @@ class StageStep:
         v["D_img_fake"] = L.fake_loss(fake_logit)
         v["G_img"] = L.generator_loss(fake_logit)
         v["loss_D_img"] = v["D_img_real"] + v["D_img_fake"] + v["L_Q"]
+        if self.weights.mismatch > 0:
+            k = self.num_classes
+            true = tf.argmax(label, axis=-1, output_type=tf.int32)
+            # |code[:, 0]| is the sample's first intensity |u_0| ~ U(0, 1) whatever its
+            # class: a per-sample draw that does not depend on how the batch is split.
+            u0 = tf.abs(tf.cast(code[:, 0], tf.float32))
+            shift = 1 + tf.minimum(tf.cast(u0 * (k - 1), tf.int32), k - 2)
+            wrong = tf.one_hot((true + shift) % k, k, dtype=label.dtype)
+            mismatch_logit, _ = self.nets.image_discriminator([image, wrong], training=True)
+            v["D_img_mismatch"] = L.fake_loss(mismatch_logit)
+            v["loss_D_img"] += self.weights.mismatch * v["D_img_mismatch"]
+        else:
+            v["D_img_mismatch"] = tf.constant(0.0)
 
     def _stage1_losses(self, batch):
         w = self.weights
