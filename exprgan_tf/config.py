@@ -214,6 +214,10 @@ class LossWeights:
             real faces shown with a wrong expression label count as fake (the
             "matching-aware" discriminator of Reed et al., 2016), so D_img learns what
             each expression looks like from real faces instead of only from G's samples.
+        edit: stages 2/3, not in the original: each face is also decoded with the code of
+            another expression, ``G(E(x), c')``, and that edit is trained like a stage-1
+            sample: E+G get ``edit * (G_img + L_Q)`` on it and D_img ``edit * (fake +
+            L_Q)``. It trains the edits the model is used for, not only reconstructions.
     """
 
     pixel: float = 1.0
@@ -223,6 +227,7 @@ class LossWeights:
     latent_adversarial: float = 0.0
     total_variation: float = 0.0
     mismatch: float = 0.0
+    edit: float = 0.0
 
     def validate(self, prefix="losses"):
         for f in dataclasses.fields(self):

@@ -316,3 +316,51 @@ def test_mismatch_term_is_real_faces_under_wrong_labels(stage, tmp_path):
     assert float(out0["D_img_mismatch"]) == 0.0
     np.testing.assert_allclose(float(out0["loss_D_img"]), float(
         out0["D_img_real"] + out0["D_img_fake"] + out0["L_Q"]), rtol=1e-6)
+
+
+def test_edit_code_targets_another_expression_at_the_same_intensities():
+    from exprgan_tf.controller import sample_training_code
+    from exprgan_tf.training.steps import edit_code, other_class
+
+    labels = np.arange(600) % 6
+    code = sample_training_code(labels, tf.constant([3, 4], tf.int64))
+    onehot = tf.one_hot(labels, 6)
+    target, code_t = edit_code(onehot, code, 6, 5)
+    target, code_t = target.numpy(), code_t.numpy().reshape(600, 6, 5)
+    assert (target != labels).all()
+    # every other class is drawn, about equally often
+    counts = np.bincount((target - labels) % 6, minlength=6)
+    assert counts[0] == 0 and counts[1:].min() > 90, counts
+    mags = np.abs(code.numpy()[:, :5])
+    np.testing.assert_allclose(code_t[np.arange(600), target], mags)
+    others = np.ones((600, 6), bool)
+    others[np.arange(600), target] = False
+    np.testing.assert_allclose(code_t[others].reshape(600, 5, 5), -np.repeat(mags[:, None], 5, 1))
+    # the mismatch labels are drawn from another intensity: not the edit targets
+    assert (other_class(onehot, code, 6).numpy() != target).mean() > 0.5
+
+
+def test_edit_term_trains_decoded_edits(tmp_path):
+    images, labels = tiny_data(8)
+    t = Trainer(tiny_config(extra=["training.stage2.losses.edit=0.5"]), tmp_path, 2, images,
+                labels, batch_size=8, log=quiet)
+    batch = next(iter(t.inputs.epoch(0)))
+    before = {n: [w.numpy().copy() for w in net.weights] for n, net in t.nets.as_dict().items()}
+    out = t.step(batch)
+    for n, net in t.nets.as_dict().items():
+        for w, v in zip(net.weights, before[n]):
+            w.assign(v)
+    from exprgan_tf.training.steps import edit_code
+    target, code_t = edit_code(batch["label"], batch["code"], 6, 5)
+    z = t.nets.encoder(batch["image"], training=True)
+    edit = t.nets.decoder([z, code_t], training=True)
+    logit, q = t.nets.image_discriminator([edit, tf.one_hot(target, 6)], training=True)
+    g_edit = float(tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+        tf.ones_like(logit), logit)))
+    q_edit = float(tf.reduce_sum(tf.reduce_mean(
+        tf.square(tf.reshape(q - code_t, [-1, 6, 5])), axis=[0, 2])))
+    np.testing.assert_allclose(float(out["G_edit"]), g_edit, rtol=1e-4)
+    np.testing.assert_allclose(float(out["L_Q_edit"]), q_edit, rtol=1e-4)
+    plain = float(out["L1"] + out["L_id"] + out["L_Q"])  # stage-2 weights 1, 1, 1
+    np.testing.assert_allclose(float(out["loss_EG"]), plain + 0.5 * (g_edit + q_edit),
+                               rtol=1e-4)
