@@ -503,7 +503,28 @@ _SMALL_MODEL = dict(
     decoder_filters=(256, 128, 64, 32, 16),
     decoder_final_filters=16,
     dimg_dense=512,
+    # The CPU recipe (not the original's; see README "Training on a CPU"):
+    decoder_batch_norm=True,
+    dimg_normalization="spectral",
 )
+
+_SMALL_LEARNING_RATE = 2e-4
+_SMALL_EPOCHS = (15, 15, 5)
+_SMALL_BATCH = 16
+_SMALL_EDIT = 0.1
+
+
+def _small_training() -> "TrainingConfig":
+    """The ``-small`` presets' schedule: the original's three stages and loss weights, at
+    batch 16 (5x more updates per CPU-second than 48-60), with D_img's mismatch term in
+    every stage and the edit term in stages 2-3."""
+    stages = {}
+    for n, (base, epochs) in enumerate(zip((_stage1(), _stage2(), _stage3()), _SMALL_EPOCHS), 1):
+        losses = dataclasses.replace(base.losses, mismatch=1.0,
+                                     edit=_SMALL_EDIT if n > 1 else 0.0)
+        stages[f"stage{n}"] = StageConfig(epochs=epochs, batch_size=_SMALL_BATCH,
+                                          losses=losses)
+    return TrainingConfig(**stages)
 
 
 def _preset(name: str) -> ExprGANConfig:
@@ -523,9 +544,13 @@ def _preset(name: str) -> ExprGANConfig:
         opt = OptimizerConfig(learning_rate=1e-4)
     else:
         raise ValueError(f"Unknown preset {name!r}; choose one of {list(PRESETS)}")
+    training = TrainingConfig()
     if small:
         model = dataclasses.replace(model, **_SMALL_MODEL)
-    return ExprGANConfig(name=name, model=model, preprocess=pre, optimizer=opt)
+        opt = dataclasses.replace(opt, learning_rate=_SMALL_LEARNING_RATE)
+        training = _small_training()
+    return ExprGANConfig(name=name, model=model, preprocess=pre, optimizer=opt,
+                         training=training)
 
 
 PRESETS = tuple(f"{base}{size}" for base in ("exprgan", "proposed", "proposed_no_unsharp")
