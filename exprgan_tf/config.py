@@ -27,6 +27,7 @@ EXPRESSIONS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
 ENCODER_VARIANTS = ("single", "dilated")
 IDENTITY_NETWORKS = ("none", "vgg_face", "dlib_resnet")
 DIMG_NORMALIZATIONS = ("batch", "spectral")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
 def _fail(path, value, expected):
@@ -313,6 +314,11 @@ class TrainingConfig:
         sample_every: epochs between sample grids.
         checkpoint_every: epochs between checkpoints (Ctrl-C and the end always save).
         jit_compile: compile the train steps with XLA (slower on CPU; see DESIGN.md).
+        precision: ``"float32"`` (the default), or a Keras mixed-precision policy for
+            the four networks: ``"mixed_bfloat16"`` or ``"mixed_float16"`` (the latter
+            with dynamic loss scaling). Variables, the final tanh/logit outputs and the
+            losses stay float32. Mixed precision is for GPUs (and CPUs with bfloat16
+            units); see the README's Performance section for what it does on a CPU.
     """
 
     stage1: StageConfig = field(default_factory=_stage1)
@@ -323,6 +329,7 @@ class TrainingConfig:
     sample_every: int = 5
     checkpoint_every: int = 1
     jit_compile: bool = False
+    precision: str = "float32"
 
     def stage(self, number: int) -> StageConfig:
         if number not in (1, 2, 3):
@@ -334,6 +341,8 @@ class TrainingConfig:
             getattr(self, f"stage{n}").validate(f"{prefix}.stage{n}")
         _check_positive(f"{prefix}.sample_every", self.sample_every)
         _check_positive(f"{prefix}.checkpoint_every", self.checkpoint_every)
+        if self.precision not in PRECISIONS:
+            _fail(f"{prefix}.precision", self.precision, f"one of {list(PRECISIONS)}")
 
 
 @dataclass(frozen=True)

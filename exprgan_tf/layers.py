@@ -25,6 +25,21 @@ from keras import ops
 PACKAGE = "exprgan_tf"
 
 
+def _every_nth_pixel(x, n):
+    """``x[:, ::n, ::n, :]`` for NHWC maps. When the height, width and channels are
+    known and the sizes divisible by ``n`` it is a reshape and a contiguous slice,
+    whose gradient is a pad: on CPU several times faster than the strided slice's
+    gradient (a scatter), with the same values."""
+    h, w, c = x.shape[1], x.shape[2], x.shape[3]
+    if n == 1:
+        return x
+    if None in (h, w, c) or h % n or w % n:
+        return x[:, ::n, ::n, :]
+    x = ops.reshape(x, (-1, h // n, n, w // n, n * c))
+    x = ops.slice(x, (0, 0, 0, 0, 0), (-1, h // n, 1, w // n, c))
+    return ops.reshape(x, (-1, h // n, w // n, c))
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class DilatedConv2D(keras.layers.Layer):
     """2-D convolution with a stride and a dilation rate at the same time.
@@ -43,6 +58,8 @@ class DilatedConv2D(keras.layers.Layer):
       ``strides``-th pixel of the padded input first, then a stride-1 convolution with
       dilation ``dilation_rate // strides``. Same result, ``strides**2`` times fewer
       multiply-adds than the dense reference, and only ops every backend supports.
+      (The padding is a multiple of the stride here, so the input is subsampled
+      first and the small map padded.)
     - otherwise: the stride-1 dilated convolution, then keep every ``strides``-th pixel.
 
     Note: for ``dilation_rate == 1`` this padding is symmetric, whereas TF's
@@ -98,15 +115,19 @@ class DilatedConv2D(keras.layers.Layer):
     def call(self, inputs):
         s, d = self.strides, self.dilation_rate
         p = d * (self.kernel_size - 1) // 2
-        x = ops.pad(inputs, [[0, 0], [p, p], [p, p], [0, 0]])
-        if d == 1:
-            y = ops.conv(x, self.kernel, strides=s, padding="valid")
-        elif d % s == 0:
-            y = ops.conv(x[:, ::s, ::s, :], self.kernel, strides=1, padding="valid",
-                         dilation_rate=d // s)
+        if d % s == 0 and d > 1:
+            # p is then a multiple of s, so every s-th pixel of the padded input is the
+            # padded every-s-th pixel of the input: subsample first, pad the small map.
+            q = p // s
+            x = ops.pad(_every_nth_pixel(inputs, s), [[0, 0], [q, q], [q, q], [0, 0]])
+            y = ops.conv(x, self.kernel, strides=1, padding="valid", dilation_rate=d // s)
         else:
-            y = ops.conv(x, self.kernel, strides=1, padding="valid", dilation_rate=d)
-            y = y[:, ::s, ::s, :]
+            x = ops.pad(inputs, [[0, 0], [p, p], [p, p], [0, 0]])
+            if d == 1:
+                y = ops.conv(x, self.kernel, strides=s, padding="valid")
+            else:
+                y = ops.conv(x, self.kernel, strides=1, padding="valid", dilation_rate=d)
+                y = y[:, ::s, ::s, :]
         if self.use_bias:
             y = y + self.bias
         return self.activation(y)

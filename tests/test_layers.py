@@ -39,6 +39,29 @@ def test_dilated_conv_gradients_match_reference():
                                rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("size", [16, 13])
+def test_dilated_conv_fast_subsampling_is_bit_exact(size):
+    """Subsampling before padding (a reshape + slice when the size is even) gives the
+    very values and gradients of padding the full map and taking every 2nd pixel."""
+    rng = np.random.default_rng(size)
+    x = tf.constant(rng.normal(size=(2, size, size, 6)).astype("float32"))
+    layer = DilatedConv2D(4, 5, strides=2, dilation_rate=2, kernel_initializer="random_normal",
+                          bias_initializer="random_normal")
+
+    def padded_then_strided(x):  # the layer's previous formulation
+        x = tf.pad(x, [[0, 0], [4, 4], [4, 4], [0, 0]])[:, ::2, ::2, :]
+        return tf.nn.conv2d(x, layer.kernel, strides=1, padding="VALID") + layer.bias
+
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        a = layer(x)
+        b = padded_then_strided(x)
+        la, lb = tf.reduce_sum(a ** 2), tf.reduce_sum(b ** 2)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(tape.gradient(la, x), tape.gradient(lb, x))
+    np.testing.assert_array_equal(tape.gradient(la, layer.kernel), tape.gradient(lb, layer.kernel))
+
+
 def test_dilated_conv_serialises(tmp_path):
     inp = keras.Input((16, 16, 3))
     out = DilatedConv2D(4, 5, strides=2, dilation_rate=2, activation="relu", name="dc")(inp)

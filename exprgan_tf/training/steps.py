@@ -15,8 +15,13 @@ another expression (:func:`edit_code`), ``edit = G(z, c')``: E+G add
 ``w_edit * (G_img(edit) + L_Q(edit))`` and D_img adds ``w_edit * (fake(edit) + L_Q(edit))``.
 
 The weights ``w_*`` come from the stage's :class:`~exprgan_tf.config.LossWeights`; a
-term whose weight is 0 is still computed and logged when it is cheap, but the identity
+term whose weight is 0 is still computed and logged when it is cheap, but left out of
+the sum that is differentiated (so its backward pass is not run), and the identity
 network is not run at all when ``w_id`` is 0 or there is no identity network.
+
+Under ``training.precision="mixed_float16"`` the optimisers are
+``keras.optimizers.LossScaleOptimizer``s: each backward pass is seeded with the loss
+scale and the optimiser unscales (see :mod:`exprgan_tf.training.precision`).
 
 Every random draw of a step (the code c and the prior z) arrives with the batch (see
 :mod:`exprgan_tf.training.inputs`), so a step is a pure function of the batch and the
@@ -29,6 +34,7 @@ equals the single-device one on the whole batch (BatchNorm statistics are synchr
 
 from __future__ import annotations
 
+import keras
 import tensorflow as tf
 
 from exprgan_tf import losses as L
@@ -98,6 +104,9 @@ class StageStep:
         self.identity_layer_weights = tuple(identity_layer_weights)
         self.strategy = strategy or tf.distribute.get_strategy()
         self.trace_count = 0
+        # Leave zero-weighted terms out of the losses that are differentiated (same
+        # values and gradients, fewer backward ops); False only to test that claim.
+        self.skip_zero_weight_terms = True
         self.keys = LOSS_KEYS[stage]
         self._replica_fn = tf.function(self._replica_step, jit_compile=jit_compile) \
             if jit_compile else self._replica_step
@@ -137,10 +146,21 @@ class StageStep:
                        ("D_img", "loss_D_img", self.dimg_vars))
         tape, values = out
         for opt_name, loss_name, variables in updates:
-            grads = [g * scale for g in tape.gradient(values[loss_name], variables)]
+            grads = [g * scale for g in self._gradients(tape, opt_name, values[loss_name],
+                                                         variables)]
             self.optimizers[opt_name].apply_gradients(zip(grads, variables))
         del tape
         return {k: values[k] * scale for k in self.keys}
+
+    def _gradients(self, tape, opt_name, loss, variables):
+        opt = self.optimizers[opt_name]
+        if isinstance(opt, keras.optimizers.LossScaleOptimizer):
+            # Seeding the backward pass with the loss scale is the gradient of the scaled
+            # loss (what opt.scale_loss does) without scaling inside the tape; the
+            # optimiser unscales, and skips the update if anything overflowed.
+            return tape.gradient(loss, variables,
+                                 output_gradients=opt.scale_loss(tf.ones_like(loss)))
+        return tape.gradient(loss, variables)
 
     def _image_discriminator_losses(self, image, fake, label, code, v):
         real_logit, _ = self.nets.image_discriminator([image, label], training=True)
@@ -159,6 +179,20 @@ class StageStep:
         else:
             v["D_img_mismatch"] = tf.constant(0.0)
 
+    def _weighted_sum(self, terms, values):
+        """``sum(weight * values[name])`` in the order given, leaving out the terms
+        whose weight is 0: they add exactly nothing to a finite loss or gradient, but
+        the tape would still run their backward passes (e.g. TV's and E_z's in stage
+        2). They are still computed and logged."""
+        used = [weight * values[name] for weight, name in terms
+                if weight or not self.skip_zero_weight_terms]
+        if not used:  # every weight 0: keep the terms so the gradients are 0, not None
+            used = [weight * values[name] for weight, name in terms]
+        total = used[0]
+        for t in used[1:]:
+            total = total + t
+        return total
+
     def _stage1_losses(self, batch):
         w = self.weights
         v = {}
@@ -166,7 +200,7 @@ class StageStep:
             fake = self.nets.decoder([batch["z_prior"], batch["code"]], training=True)
             self._image_discriminator_losses(batch["image"], fake, batch["label"],
                                              batch["code"], v)
-            v["loss_G"] = w.image_adversarial * v["G_img"] + w.q * v["L_Q"]
+            v["loss_G"] = self._weighted_sum(((w.image_adversarial, "G_img"), (w.q, "L_Q")), v)
         return tape, v
 
     def _stage23_losses(self, batch):
@@ -197,9 +231,10 @@ class StageStep:
                     self.identity_layer_weights or None)
             else:
                 v["L_id"] = tf.constant(0.0)
-            v["loss_EG"] = (w.pixel * v["L1"] + w.identity * v["L_id"] + w.q * v["L_Q"]
-                            + w.image_adversarial * v["G_img"]
-                            + w.latent_adversarial * v["E_z"] + w.total_variation * v["TV"])
+            v["loss_EG"] = self._weighted_sum(
+                ((w.pixel, "L1"), (w.identity, "L_id"), (w.q, "L_Q"),
+                 (w.image_adversarial, "G_img"), (w.latent_adversarial, "E_z"),
+                 (w.total_variation, "TV")), v)
             if w.edit > 0:
                 target, code_t = edit_code(batch["label"], code, self.num_classes,
                                            code.shape[-1] // self.num_classes)

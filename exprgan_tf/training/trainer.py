@@ -37,6 +37,7 @@ from exprgan_tf.controller import intensity_code, sample_latent_prior
 from exprgan_tf.models import build_networks
 from exprgan_tf.preprocessing import preprocess_fn, to_display
 from exprgan_tf.training.inputs import TrainingInputs
+from exprgan_tf.training.precision import dtype_policy, make_optimizer
 from exprgan_tf.training.steps import LOSS_KEYS, StageStep
 from exprgan_tf.visualize import labelled_grid, plot_loss_curves, save_png
 
@@ -147,12 +148,12 @@ class Trainer:
 
         self.sample_images = np.asarray(images[:8] if sample_images is None
                                         else sample_images[:8])
-        opt = config.optimizer
+        precision = config.training.precision
         with self.strategy.scope():
-            self.nets = build_networks(config.model)
-            self.optimizers = {name: keras.optimizers.Adam(
-                learning_rate=opt.learning_rate, beta_1=opt.beta_1, beta_2=opt.beta_2,
-                epsilon=opt.epsilon, name=f"adam_{name}") for name in ("EG", "D_z", "D_img")}
+            with dtype_policy(precision):  # float32 variables; mixed: compute dtype
+                self.nets = build_networks(config.model)
+            self.optimizers = {name: make_optimizer(config.optimizer, f"adam_{name}", precision)
+                               for name in ("EG", "D_z", "D_img")}
             if identity_features is None and stage > 1:
                 identity_features = self._build_identity()
         uses_identity = (stage > 1 and identity_features is not None
@@ -188,6 +189,7 @@ class Trainer:
         self.restored = self._restore()
         self.writer = tf.summary.create_file_writer(
             os.path.join(self.run_dir, rd.LOGS_DIR, f"stage{stage}"))
+        self._scalar_writer = None  # compiled on first use, inside the writer's scope
 
     # --- set-up ----------------------------------------------------------------------
     def _write_config(self):
@@ -271,15 +273,15 @@ class Trainer:
                     self.inputs.epoch(epoch, skip))
                 print(f"Epoch {epoch + 1}/{epochs}", flush=True)
                 for batch in data:
-                    values = {k: float(v) for k, v in self.step(batch).items()}
+                    losses = self.step(batch)
+                    values = {k: float(v) for k, v in losses.items()}
                     self._check_finite(values, epoch)
                     self.step_in_epoch.assign_add(1)
                     self.global_step.assign_add(1)
                     count += 1
                     for k, v in values.items():  # epoch means cover this call's steps
                         sums[k] = sums.get(k, 0.0) + v
-                        tf.summary.scalar(f"stage{self.stage}/{k}", v,
-                                          step=int(self.global_step))
+                    self._write_scalars(losses)
                     bar.update(int(self.step_in_epoch),
                                values=[(k, values[k]) for k in PROGRESS_KEYS[self.stage]])
                     steps_done += 1
@@ -311,6 +313,20 @@ class Trainer:
                                 title=f"{self.config.name}: losses per epoch")
         self.log(f"Stage {self.stage} done. Loss curves: {plot}")
         return rows
+
+    def _write_scalars(self, losses: dict):
+        """Every loss of a step to TensorBoard at ``global_step``, in one compiled call
+        (one eager ``tf.summary.scalar`` per loss cost ~0.2 ms each here)."""
+        if self._scalar_writer is None:
+            stage = self.stage
+
+            @tf.function
+            def write(values, step):
+                for k, v in values.items():
+                    tf.summary.scalar(f"stage{stage}/{k}", v, step=step)
+
+            self._scalar_writer = write
+        self._scalar_writer(losses, self.global_step)
 
     def _check_finite(self, values: dict, epoch: int):
         bad = {k: v for k, v in values.items() if not np.isfinite(v)}

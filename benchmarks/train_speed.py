@@ -1,0 +1,508 @@
+#!/usr/bin/env python
+"""Train-step throughput of every stage and preset against this machine's limit.
+
+For each configuration (stage x preset x size x batch x identity network) a fresh
+subprocess builds the real :class:`~exprgan_tf.training.Trainer` on built-in faces and
+runs ``Trainer.fit`` for ``warmup + steps + 1`` steps. The loop is timed from inside:
+every call of the step records its start and end, so
+
+- ``step s`` is the compiled step itself (forward, backward, three Adam updates);
+- ``loop s`` is one whole iteration of ``Trainer.fit`` (the step, reading the losses
+  back, the NaN guard, the progress bar, TensorBoard scalars, the next batch);
+- ``trace s`` is the first call minus a steady step (tracing + graph optimisation).
+
+Checkpoint writes are switched off (they happen at epoch ends only, outside the timed
+steps). Peak RSS is the subprocess's own ``ru_maxrss``.
+
+The same run measures the machine's limit, TensorFlow's own float32 matmul GFLOP/s
+(4096 x 4096, warm, median of 5; bfloat16 too), and counts each step's FLOPs from its
+own graph (:mod:`exprgan_tf.training.flops`: conv/matmul forward and backprop ops
+from TensorFlow's flops registry, dead gradient ops excluded), so the achieved GFLOP/s
+and its ratio to the matmul rate are reported. ``--pipeline`` adds the rate at which
+``TrainingInputs`` (the trainer's input path) delivers images; ``--profile DIR``
+records a TensorBoard profile of 3 steps per configuration and lists the top ops.
+
+Every run writes ``<out>.json`` and ``<out>.md`` (date, command, machine, load).
+
+Examples:
+    python benchmarks/train_speed.py                      # everything (long on CPU)
+    python benchmarks/train_speed.py --quick              # small size, batch 16
+    python benchmarks/train_speed.py --sizes small --stages 2 --batches 48 \\
+        --set training.jit_compile=true --out benchmarks/results/train_speed_xla
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(REPO, "benchmarks", "results")
+
+
+# --- child processes ---------------------------------------------------------------
+
+def _tf(code=None):
+    """Import TensorFlow, with ``exprgan_tf`` taken from ``code`` (a checkout; default
+    this one)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.path.insert(0, os.path.abspath(code or REPO))
+    import tensorflow as tf
+    return tf
+
+
+def _flops_module():
+    """This checkout's flops counter, also when ``exprgan_tf`` comes from another
+    checkout (which may predate it)."""
+    import importlib.util
+    path = os.path.join(REPO, "exprgan_tf", "training", "flops.py")
+    spec = importlib.util.spec_from_file_location("_train_speed_flops", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _median(values):
+    values = sorted(values)
+    n = len(values)
+    return values[n // 2] if n % 2 else 0.5 * (values[n // 2 - 1] + values[n // 2])
+
+
+def child_matmul(spec):
+    """GFLOP/s of a warm ``tf.linalg.matmul`` of two n x n matrices."""
+    tf = _tf()
+    n = spec.get("n", 4096)
+    out = {}
+    for dtype in ("float32", "bfloat16"):
+        a = tf.cast(tf.random.normal((n, n)), dtype)
+        b = tf.cast(tf.random.normal((n, n)), dtype)
+        f = tf.function(tf.linalg.matmul)
+        for _ in range(2):
+            f(a, b).numpy()
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            f(a, b).numpy()
+            times.append(time.perf_counter() - start)
+        out[f"matmul_{dtype}_gflops"] = round(2 * n ** 3 / _median(times) / 1e9, 1)
+    out["n"] = n
+    return out
+
+
+def _top_ops(logdir, top=12):
+    """Top op types by self time from the profile in ``logdir`` (uses TensorFlow's
+    profiler plugin bindings; returns ``None`` where they are unavailable)."""
+    import glob
+    paths = glob.glob(os.path.join(logdir, "plugins", "profile", "*", "*.xplane.pb"))
+    try:
+        from tensorflow.python.profiler.internal import _pywrap_profiler_plugin as plugin
+        data, ok = plugin.xspace_to_tools_data(paths, "framework_op_stats", {})
+        table = json.loads(data)
+        table = table[0] if isinstance(table, list) else table
+    except Exception as e:  # internal API: report, do not fail the benchmark
+        return {"error": f"{type(e).__name__}: {e}"}
+    cols = [c["id"] for c in table["cols"]]
+    rows = [dict(zip(cols, [c.get("v") if c else None for c in r["c"]]))
+            for r in table["rows"]]
+    total = sum(r["total_self_time"] for r in rows) or 1.0
+    by_type = {}
+    for r in rows:
+        by_type[r["type"]] = by_type.get(r["type"], 0.0) + r["total_self_time"]
+    ranked = sorted(by_type.items(), key=lambda kv: -kv[1])[:top]
+    return {"total_ms": round(total / 1e3, 1),
+            "by_type": [(k, round(100 * v / total, 1)) for k, v in ranked]}
+
+
+def child_train(spec):
+    """Time ``Trainer.fit`` on one configuration (see the module docstring)."""
+    tf = _tf(spec.get("code"))
+    import numpy as np
+
+    import exprgan_tf
+    from exprgan_tf.config import get_preset
+    from exprgan_tf.data.builtin import builtin_rows, render_rows
+    from exprgan_tf.data.faces import FaceSet
+    from exprgan_tf.training import Trainer
+    step_flops = _flops_module().step_flops
+
+    name = spec["preset"] + ("" if spec["size"] == "full" else "-small")
+    overrides = list(spec.get("overrides", []))
+    if spec["identity"] != "none":
+        overrides.append(f"identity.network={spec['identity']}")
+    config = get_preset(name).override(overrides)
+    stage, batch = spec["stage"], spec["batch"]
+    warmup, steps = spec["warmup"], spec["steps"]
+    calls_needed = warmup + steps + 1
+    rows = builtin_rows(split="train")[:batch * (calls_needed + 1)]
+    images = render_rows(FaceSet(), rows, config.model.image_size)
+    labels = np.array([r["label"] for r in rows])
+
+    run_dir = tempfile.mkdtemp(prefix="train_speed_")
+    try:
+        start = time.perf_counter()
+        try:
+            trainer = Trainer(config, run_dir, stage, images, labels, batch_size=batch,
+                              cache_identity=spec.get("cache_identity", True),
+                              log=lambda *a: None)
+        except FileNotFoundError as e:
+            return {"skipped": str(e).splitlines()[0]}
+        setup_s = time.perf_counter() - start
+        calls = []
+        step = trainer.step
+
+        class Timed:
+            def __call__(self, b):
+                t0 = time.perf_counter()
+                out = step(b)
+                calls.append((t0, time.perf_counter()))
+                return out
+
+            def __getattr__(self, attr):
+                return getattr(step, attr)
+
+        trainer.step = Timed()
+        trainer.manager.save = lambda *a, **k: "(benchmark: not saved)"
+        trainer.fit(epochs=1, max_steps=calls_needed)
+        trainer.step = step
+        timed = range(warmup, warmup + steps)
+        step_s = _median([calls[i][1] - calls[i][0] for i in timed])
+        loop_s = _median([calls[i + 1][0] - calls[i][0] for i in timed])
+        first_s = calls[0][1] - calls[0][0]
+
+        batch_tensors = next(iter(trainer.inputs.epoch(0)))
+        flops = step_flops(step, batch_tensors)
+        out = dict(setup_s=round(setup_s, 2), first_call_s=round(first_s, 2),
+                   trace_s=round(first_s - step_s, 2), step_s=round(step_s, 4),
+                   loop_s=round(loop_s, 4), host_ms=round(1e3 * (loop_s - step_s), 1),
+                   img_per_s=round(batch / loop_s, 2),
+                   step_img_per_s=round(batch / step_s, 2),
+                   gflop_per_image=round(flops["total"] / batch / 1e9, 3),
+                   gflops=round(flops["total"] / loop_s / 1e9, 1),
+                   trace_count=step.trace_count,
+                   uses_identity=bool(step.uses_identity),
+                   identity_cached=trainer.inputs.identity_cache is not None,
+                   code=os.path.dirname(os.path.dirname(os.path.abspath(exprgan_tf.__file__))))
+        if spec.get("profile"):
+            logdir = os.path.join(spec["profile"], spec["key"])
+            tf.profiler.experimental.start(logdir)
+            for _ in range(3):
+                [float(v) for v in step(batch_tensors).values()]
+            tf.profiler.experimental.stop()
+            out["profile_dir"] = logdir
+            out["top_ops"] = _top_ops(logdir)
+        out["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        return out
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def child_pipeline(spec):
+    """Images/s delivered by ``TrainingInputs.epoch`` (the trainer's input path) over a
+    built-in-sized training set (1296 images), batch 48, epochs 1-3."""
+    _tf()
+    import numpy as np
+
+    from exprgan_tf.config import get_preset
+    from exprgan_tf.data.builtin import builtin_rows, render_rows
+    from exprgan_tf.data.faces import FaceSet
+    from exprgan_tf.training import TrainingInputs
+
+    config = get_preset(spec["preset"])
+    rows = builtin_rows(split="train")[:96]
+    faces = render_rows(FaceSet(), rows, config.model.image_size)
+    reps = -(-1296 // len(faces))
+    images = np.concatenate([faces] * reps)[:1296]
+    labels = np.array([r["label"] for r in rows] * reps)[:1296]
+    start = time.perf_counter()
+    inputs = TrainingInputs(images, labels, config, spec["batch"], log=lambda *a: None)
+    setup_s = time.perf_counter() - start
+    rates, first = [], []
+    for epoch in (1, 2, 3):
+        start = time.perf_counter()
+        it = iter(inputs.epoch(epoch))
+        n = int(next(it)["image"].shape[0])
+        first.append(time.perf_counter() - start)  # the epoch's arrays + first batch
+        n += sum(int(b["image"].shape[0]) for b in it)
+        rates.append(n / (time.perf_counter() - start))
+    return dict(preprocess_s=round(setup_s, 2), img_per_s=round(_median(rates), 1),
+                epoch_start_s=round(_median(first), 3), images=len(images))
+
+
+def _child_main(kind, spec):
+    fn = {"train": child_train, "matmul": child_matmul, "pipeline": child_pipeline}[kind]
+    result = fn(json.loads(spec))
+    print("\nRESULT " + json.dumps(result), flush=True)  # after any progress bar
+    return 0
+
+
+# --- the parent --------------------------------------------------------------------
+
+def _run_child(kind, spec, timeout):
+    load_before = os.getloadavg()[0]
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", kind, json.dumps(spec)]
+    code = os.path.abspath(spec.get("code") or REPO)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+           "PYTHONPATH": code + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    wall = time.perf_counter() - start
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+    if proc.returncode or not lines:
+        result = {"error": (proc.stderr or proc.stdout)[-1500:]}
+    else:
+        result = json.loads(lines[-1][len("RESULT "):])
+    result.update(load_before=round(load_before, 2), load_after=round(os.getloadavg()[0], 2),
+                  wall_s=round(wall, 1))
+    return result
+
+
+def _machine():
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")),
+                         model)
+    except OSError:
+        pass
+    import importlib.metadata as md
+    versions = {p: md.version(p) for p in ("tensorflow", "keras", "numpy")
+                if _installed(p)}
+    return dict(cpu=model, cpu_count=os.cpu_count(), cores_usable=len(os.sched_getaffinity(0)),
+                python=platform.python_version(), **versions)
+
+
+def _installed(package):
+    import importlib.metadata as md
+    try:
+        md.version(package)
+        return True
+    except md.PackageNotFoundError:
+        return False
+
+
+def configurations(args):
+    for stage in args.stages:
+        for preset in args.presets:
+            for size in args.sizes:
+                for batch in args.batches:
+                    for identity in args.identity:
+                        if stage == 1 and identity != "none":
+                            continue  # stage 1 has no identity loss
+                        key = f"s{stage}_{preset}_{size}_b{batch}_{identity}"
+                        yield dict(key=key, stage=stage, preset=preset, size=size, batch=batch,
+                                   identity=identity)
+
+
+def _fmt(v, spec="{}"):
+    return "-" if v is None else spec.format(v)
+
+
+def parse_variant(text):
+    """``LABEL[@CHECKOUT][:KEY=VALUE,KEY=VALUE...]`` -> dict(label, code, overrides)."""
+    head, _, sets = text.partition(":")
+    label, _, code = head.partition("@")
+    if not label:
+        raise argparse.ArgumentTypeError(f"a variant needs a label. Received: {text!r}")
+    return dict(label=label, code=os.path.abspath(code) if code else None,
+                overrides=[x for x in sets.split(",") if x])
+
+
+def _ok(r):
+    return "error" not in r and "skipped" not in r
+
+
+def write_report(result, path_md):
+    m = result["machine"]
+    lim = result.get("limit", {})
+    f32 = lim.get("matmul_float32_gflops")
+    variants = result["variants"]
+    lines = [
+        "# Train-step throughput",
+        "",
+        f"- Date: {result['date']}",
+        f"- Command: `{result['command']}`",
+        f"- Machine: {m['cpu']}, {m['cpu_count']} cores ({m['cores_usable']} usable by this "
+        f"run), no GPU; TF {m.get('tensorflow')}, Keras {m.get('keras')}, "
+        f"Python {m['python']}.",
+        f"- Load: 1-min load average {result['load_start']} at the start, "
+        f"{result.get('load_end', '-')} at the end; before/after each configuration in the "
+        "table." + (f" {result['note']}" if result.get("note") else ""),
+        f"- {result['warmup']} warm-up + {result['steps']} timed steps (medians), built-in "
+        f"faces; identity cache {'on' if result['cache_identity'] else 'off'}; "
+        f"{result['rounds']} round(s) per configuration"
+        + (", variants interleaved" if len(variants) > 1 else "") + ".",
+        "- Variants: " + "; ".join(
+            f"`{v['label']}` = {'code ' + v['code'] if v['code'] else 'this checkout'}"
+            f"{', ' + ', '.join(v['overrides']) if v['overrides'] else ''}" for v in variants),
+        f"- Machine limit (same run): float32 matmul {lim.get('n', '-')}x{lim.get('n', '-')} "
+        f"{_fmt(f32)} GFLOP/s, bfloat16 {_fmt(lim.get('matmul_bfloat16_gflops'))} GFLOP/s.",
+        "",
+        "step = the compiled step; loop = one iteration of `Trainer.fit` (step + losses "
+        "to host + NaN guard + progress bar + TensorBoard + next batch); img/s from the "
+        "loop; GFLOP/img counted from the step's graph; % = achieved GFLOP/s over the "
+        "float32 matmul rate.",
+        "",
+        "| stage | preset | size | batch | identity | variant | setup s | trace s | step s "
+        "| loop s | host ms | img/s | GFLOP/img | GFLOP/s | % matmul | peak RSS MiB | traces "
+        "| load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["runs"]:
+        head = (f"| {r['stage']} | {r['preset']} | {r['size']} | {r['batch']} | "
+                f"{r['identity']} | {r['variant']} | ")
+        if not _ok(r):
+            why = r.get("skipped") or r["error"].strip().splitlines()[-1]
+            lines.append(head + f"{'skipped' if 'skipped' in r else 'ERROR'}: {why[:120]} |"
+                         + " |" * 11 + f" {r['load_before']}/{r['load_after']} |")
+            continue
+        pct = f"{100 * r['gflops'] / f32:.0f}%" if f32 else "-"
+        lines.append(head + f"{r['setup_s']} | {r['trace_s']} | {r['step_s']:.3f} | "
+                     f"{r['loop_s']:.3f} | {r['host_ms']} | {r['img_per_s']} | "
+                     f"{r['gflop_per_image']} | {r['gflops']} | {pct} | {r['peak_rss_mib']} | "
+                     f"{r['trace_count']} | {r['load_before']}/{r['load_after']} |")
+    if len(variants) > 1:
+        base = variants[0]["label"]
+        lines += ["", f"## Variants compared (median img/s over rounds; ratio to `{base}`)",
+                  "", "| configuration | " + " | ".join(v["label"] for v in variants) + " |",
+                  "|---|" + "---|" * len(variants)]
+        for key in dict.fromkeys(r["key"] for r in result["runs"]):
+            med = {}
+            for v in variants:
+                got = [r["img_per_s"] for r in result["runs"]
+                       if r["key"] == key and r["variant"] == v["label"] and _ok(r)]
+                med[v["label"]] = _median(got) if got else None
+            cells = []
+            for v in variants:
+                x = med[v["label"]]
+                ratio = (f" ({x / med[base]:.2f}x)" if x and med[base] and v["label"] != base
+                         else "")
+                cells.append(_fmt(x, "{:.2f}") + ratio)
+            lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    if result.get("pipeline"):
+        lines += ["", "## Input pipeline (`TrainingInputs.epoch`, batch 48, 1296 images)", "",
+                  "Pre-processing (unsharp mask for `proposed`) runs once per run; each epoch "
+                  "then builds its arrays (order, flips, codes, priors) before its first batch.",
+                  "", "| size | pre-processing once (s) | epoch start (s) | delivered img/s "
+                  "| fastest train loop here (img/s) | ratio |", "|---|---|---|---|---|---|"]
+        for size, p in result["pipeline"].items():
+            if "error" in p:
+                lines.append(f"| {size} | ERROR | | | | |")
+                continue
+            fastest = max((r["img_per_s"] for r in result["runs"]
+                           if r.get("size") == size and _ok(r)), default=None)
+            ratio = f"{p['img_per_s'] / fastest:.0f}x" if fastest else "-"
+            lines.append(f"| {size} | {p['preprocess_s']} | {p.get('epoch_start_s', '-')} | "
+                         f"{p['img_per_s']} | {_fmt(fastest)} | {ratio} |")
+    profiled = [r for r in result["runs"] if r.get("top_ops")]
+    if profiled:
+        lines += ["", "## Profile: share of op self-time by type (3 steps)", ""]
+        for r in profiled:
+            top = r["top_ops"]
+            if "error" in top:
+                lines.append(f"- {r['key']} {r['variant']}: {top['error']}")
+                continue
+            lines.append(f"- {r['key']} {r['variant']} ({top['total_ms']} ms): " + ", ".join(
+                f"{k} {v}%" for k, v in top["by_type"]))
+    with open(path_md, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    return "\n".join(lines)
+
+
+def _save(result, out):
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out + ".json", "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=2)
+    return write_report(result, out + ".md")
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["--child"]:
+        return _child_main(argv[1], argv[2])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--stages", type=int, nargs="+", default=[1, 2, 3], choices=(1, 2, 3))
+    p.add_argument("--presets", nargs="+", default=["exprgan", "proposed"],
+                   choices=("exprgan", "proposed", "proposed_no_unsharp"))
+    p.add_argument("--sizes", nargs="+", default=["small", "full"], choices=("small", "full"))
+    p.add_argument("--batches", type=int, nargs="+", default=[16, 48])
+    p.add_argument("--identity", nargs="+", default=["none", "dlib_resnet"],
+                   choices=("none", "dlib_resnet", "vgg_face"))
+    p.add_argument("--steps", type=int, default=None,
+                   help="timed steps (default 5 at small size, 3 at full size)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps after the first")
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="KEY=VALUE", help="config override for every run (repeatable)")
+    p.add_argument("--variant", dest="variants", action="append", type=parse_variant,
+                   default=[], metavar="LABEL[@CHECKOUT][:KEY=VALUE,...]",
+                   help="compare variants, interleaved per configuration: another checkout "
+                        "of the code (e.g. the commit before a change) and/or config "
+                        "overrides; the first is the reference (repeatable)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="repeat each configuration (per variant, interleaved)")
+    p.add_argument("--no-identity-cache", action="store_true",
+                   help="compute the real images' identity features in every step")
+    p.add_argument("--quick", action="store_true",
+                   help="small size, batch 16, 3 timed steps (a few minutes)")
+    p.add_argument("--no-limit", action="store_true", help="skip the matmul measurement")
+    p.add_argument("--pipeline", action="store_true",
+                   help="also measure TrainingInputs images/s at each size")
+    p.add_argument("--profile", default=None, metavar="DIR",
+                   help="write a TensorBoard profile of 3 steps per configuration here")
+    p.add_argument("--note", default="", help="free text for the report (e.g. load)")
+    p.add_argument("--timeout", type=float, default=3600, help="seconds per configuration")
+    p.add_argument("--out", default=os.path.join(RESULTS, "train_speed"),
+                   help="output path without extension (.json and .md are written)")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.sizes, args.batches = ["small"], [16]
+        args.steps = args.steps or 3
+    variants = args.variants or [dict(label="this", code=None, overrides=[])]
+
+    result = dict(date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                  command="python benchmarks/train_speed.py " + " ".join(argv),
+                  machine=_machine(), load_start=round(os.getloadavg()[0], 2),
+                  overrides=args.overrides, cache_identity=not args.no_identity_cache,
+                  warmup=args.warmup, steps=args.steps or "5 (small) / 3 (full)",
+                  rounds=args.rounds, variants=variants, note=args.note, runs=[])
+    if not args.no_limit:
+        result["limit"] = _run_child("matmul", {"n": 4096}, args.timeout)
+        print("limit:", json.dumps(result["limit"]), flush=True)
+    if args.pipeline:
+        result["pipeline"] = {}
+        for size in args.sizes:
+            preset = "proposed" + ("-small" if size == "small" else "")
+            result["pipeline"][size] = _run_child("pipeline", {"preset": preset, "batch": 48},
+                                                  args.timeout)
+            print("pipeline", size, json.dumps(result["pipeline"][size]), flush=True)
+    for spec in configurations(args):
+        for round_ in range(args.rounds):
+            shift = round_ % len(variants)  # alternate the order: AB, BA, ...
+            for v in variants[shift:] + variants[:shift]:
+                run = dict(spec, warmup=args.warmup, code=v["code"],
+                           overrides=args.overrides + v["overrides"],
+                           steps=args.steps or (5 if spec["size"] == "small" else 3),
+                           cache_identity=not args.no_identity_cache, profile=args.profile)
+                if args.profile:
+                    run["key"] = f"{spec['key']}_{v['label']}_r{round_}"
+                r = _run_child("train", run, args.timeout)
+                result["runs"].append({**spec, "variant": v["label"], "round": round_, **r})
+                print(spec["key"], v["label"], json.dumps(r), flush=True)
+                result["load_end"] = round(os.getloadavg()[0], 2)
+                _save(result, args.out)  # after every run, so a long sweep can be watched
+    result["load_end"] = round(os.getloadavg()[0], 2)
+    print(_save(result, args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,215 @@
+"""Speed options keep the numerics: zero-weight terms left out, XLA, mixed precision;
+and the FLOP counter behind benchmarks/train_speed.py counts what a step runs."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras
+from exprgan_tf.training import Trainer
+from exprgan_tf.training.flops import graph_flops, step_flops
+from exprgan_tf.training.precision import dtype_policy
+from test_training import quiet, tiny_config, tiny_data, weights_of
+
+
+def _trainer(tmp_path, stage, extra=(), seed=11, **kwargs):
+    keras.utils.set_random_seed(seed)
+    images, labels = tiny_data()
+    return Trainer(tiny_config(extra=list(extra)), tmp_path, stage, images, labels,
+                   batch_size=8, log=quiet, **kwargs)
+
+
+def _run(trainer, steps):
+    batches = list(trainer.inputs.epoch(1).take(steps))
+    return [{k: v.numpy() for k, v in trainer.step(b).items()} for b in batches]
+
+
+def test_zero_weight_terms_left_out_give_bit_identical_steps(tmp_path):
+    """Stage 2 has G_img, E_z and TV at weight 0: leaving them out of loss_EG removes
+    their backward ops and changes no value and no weight, bit for bit."""
+    tf.config.experimental.enable_op_determinism()
+    runs = []
+    for skip in (True, False):
+        t = _trainer(tmp_path / str(skip), 2)
+        t.step.skip_zero_weight_terms = skip  # before the first trace
+        losses = _run(t, 3)
+        batch = next(iter(t.inputs.epoch(0)))
+        runs.append((losses, weights_of(t), step_flops(t.step, batch)["total"]))
+    (l_skip, w_skip, f_skip), (l_all, w_all, f_all) = runs
+    for a, b in zip(l_skip, l_all):
+        assert a.keys() == b.keys()
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert l_skip[0]["TV"] > 0 and l_skip[0]["G_img"] > 0  # still computed and logged
+    for name in w_skip:
+        for a, b in zip(w_skip[name], w_all[name]):
+            np.testing.assert_array_equal(a, b, err_msg=name)
+    assert f_skip < f_all  # the backward passes of the zero-weight terms are gone
+
+
+def test_all_zero_weights_still_give_zero_gradients(tmp_path):
+    t = _trainer(tmp_path, 1, ["training.stage1.losses.image_adversarial=0",
+                               "training.stage1.losses.q=0"])
+    before = weights_of(t)["decoder"]
+    losses = _run(t, 1)[0]
+    assert losses["loss_G"] == 0.0
+    for a, b in zip(before, weights_of(t)["decoder"]):
+        np.testing.assert_array_equal(a, b)  # Adam with zero gradients moves nothing
+
+
+@pytest.mark.slow  # XLA compiles the whole stage-3 step: ~1-2 minutes on 1 CPU core
+def test_xla_step_equals_the_plain_step(tmp_path):
+    """jit_compile=True computes the same step as the plain one, every network included
+    (stage 3), within float tolerance (XLA picks its own kernels). Adam's epsilon=1
+    keeps its update proportional to the gradient, so float noise in tiny gradients
+    is not blown up to +-lr."""
+    extra = ["optimizer.epsilon=1.0", "optimizer.learning_rate=0.01"]
+    runs = []
+    for jit in (False, True):
+        t = _trainer(tmp_path / str(jit), 3, extra + [f"training.jit_compile={str(jit).lower()}"])
+        runs.append((_run(t, 2), weights_of(t), t.step.trace_count))
+    (l_plain, w_plain, _), (l_xla, w_xla, traces) = runs
+    assert traces == 1
+    for a, b in zip(l_plain, l_xla):
+        for k in a:
+            np.testing.assert_allclose(b[k], a[k], rtol=1e-4, atol=1e-5, err_msg=k)
+    for name in w_plain:
+        for a, b in zip(w_plain[name], w_xla[name]):
+            np.testing.assert_allclose(b, a, atol=1e-5, err_msg=name)
+
+
+def test_mixed_bfloat16_step_is_finite_float32_and_keeps_float32_variables(tmp_path):
+    t = _trainer(tmp_path, 3, ["training.precision=mixed_bfloat16"])
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+    conv = t.nets.decoder.get_layer("G_conv0")
+    assert (conv.dtype_policy.name, conv.compute_dtype, conv.variable_dtype) == (
+        "mixed_bfloat16", "bfloat16", "float32")
+    for name in ("E_tanh",):
+        assert t.nets.encoder.get_layer(name).compute_dtype == "float32"
+    assert t.nets.decoder.get_layer("G_tanh").compute_dtype == "float32"
+    assert t.nets.image_discriminator.get_layer("D_img_fc2").compute_dtype == "float32"
+    assert t.nets.latent_discriminator.get_layer("D_z_fc3").compute_dtype == "float32"
+    assert all(type(o) is keras.optimizers.Adam for o in t.optimizers.values())
+    before = weights_of(t)
+    batch = next(iter(t.inputs.epoch(0)))
+    out = t.step(batch)
+    assert set(out) == set(t.step.keys)
+    for k, v in out.items():
+        assert v.dtype == tf.float32, k
+        assert np.isfinite(v.numpy()), k
+    variables = [v for net in t.nets.as_dict().values() for v in net.weights]
+    variables += [v for o in t.optimizers.values() for v in o.variables
+                  if "iteration" not in v.path]
+    assert {v.dtype for v in variables} == {"float32"}
+    fake = t.nets.decoder([batch["z_prior"], batch["code"]], training=False)
+    assert fake.dtype == tf.float32
+    after = weights_of(t)
+    for name in ("encoder", "decoder", "latent_discriminator", "image_discriminator"):
+        assert any(not np.array_equal(a, b) for a, b in zip(before[name], after[name])), name
+
+
+def test_mixed_float16_uses_loss_scaling_and_trains(tmp_path):
+    t = _trainer(tmp_path, 2, ["training.precision=mixed_float16"])
+    assert all(isinstance(o, keras.optimizers.LossScaleOptimizer)
+               for o in t.optimizers.values())
+    assert t.nets.encoder.get_layer("E_ch0_conv1").compute_dtype == "float16"
+    before = weights_of(t)["decoder"]
+    for losses in _run(t, 6):  # overflowing steps are skipped and the scale halved
+        assert all(np.isfinite(v) and v.dtype == np.float32 for v in losses.values())
+    scale = float(t.optimizers["EG"].dynamic_scale.numpy())
+    assert scale <= 2.0 ** 15 and np.log2(scale) == int(np.log2(scale))
+    assert any(not np.array_equal(a, b) for a, b in zip(before, weights_of(t)["decoder"]))
+
+
+def test_bad_precision_is_refused():
+    with pytest.raises(ValueError, match=r"training.precision='float64': expected one of "
+                                         r"\['float32', 'mixed_float16', 'mixed_bfloat16'\]"):
+        tiny_config(extra=["training.precision=float64"])
+    with pytest.raises(ValueError, match=r"Received: precision='half'"):
+        with dtype_policy("half"):
+            pass
+
+
+def test_tensorboard_gets_every_loss_of_every_step(tmp_path):
+    """The compiled scalar writer logs what the eager per-loss calls logged: each loss
+    of each step under stage<N>/<name> at that step's global step."""
+    import glob
+
+    from exprgan_tf import run_dir as rd
+    t = _trainer(tmp_path, 1)
+    returned, step = [], t.step
+
+    class Recording:
+        def __call__(self, batch):
+            out = step(batch)
+            returned.append({k: float(v) for k, v in out.items()})
+            return out
+
+        def __getattr__(self, name):
+            return getattr(step, name)
+
+    t.step = Recording()
+    t.fit(epochs=1)
+    t.writer.flush()
+    logged = {}
+    for path in glob.glob(str(tmp_path / rd.LOGS_DIR / "stage1" / "*tfevents*")):
+        for record in tf.data.TFRecordDataset(path):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "scalars":
+                    logged[(value.tag, event.step)] = float(tf.make_ndarray(value.tensor))
+    expected = {(f"stage1/{k}", i + 1): v for i, r in enumerate(returned) for k, v in r.items()}
+    assert len(returned) == 3 and logged == expected
+
+
+def test_flop_count_covers_forward_and_backward_and_skips_dead_ops():
+    x = tf.ones((4, 3))
+    w = tf.Variable(tf.ones((3, 2)))
+
+    @tf.function
+    def train_like(x):
+        tf.matmul(x, tf.ones((3, 1000)))  # not needed by any output: not run, not counted
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.matmul(x, w))
+        w.assign_sub(0.1 * tape.gradient(loss, w))
+        return loss
+
+    flops = graph_flops(train_like.get_concrete_function(x).graph)
+    # forward x @ w and the weight gradient x^T @ dy: 2 * 4 * 3 * 2 FLOPs each
+    assert flops["by_type"]["MatMul"] == 2 * (2 * 4 * 3 * 2)
+
+
+def test_conv_gradients_count_the_forward_multiply_adds():
+    """A 'valid' 5x5 conv over a padded, subsampled 8x8 map (as DilatedConv2D):
+    forward, input gradient and filter gradient are 2 * 4*4 outputs * 5*5*3 taps * 8
+    filters * batch 2 each (TF's registry would count the gradients 4x: 8*8 inputs)."""
+    x = tf.ones((2, 8, 8, 3))
+    k = tf.Variable(tf.ones((5, 5, 3, 8)))
+
+    @tf.function
+    def train_like(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.nn.conv2d(tf.pad(x, [[0, 0], [4, 4], [4, 4], [0, 0]])[:, ::2, ::2], k, 1,
+                             "VALID")  # DilatedConv2D's dilation 2, stride 2 (old form)
+            loss = tf.reduce_sum(y)
+        dx, dk = tape.gradient(loss, [x, k])
+        return loss, dx, dk
+
+    flops = graph_flops(train_like.get_concrete_function(x).graph)["by_type"]
+    one = 2 * (2 * 4 * 4 * 8) * 5 * 5 * 3
+    assert (flops["Conv2D"], flops["Conv2DBackpropInput"], flops["Conv2DBackpropFilter"]) == (
+        one, one, one)
+
+
+def test_step_flops_counts_the_step_without_retracing_it(tmp_path):
+    t = _trainer(tmp_path, 1)
+    batch = next(iter(t.inputs.epoch(0)))
+    t.step(batch)
+    flops = step_flops(t.step, batch)
+    assert t.step.trace_count == 1
+    # G's convs, forward + both backprops, are in the count: at least 3x G's forward
+    g_conv = sum(2 * np.prod(l.output.shape[1:]) * np.prod(l.kernel.shape[:3]) * 8
+                 for l in t.nets.decoder.layers if isinstance(l, keras.layers.Conv2D))
+    conv = sum(v for k, v in flops["by_type"].items() if k.startswith("Conv2D"))
+    assert conv >= 3 * g_conv
