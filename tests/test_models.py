@@ -115,8 +115,13 @@ def test_layer_names_are_stable_and_readable():
     dec = [l.name for l in nets.decoder.layers]
     assert {"G_fc", "G_conv0", "G_conv4", "G_conv_final", "G_conv_out"} <= set(dec)
     assert [n for n in dec if n.startswith("G_up")] == [f"G_up{i}" for i in range(5)]
-    dimg = {l.name for l in nets.image_discriminator.layers}
-    assert {"D_img_conv3", "D_img_fc1", "D_img_fc2", "D_img_q_shared", "D_img_q_cat5"} <= dimg
+    dimg = {l.name for l in nets.image_discriminator.layers}  # -small: spectral norm
+    assert {"D_img_conv3_sn", "D_img_fc1_sn", "D_img_fc2", "D_img_q_shared",
+            "D_img_q_cat5"} <= dimg
+    batch = build_image_discriminator(get_preset("proposed-small").override(
+        ["model.dimg_normalization=batch"]).model)
+    assert {"D_img_conv3", "D_img_bn3", "D_img_fc1", "D_img_fc1_bn"} <= \
+        {l.name for l in batch.layers}
     single = build_encoder(get_preset("exprgan-small").model)
     assert [l.name for l in single.layers if "conv" in l.name] == \
         [f"E_conv{i}" for i in range(5)]
