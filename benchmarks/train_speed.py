@@ -102,7 +102,8 @@ def _top_ops(logdir, top=12):
     """Top op types by self time from the profile in ``logdir`` (uses TensorFlow's
     profiler plugin bindings; returns ``None`` where they are unavailable)."""
     import glob
-    paths = glob.glob(os.path.join(logdir, "plugins", "profile", "*", "*.xplane.pb"))
+    runs = sorted(glob.glob(os.path.join(logdir, "plugins", "profile", "*")))
+    paths = glob.glob(os.path.join(runs[-1], "*.xplane.pb")) if runs else []  # newest run
     try:
         from tensorflow.python.profiler.internal import _pywrap_profiler_plugin as plugin
         data, ok = plugin.xspace_to_tools_data(paths, "framework_op_stats", {})
