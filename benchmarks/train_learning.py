@@ -5,9 +5,9 @@ within a stated CPU budget, then two scores on the held-out subjects (P073-P080)
 1. reconstruction L1: mean |x - G(E(x), c(y, 1))| in [-1, 1] units, x a held-out face
    and y its own expression;
 2. expression accuracy: every held-out face edited to each of the six expressions at
-   intensity 1; a CNN trained on the built-in set's *real* training faces (the one of
-   benchmarks/data_learnability.py) says how often the requested expression comes out.
-   Chance is 1/6.
+   intensity 1; the paper's Fig. 4 CNN (:mod:`exprgan_tf.evaluation.classifier`) trained on
+   the built-in set's *real* training faces says how often the requested expression
+   comes out. Chance is 1/6.
 
 Writes ``benchmarks/results/train_learning.json`` and ``.md`` (plus the run directory).
 
@@ -38,7 +38,8 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, nargs=3, default=(15, 15, 5),
                    metavar=("S1", "S2", "S3"))
     p.add_argument("--identity", default="none", choices=("none", "dlib_resnet", "vgg_face"))
-    p.add_argument("--classifier-epochs", type=int, default=12)
+    p.add_argument("--classifier", default=os.path.join("runs", "classifier-{size}.keras"),
+                   help="cached real-face classifier (trained here when missing)")
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="KEY=VALUE", help="config override, as scripts/train.py")
     p.add_argument("--run-dir", default=os.path.join("runs", "benchmark_learning"))
@@ -49,11 +50,11 @@ def main(argv=None):
     import keras
     import tensorflow as tf
 
-    from data_learnability import build_cnn, render_set
+    from controller_stage import real_face_classifier
     from exprgan_tf import data
     from exprgan_tf.config import EXPRESSIONS, get_preset
     from exprgan_tf.controller import intensity_code
-    from exprgan_tf.data.faces import FaceSet
+    from exprgan_tf.evaluation.classifier import predict_classes
     from exprgan_tf.preprocessing import preprocess_fn, to_display
     from exprgan_tf.training import Trainer
     from exprgan_tf.visualize import labelled_grid, save_png
@@ -73,6 +74,7 @@ def main(argv=None):
                           sample_images=test_images[::18][:8])
         trainer.fit(epochs=epochs)
         timings[f"stage{stage}_seconds"] = round(time.time() - t0, 1)
+        timings[f"stage{stage}_steps"] = int(trainer.global_step)
     enc, dec = trainer.nets.encoder, trainer.nets.decoder
 
     # 1. reconstruction of held-out faces with their own expression
@@ -90,14 +92,9 @@ def main(argv=None):
         requested.append(np.full(len(z), e))
     edited, requested = np.concatenate(edited), np.concatenate(requested)
 
-    rng = np.random.default_rng(0)
-    faces = FaceSet(seed=0, num_subjects=80)
-    train_x, train_y, *_ = render_set(faces, range(72), 6, rng, size)
-    clf = build_cnn(size, seed=0)
-    clf.fit(train_x, train_y, epochs=args.classifier_epochs,
-            batch_size=64, verbose=0)
-    real_acc = float(np.mean(np.argmax(clf.predict(test_images, verbose=0), -1) == test_labels))
-    pred = np.argmax(clf.predict(edited, verbose=0), -1)
+    clf = real_face_classifier(size, args.classifier.format(size=size))
+    real_acc = float(np.mean(predict_classes(clf, test_images) == test_labels))
+    pred = predict_classes(clf, edited)
     edit_acc = float(np.mean(pred == requested))
     per_class = {EXPRESSIONS[e]: float(np.mean(pred[requested == e] == e)) for e in range(6)}
 

@@ -19,13 +19,13 @@ from exprgan_tf.config import EXPRESSIONS, PRESETS, ExprGANConfig, get_preset
 
 __version__ = "0.1.0"
 
-__all__ = ["EXPRESSIONS", "PRESETS", "ExprGANConfig", "ExpressionEditor", "get_preset",
-           "load_editor", "__version__"]
+__all__ = ["EXPRESSIONS", "PRESETS", "ExprGANConfig", "ExpressionEditor", "find_checkpoint",
+           "get_preset", "load_editor", "__version__"]
 
 
 def __getattr__(name):
     # The editor imports TensorFlow; load it on first use so `import exprgan_tf` stays light.
-    if name in ("ExpressionEditor", "load_editor"):
+    if name in ("ExpressionEditor", "load_editor", "find_checkpoint"):
         from exprgan_tf import editor
         return getattr(editor, name)
     raise AttributeError(f"module 'exprgan_tf' has no attribute {name!r}")

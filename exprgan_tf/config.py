@@ -26,6 +26,7 @@ EXPRESSIONS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
 
 ENCODER_VARIANTS = ("single", "dilated")
 IDENTITY_NETWORKS = ("none", "vgg_face", "dlib_resnet")
+DIMG_NORMALIZATIONS = ("batch", "spectral")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
@@ -81,6 +82,10 @@ class ModelConfig:
         dimg_filters: channels of D_img's stride-2 convs.
         dimg_kernel: kernel size of D_img's convs.
         dimg_dense: units of D_img's shared Dense layer.
+        dimg_normalization: how D_img's trunk (its convs and shared Dense) is normalised:
+            ``"batch"`` (the original: BatchNorm after each) or ``"spectral"`` (spectral
+            normalisation of their kernels and no BatchNorm; not in the original). The Q
+            heads keep their BatchNorm either way.
         q_shared_units: units of Q's shared Dense layer.
         q_head_units: units of each per-class Q head.
         bn_momentum: moving-average momentum of BatchNorm in the discriminators
@@ -107,6 +112,7 @@ class ModelConfig:
     dimg_filters: tuple = (16, 32, 64, 128)
     dimg_kernel: int = 5
     dimg_dense: int = 1024
+    dimg_normalization: str = "batch"
     q_shared_units: int = 128
     q_head_units: int = 64
     bn_momentum: float = 0.999
@@ -123,6 +129,9 @@ class ModelConfig:
                      "decoder_kernel", "label_tile", "dimg_kernel", "dimg_dense",
                      "q_shared_units", "q_head_units"):
             _check_positive(f"{prefix}.{name}", getattr(self, name))
+        if self.dimg_normalization not in DIMG_NORMALIZATIONS:
+            _fail(f"{prefix}.dimg_normalization", self.dimg_normalization,
+                  f"one of {list(DIMG_NORMALIZATIONS)}")
         if self.encoder not in ENCODER_VARIANTS:
             _fail(f"{prefix}.encoder", self.encoder, f"one of {list(ENCODER_VARIANTS)}")
         for name in ("encoder_filters", "encoder_dilations", "decoder_filters", "dz_units",
@@ -202,6 +211,14 @@ class LossWeights:
         image_adversarial: G's adversarial loss against D_img.
         latent_adversarial: E's adversarial loss against D_z.
         total_variation: total-variation smoothness of G's output.
+        mismatch: weight of a term in D_img's loss (not E+G's), not in the original:
+            real faces shown with a wrong expression label count as fake (the
+            "matching-aware" discriminator of Reed et al., 2016), so D_img learns what
+            each expression looks like from real faces instead of only from G's samples.
+        edit: stages 2/3, not in the original: each face is also decoded with the code of
+            another expression, ``G(E(x), c')``, and that edit is trained like a stage-1
+            sample: E+G get ``edit * (G_img + L_Q)`` on it and D_img ``edit * (fake +
+            L_Q)``. It trains the edits the model is used for, not only reconstructions.
     """
 
     pixel: float = 1.0
@@ -210,6 +227,8 @@ class LossWeights:
     image_adversarial: float = 0.0
     latent_adversarial: float = 0.0
     total_variation: float = 0.0
+    mismatch: float = 0.0
+    edit: float = 0.0
 
     def validate(self, prefix="losses"):
         for f in dataclasses.fields(self):
@@ -493,7 +512,28 @@ _SMALL_MODEL = dict(
     decoder_filters=(256, 128, 64, 32, 16),
     decoder_final_filters=16,
     dimg_dense=512,
+    # The CPU recipe (not the original's; see README "Training on a CPU"):
+    decoder_batch_norm=True,
+    dimg_normalization="spectral",
 )
+
+_SMALL_LEARNING_RATE = 2e-4
+_SMALL_EPOCHS = (15, 15, 5)
+_SMALL_BATCH = 16
+_SMALL_EDIT = 0.1
+
+
+def _small_training() -> "TrainingConfig":
+    """The ``-small`` presets' schedule: the original's three stages and loss weights, at
+    batch 16 (5x more updates per CPU-second than 48-60), with D_img's mismatch term in
+    every stage and the edit term in stages 2-3."""
+    stages = {}
+    for n, (base, epochs) in enumerate(zip((_stage1(), _stage2(), _stage3()), _SMALL_EPOCHS), 1):
+        losses = dataclasses.replace(base.losses, mismatch=1.0,
+                                     edit=_SMALL_EDIT if n > 1 else 0.0)
+        stages[f"stage{n}"] = StageConfig(epochs=epochs, batch_size=_SMALL_BATCH,
+                                          losses=losses)
+    return TrainingConfig(**stages)
 
 
 def _preset(name: str) -> ExprGANConfig:
@@ -513,9 +553,13 @@ def _preset(name: str) -> ExprGANConfig:
         opt = OptimizerConfig(learning_rate=1e-4)
     else:
         raise ValueError(f"Unknown preset {name!r}; choose one of {list(PRESETS)}")
+    training = TrainingConfig()
     if small:
         model = dataclasses.replace(model, **_SMALL_MODEL)
-    return ExprGANConfig(name=name, model=model, preprocess=pre, optimizer=opt)
+        opt = dataclasses.replace(opt, learning_rate=_SMALL_LEARNING_RATE)
+        training = _small_training()
+    return ExprGANConfig(name=name, model=model, preprocess=pre, optimizer=opt,
+                         training=training)
 
 
 PRESETS = tuple(f"{base}{size}" for base in ("exprgan", "proposed", "proposed_no_unsharp")

@@ -35,6 +35,25 @@ def test_stage_schedule_matches_the_original():
     assert (s2.image_adversarial, s2.latent_adversarial, s2.total_variation) == (0, 0, 0)
 
 
+def test_small_presets_carry_the_cpu_recipe_and_full_presets_do_not():
+    for base in ("exprgan", "proposed", "proposed_no_unsharp"):
+        small, full = get_preset(f"{base}-small"), get_preset(base)
+        assert (small.model.decoder_batch_norm, small.model.dimg_normalization) == \
+            (True, "spectral")
+        assert (full.model.decoder_batch_norm, full.model.dimg_normalization) == \
+            (False, "batch")
+        assert small.optimizer.learning_rate == 2e-4
+        t = small.training
+        assert [(s.epochs, s.batch_size, s.losses.mismatch, s.losses.edit)
+                for s in (t.stage1, t.stage2, t.stage3)] == \
+            [(15, 16, 1.0, 0.0), (15, 16, 1.0, 0.1), (5, 16, 1.0, 0.1)]
+        # the original's loss weights are kept
+        assert t.stage3.losses.image_adversarial == 0.01 and t.stage2.losses.q == 1.0
+        assert all(getattr(full.training, f"stage{n}").losses.mismatch == 0.0
+                   and getattr(full.training, f"stage{n}").losses.edit == 0.0
+                   for n in (1, 2, 3))
+
+
 def test_save_load_round_trip(tmp_path):
     cfg = get_preset("proposed-small").override(["model.latent_dim=64",
                                                  "training.stage2.epochs=3"])

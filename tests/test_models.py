@@ -115,8 +115,13 @@ def test_layer_names_are_stable_and_readable():
     dec = [l.name for l in nets.decoder.layers]
     assert {"G_fc", "G_conv0", "G_conv4", "G_conv_final", "G_conv_out"} <= set(dec)
     assert [n for n in dec if n.startswith("G_up")] == [f"G_up{i}" for i in range(5)]
-    dimg = {l.name for l in nets.image_discriminator.layers}
-    assert {"D_img_conv3", "D_img_fc1", "D_img_fc2", "D_img_q_shared", "D_img_q_cat5"} <= dimg
+    dimg = {l.name for l in nets.image_discriminator.layers}  # -small: spectral norm
+    assert {"D_img_conv3_sn", "D_img_fc1_sn", "D_img_fc2", "D_img_q_shared",
+            "D_img_q_cat5"} <= dimg
+    batch = build_image_discriminator(get_preset("proposed-small").override(
+        ["model.dimg_normalization=batch"]).model)
+    assert {"D_img_conv3", "D_img_bn3", "D_img_fc1", "D_img_fc1_bn"} <= \
+        {l.name for l in batch.layers}
     single = build_encoder(get_preset("exprgan-small").model)
     assert [l.name for l in single.layers if "conv" in l.name] == \
         [f"E_conv{i}" for i in range(5)]
@@ -129,6 +134,28 @@ def test_decoder_batch_norm_option():
     assert (_trainable(dec), dec.count_params()) == (11331066 + 2016, 11331066 + 4032)
     assert [l.name for l in dec.layers if l.name.endswith("_bn")] == \
         [f"G_conv{i}_bn" for i in range(5)] + ["G_conv_final_bn"]
+
+
+def test_spectral_image_discriminator_option(tmp_path):
+    cfg = get_preset("exprgan").override(["model.dimg_normalization=spectral"]).model
+    d = build_image_discriminator(cfg)
+    # The trunk loses its BN offsets (16+32+64+128 + 1024 = 1264) and moving statistics;
+    # each wrapped layer gains a non-trainable power-iteration vector u of its output
+    # width (1264 again); Q keeps its BN (moving mean/var 2 * (128 + 6*64) = 1024).
+    assert (_trainable(d), d.count_params()) == (9275349 - 1264, 9275349 - 1264 + 1264 + 1024)
+    assert not [l for l in d.layers if l.name.startswith("D_img_bn")
+                or l.name == "D_img_fc1_bn"]
+    small = build_image_discriminator(get_preset("exprgan-small").override(
+        ["model.dimg_normalization=spectral"]).model)
+    x = _inputs(get_preset("exprgan-small").model, "image_discriminator")
+    path = tmp_path / "dimg_sn.keras"
+    small.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    for a, b in zip(_outputs(loaded, x), _outputs(small, x)):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match=r"model.dimg_normalization='layer': expected one of "
+                                         r"\['batch', 'spectral'\]"):
+        get_preset("exprgan-small").override(["model.dimg_normalization=layer"])
 
 
 def test_decoder_output_depends_on_code():

@@ -283,3 +283,90 @@ def test_identity_cache_respects_its_memory_budget(tmp_path):
                             log=messages.append)
     assert inputs.identity_cache is None
     assert "computing them in every step instead" in messages[0]
+
+
+@pytest.mark.parametrize("stage", [1, 2])
+def test_mismatch_term_is_real_faces_under_wrong_labels(stage, tmp_path):
+    images, labels = tiny_data(8)
+    # BatchNorm D: a spectral-norm D advances its power iteration at every training call,
+    # so a recomputation after the step would see another normalised kernel.
+    extra = [f"training.stage{stage}.losses.mismatch=0.5", "model.dimg_normalization=batch",
+             "training.stage2.losses.edit=0"]
+    t = Trainer(tiny_config(extra=extra), tmp_path, stage, images, labels, batch_size=8,
+                log=quiet)
+    batch = next(iter(t.inputs.epoch(0)))
+    dimg = t.nets.image_discriminator
+    before = [w.numpy().copy() for w in dimg.weights]
+    out = t.step(batch)
+    # Recompute the term by hand on the weights the step saw (BN in training mode).
+    for w, v in zip(dimg.weights, before):
+        w.assign(v)
+    true = np.argmax(batch["label"].numpy(), -1)
+    u0 = np.abs(batch["code"].numpy()[:, 0])
+    wrong = (true + 1 + np.minimum((u0 * 5).astype(int), 4)) % 6
+    assert (wrong != true).all() and len(set(wrong - true)) > 1
+    logit, _ = dimg([batch["image"], tf.one_hot(wrong, 6)], training=True)
+    expected = float(tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+        tf.zeros_like(logit), logit)))
+    np.testing.assert_allclose(float(out["D_img_mismatch"]), expected, rtol=1e-5)
+    np.testing.assert_allclose(
+        float(out["loss_D_img"]),
+        float(out["D_img_real"] + out["D_img_fake"] + out["L_Q"]) + 0.5 * expected, rtol=1e-5)
+    # with weight 0 (the original) the term is neither computed nor counted
+    t0 = Trainer(tiny_config(extra=[f"training.stage{stage}.losses.mismatch=0",
+                                    "training.stage2.losses.edit=0"]),
+                 tmp_path / "plain", stage, images, labels, batch_size=8, log=quiet)
+    out0 = t0.step(next(iter(t0.inputs.epoch(0))))
+    assert float(out0["D_img_mismatch"]) == 0.0
+    np.testing.assert_allclose(float(out0["loss_D_img"]), float(
+        out0["D_img_real"] + out0["D_img_fake"] + out0["L_Q"]), rtol=1e-6)
+
+
+def test_edit_code_targets_another_expression_at_the_same_intensities():
+    from exprgan_tf.controller import sample_training_code
+    from exprgan_tf.training.steps import edit_code, other_class
+
+    labels = np.arange(600) % 6
+    code = sample_training_code(labels, tf.constant([3, 4], tf.int64))
+    onehot = tf.one_hot(labels, 6)
+    target, code_t = edit_code(onehot, code, 6, 5)
+    target, code_t = target.numpy(), code_t.numpy().reshape(600, 6, 5)
+    assert (target != labels).all()
+    # every other class is drawn, about equally often
+    counts = np.bincount((target - labels) % 6, minlength=6)
+    assert counts[0] == 0 and counts[1:].min() > 90, counts
+    mags = np.abs(code.numpy()[:, :5])
+    np.testing.assert_allclose(code_t[np.arange(600), target], mags)
+    others = np.ones((600, 6), bool)
+    others[np.arange(600), target] = False
+    np.testing.assert_allclose(code_t[others].reshape(600, 5, 5), -np.repeat(mags[:, None], 5, 1))
+    # the mismatch labels are drawn from another intensity: not the edit targets
+    assert (other_class(onehot, code, 6).numpy() != target).mean() > 0.5
+
+
+def test_edit_term_trains_decoded_edits(tmp_path):
+    images, labels = tiny_data(8)
+    t = Trainer(tiny_config(extra=["training.stage2.losses.edit=0.5",
+                                   "training.stage2.losses.mismatch=0",
+                                   "model.dimg_normalization=batch"]), tmp_path, 2, images,
+                labels, batch_size=8, log=quiet)
+    batch = next(iter(t.inputs.epoch(0)))
+    before = {n: [w.numpy().copy() for w in net.weights] for n, net in t.nets.as_dict().items()}
+    out = t.step(batch)
+    for n, net in t.nets.as_dict().items():
+        for w, v in zip(net.weights, before[n]):
+            w.assign(v)
+    from exprgan_tf.training.steps import edit_code
+    target, code_t = edit_code(batch["label"], batch["code"], 6, 5)
+    z = t.nets.encoder(batch["image"], training=True)
+    edit = t.nets.decoder([z, code_t], training=True)
+    logit, q = t.nets.image_discriminator([edit, tf.one_hot(target, 6)], training=True)
+    g_edit = float(tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+        tf.ones_like(logit), logit)))
+    q_edit = float(tf.reduce_sum(tf.reduce_mean(
+        tf.square(tf.reshape(q - code_t, [-1, 6, 5])), axis=[0, 2])))
+    np.testing.assert_allclose(float(out["G_edit"]), g_edit, rtol=1e-4)
+    np.testing.assert_allclose(float(out["L_Q_edit"]), q_edit, rtol=1e-4)
+    plain = float(out["L1"] + out["L_id"] + out["L_Q"])  # stage-2 weights 1, 1, 1
+    np.testing.assert_allclose(float(out["loss_EG"]), plain + 0.5 * (g_edit + q_edit),
+                               rtol=1e-4)

@@ -29,7 +29,9 @@ def _conv(x, filters, cfg, name, batch_norm=False):
     x = keras.layers.Conv2D(filters, cfg.decoder_kernel, padding="same", use_bias=False,
                             kernel_initializer=decoder_conv_init(), name=name)(x)
     if batch_norm:
-        x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+        # Keras defaults (scale and offset), statistics synchronised across replicas
+        # like the discriminators' so a distributed step equals the single-device one.
+        x = keras.layers.BatchNormalization(synchronized=True, name=f"{name}_bn")(x)
     return x
 
 

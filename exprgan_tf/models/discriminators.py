@@ -12,6 +12,8 @@ per class Dense 64 + BatchNorm + LeakyReLU -> Dense ``intensity_dim`` + tanh; th
 heads are concatenated in class order into a ``code_dim`` vector.
 
 All BatchNorm layers use the TF1 defaults the original had (offset, no scale).
+``dimg_normalization="spectral"`` (not the original) replaces the trunk's BatchNorm by
+spectral normalisation of its conv and Dense kernels.
 
 Example:
     >>> from exprgan_tf.config import get_preset
@@ -27,7 +29,7 @@ import keras
 
 from exprgan_tf.config import ModelConfig
 from exprgan_tf.layers import ConcatLabel
-from exprgan_tf.models._blocks import batch_norm, conv_init, dense
+from exprgan_tf.models._blocks import batch_norm, conv_init, dense, dense_init
 
 
 def build_latent_discriminator(cfg: ModelConfig, name: str = "latent_discriminator"
@@ -52,18 +54,29 @@ def build_image_discriminator(cfg: ModelConfig, name: str = "image_discriminator
     image = keras.Input((cfg.image_size, cfg.image_size, cfg.channels), name="image")
     label = keras.Input((cfg.num_classes,), name="label")
 
+    spectral = cfg.dimg_normalization == "spectral"
+
+    def trunk(layer, x, bn_name):
+        # The original: layer -> BatchNorm; "spectral": the layer's kernel divided by
+        # its largest singular value (one power iteration per training call), no BN.
+        if spectral:
+            return keras.layers.SpectralNormalization(layer, name=f"{layer.name}_sn")(x)
+        return batch_norm(layer(x), cfg, bn_name)
+
     x = ConcatLabel(name="D_img_concat_in")([image, label])
     for i, filters in enumerate(cfg.dimg_filters):
-        x = keras.layers.Conv2D(filters, cfg.dimg_kernel, strides=2, padding="same",
-                                kernel_initializer=conv_init(x.shape[-1], filters,
-                                                             cfg.dimg_kernel),
-                                name=f"D_img_conv{i}")(x)
-        x = batch_norm(x, cfg, f"D_img_bn{i}")
+        conv = keras.layers.Conv2D(filters, cfg.dimg_kernel, strides=2, padding="same",
+                                   kernel_initializer=conv_init(x.shape[-1], filters,
+                                                                cfg.dimg_kernel),
+                                   name=f"D_img_conv{i}")
+        x = trunk(conv, x, f"D_img_bn{i}")
         x = keras.layers.ReLU(name=f"D_img_relu{i}")(x)
         x = ConcatLabel(name=f"D_img_concat{i}")([x, label])
     x = keras.layers.Flatten(name="D_img_flatten")(x)
-    x = dense(x, cfg.dimg_dense, name="D_img_fc1")
-    x = batch_norm(x, cfg, "D_img_fc1_bn")
+    fc1 = keras.layers.Dense(cfg.dimg_dense, kernel_initializer=dense_init(x.shape[-1],
+                                                                           cfg.dimg_dense),
+                             name="D_img_fc1")
+    x = trunk(fc1, x, "D_img_fc1_bn")
     x = keras.layers.LeakyReLU(negative_slope=0.2, name="D_img_fc1_lrelu")(x)
     shared = ConcatLabel(name="D_img_shared")([x, label])
     logit = dense(shared, 1, name="D_img_fc2", dtype="float32")

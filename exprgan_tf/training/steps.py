@@ -10,6 +10,10 @@ As the original, E+G, D_z and D_img are updated together from one forward pass:
   updates E and G; ``L_Dz = D_z(z_prior) + D_z(z)`` updates D_z;
   ``L_Dimg`` as in stage 1 updates D_img.
 
+With ``w_edit > 0`` (not in the original) stages 2/3 also decode ``z`` with the code of
+another expression (:func:`edit_code`), ``edit = G(z, c')``: E+G add
+``w_edit * (G_img(edit) + L_Q(edit))`` and D_img adds ``w_edit * (fake(edit) + L_Q(edit))``.
+
 The weights ``w_*`` come from the stage's :class:`~exprgan_tf.config.LossWeights`; a
 term whose weight is 0 is still computed and logged when it is cheap, but left out of
 the sum that is differentiated (so its backward pass is not run), and the identity
@@ -34,11 +38,34 @@ import keras
 import tensorflow as tf
 
 from exprgan_tf import losses as L
+from exprgan_tf.controller import _code_ops
+
+
+def other_class(label, code, num_classes, intensity_index=0):
+    """A class other than ``label`` (one-hot ``[N, K]``) for every sample, drawn from the
+    sample's own code: ``(y + 1 + floor(|u_i| (K - 1))) mod K`` with ``u_i`` its code's
+    ``intensity_index``-th intensity (uniform in [0, 1) whatever the class). A pure
+    function of the sample, so it does not depend on how a batch is split over replicas.
+    """
+    k = num_classes
+    true = tf.argmax(label, axis=-1, output_type=tf.int32)
+    u = tf.abs(tf.cast(code[:, intensity_index], tf.float32))
+    return (true + 1 + tf.minimum(tf.cast(u * (k - 1), tf.int32), k - 2)) % k
+
+
+def edit_code(label, code, num_classes, intensity_dim):
+    """``(target [N], code' [N, K*D])``: the code of another expression
+    (:func:`other_class` on the second intensity) with the same intensities ``|u|``."""
+    target = other_class(label, code, num_classes, min(1, intensity_dim - 1))
+    magnitudes = tf.abs(code[:, :intensity_dim])
+    return target, _code_ops(target, magnitudes, num_classes, intensity_dim)
 
 LOSS_KEYS = {
-    1: ("G_img", "L_Q", "D_img_real", "D_img_fake", "loss_G", "loss_D_img"),
+    1: ("G_img", "L_Q", "D_img_real", "D_img_fake", "D_img_mismatch", "loss_G",
+        "loss_D_img"),
     2: ("L1", "L_id", "L_Q", "G_img", "E_z", "TV", "D_z_prior", "D_z_enc", "D_img_real",
-        "D_img_fake", "loss_EG", "loss_D_z", "loss_D_img"),
+        "D_img_fake", "D_img_mismatch", "G_edit", "L_Q_edit", "loss_EG", "loss_D_z",
+        "loss_D_img"),
 }
 LOSS_KEYS[3] = LOSS_KEYS[2]
 
@@ -143,6 +170,14 @@ class StageStep:
         v["D_img_fake"] = L.fake_loss(fake_logit)
         v["G_img"] = L.generator_loss(fake_logit)
         v["loss_D_img"] = v["D_img_real"] + v["D_img_fake"] + v["L_Q"]
+        if self.weights.mismatch > 0:
+            wrong = tf.one_hot(other_class(label, code, self.num_classes), self.num_classes,
+                               dtype=label.dtype)
+            mismatch_logit, _ = self.nets.image_discriminator([image, wrong], training=True)
+            v["D_img_mismatch"] = L.fake_loss(mismatch_logit)
+            v["loss_D_img"] += self.weights.mismatch * v["D_img_mismatch"]
+        else:
+            v["D_img_mismatch"] = tf.constant(0.0)
 
     def _weighted_sum(self, terms, values):
         """``sum(weight * values[name])`` in the order given, leaving out the terms
@@ -200,4 +235,17 @@ class StageStep:
                 ((w.pixel, "L1"), (w.identity, "L_id"), (w.q, "L_Q"),
                  (w.image_adversarial, "G_img"), (w.latent_adversarial, "E_z"),
                  (w.total_variation, "TV")), v)
+            if w.edit > 0:
+                target, code_t = edit_code(batch["label"], code, self.num_classes,
+                                           code.shape[-1] // self.num_classes)
+                edit = self.nets.decoder([z, code_t], training=True)
+                edit_logit, edit_q = self.nets.image_discriminator(
+                    [edit, tf.one_hot(target, self.num_classes, dtype=batch["label"].dtype)],
+                    training=True)
+                v["G_edit"] = L.generator_loss(edit_logit)
+                v["L_Q_edit"] = L.q_loss(edit_q, code_t, self.num_classes)
+                v["loss_EG"] += w.edit * (v["G_edit"] + v["L_Q_edit"])
+                v["loss_D_img"] += w.edit * (L.fake_loss(edit_logit) + v["L_Q_edit"])
+            else:
+                v["G_edit"] = v["L_Q_edit"] = tf.constant(0.0)
         return tape, v
