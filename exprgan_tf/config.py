@@ -219,6 +219,14 @@ class LossWeights:
             another expression, ``G(E(x), c')``, and that edit is trained like a stage-1
             sample: E+G get ``edit * (G_img + L_Q)`` on it and D_img ``edit * (fake +
             L_Q)``. It trains the edits the model is used for, not only reconstructions.
+            With ``paired > 0`` the edit is the paired edit below (no extra decoder pass).
+        paired: stages 2/3, not in the original: cross-expression reconstruction. Each
+            training face ``x`` (subject s, expression A) is paired with a face ``x'`` of
+            the same subject under the same capture conditions in another expression B
+            (Oulu-CASIA records every subject in all six), and E+G get
+            ``paired * mean |x' - G(E(x), c(B, 1))|``: the edit must be that person with
+            the other expression (and, with L_id on, ``paired * L_id(x', edit)``). Needs
+            the subjects of the training faces (``Trainer(..., pair_groups=...)``).
     """
 
     pixel: float = 1.0
@@ -229,6 +237,7 @@ class LossWeights:
     total_variation: float = 0.0
     mismatch: float = 0.0
     edit: float = 0.0
+    paired: float = 0.0
 
     def validate(self, prefix="losses"):
         for f in dataclasses.fields(self):

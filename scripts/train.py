@@ -79,7 +79,8 @@ def main(argv=None) -> int:
     print(f"Loading {where} at {size}x{size} ...", flush=True)
     t0 = time.time()
     try:
-        images, labels, _ = data.load_split(args.data, "train", size)
+        images, labels, subjects = data.load_split(args.data, "train", size)
+        groups = data.pair_groups(args.data, "train", subjects)
         test_images, _, test_subjects = data.load_split(args.data, "test", size)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -92,7 +93,7 @@ def main(argv=None) -> int:
     try:
         trainer = Trainer(config, run_dir, args.stage, images, labels,
                           sample_images=test_images[first][:8],
-                          strategy=make_strategy(args.strategy))
+                          strategy=make_strategy(args.strategy), pair_groups=groups)
         trainer.fit(max_steps=args.max_steps)
     except NonFiniteLossError as e:
         print(f"error: {e}", file=sys.stderr)

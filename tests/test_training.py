@@ -370,3 +370,79 @@ def test_edit_term_trains_decoded_edits(tmp_path):
     plain = float(out["L1"] + out["L_id"] + out["L_Q"])  # stage-2 weights 1, 1, 1
     np.testing.assert_allclose(float(out["loss_EG"]), plain + 0.5 * (g_edit + q_edit),
                                rtol=1e-4)
+
+
+def test_pairs_are_same_group_other_expression_and_leave_other_arrays_alone():
+    from exprgan_tf.training import TrainingInputs
+    # noise images, so that a flip shows
+    images = np.random.default_rng(0).integers(0, 256, (24, 32, 32, 3)).astype(np.uint8)
+    labels = np.arange(24) % 6
+    groups = np.array(["a", "b"] * 12, dtype="<U6")  # a: labels 0, 2, 4; b: 1, 3, 5
+    groups[-1] = "lonely"                        # no partner in another expression
+    cfg = tiny_config()
+    messages = []
+    plain = TrainingInputs(images, labels, cfg, 8).epoch_arrays(3)
+    inputs = TrainingInputs(images, labels, cfg, 8, pair_groups=groups, log=messages.append)
+    paired = inputs.epoch_arrays(3)
+    assert "1 of 24 training images have no partner" in messages[0]
+    for key in plain:
+        np.testing.assert_array_equal(plain[key], paired[key])
+    pre = inputs.images
+    flipped = np.array([not np.array_equal(paired["image"][i], pre[j]) for i, j in
+                        enumerate(_positions(paired["image"], pre))])
+    partner = _positions(paired["pair_image"], pre)
+    me = _positions(paired["image"], pre)
+    pair_labels = np.argmax(paired["pair_code"].reshape(-1, 6, 5)[:, :, 0], -1)
+    np.testing.assert_array_equal(labels[partner], pair_labels)
+    np.testing.assert_allclose(np.abs(paired["pair_code"]), 1.0)
+    for i, (a, b) in enumerate(zip(me, partner)):
+        if groups[a] == "lonely":
+            assert b == a
+        else:
+            assert groups[b] == groups[a] and labels[b] != labels[a]
+        # a partner is flipped exactly when its face is
+        assert np.array_equal(paired["pair_image"][i], pre[b][:, ::-1] if flipped[i] else pre[b])
+    assert flipped.any() and not flipped.all()
+    # a partner is drawn among all candidates, not always the first
+    assert len({(a, b) for a, b in zip(me, partner)}) > 12
+    with pytest.raises(ValueError, match="no image a partner"):
+        TrainingInputs(images, labels, cfg, 8, pair_groups=np.arange(24).astype(str))
+
+
+def _positions(batch_images, pre):
+    """Index in ``pre`` of every image of ``batch_images`` (or of its mirror image)."""
+    out = []
+    for img in batch_images:
+        hits = [j for j, p in enumerate(pre)
+                if np.array_equal(img, p) or np.array_equal(img, p[:, ::-1])]
+        assert len(hits) == 1
+        out.append(hits[0])
+    return np.array(out)
+
+
+def test_paired_term_is_l1_to_the_partner_of_the_decoded_edit(tmp_path):
+    images, _ = tiny_data(8)
+    labels = np.arange(8) % 6
+    groups = np.array(["s1"] * 4 + ["s2"] * 4)
+    extra = ["training.stage2.losses.paired=0.5", "training.stage2.losses.edit=0",
+             "training.stage2.losses.mismatch=0", "model.dimg_normalization=batch"]
+    with pytest.raises(ValueError, match="needs the subject of every training face"):
+        Trainer(tiny_config(extra=extra), tmp_path / "x", 2, images, labels, batch_size=8,
+                log=quiet)
+    t = Trainer(tiny_config(extra=extra), tmp_path, 2, images, labels, batch_size=8,
+                log=quiet, pair_groups=groups)
+    batch = next(iter(t.inputs.epoch(0)))
+    before = {n: [w.numpy().copy() for w in net.weights] for n, net in t.nets.as_dict().items()}
+    out = t.step(batch)
+    for n, net in t.nets.as_dict().items():
+        for w, v in zip(net.weights, before[n]):
+            w.assign(v)
+    z = t.nets.encoder(batch["image"], training=True)
+    edit = t.nets.decoder([z, batch["pair_code"]], training=True)
+    expected = float(np.mean(np.abs(batch["pair_image"].numpy() - edit.numpy())))
+    np.testing.assert_allclose(float(out["L1_pair"]), expected, rtol=1e-4)
+    plain = float(out["L1"] + out["L_id"] + out["L_Q"])  # stage-2 weights 1, 1, 1
+    np.testing.assert_allclose(float(out["loss_EG"]), plain + 0.5 * expected, rtol=1e-4)
+    # stage 1 has no paired term: no groups needed
+    Trainer(tiny_config(extra=extra), tmp_path / "s1", 1, images, labels, batch_size=8,
+            log=quiet)

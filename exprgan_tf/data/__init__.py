@@ -83,6 +83,33 @@ def load_split(data=None, split: str = "train", image_size: int = 128, *,
             np.array([r.subject for r in kept]))
 
 
+def pair_groups(data=None, split: str = "train", subjects=None, *, seed: int = 0,
+                num_subjects: int = 80, frames: int = 3, lighting: str = "mixed",
+                jitter: bool = True, test_fraction: float = 0.1):
+    """Who each face of :func:`load_split` shows, under which capture conditions: the
+    groups within which the paired training term (``losses.paired``) pairs faces.
+
+    The built-in set draws the lighting of every image, so its groups are
+    ``"<subject>/<lighting>"``. Data on disk: one group per subject (``subjects``, as
+    :func:`load_split` returns them); Oulu-CASIA keeps each lighting condition in a
+    folder of its own, so point ``--data`` at one of them.
+
+    Example:
+        >>> groups = pair_groups(None, "test", num_subjects=10)
+        >>> str(groups[0]).startswith("P010/")
+        True
+    """
+    if data is None:
+        rows = builtin_rows(seed=seed, num_subjects=num_subjects, frames=frames,
+                            lighting=lighting, jitter=jitter, test_fraction=test_fraction,
+                            split=split)
+        return np.array([f"{r['subject']}/{r['lighting']}" for r in rows])
+    if subjects is None:
+        raise ValueError("pair_groups of data on disk needs the subjects load_split "
+                         "returned. Received: subjects=None")
+    return np.asarray(subjects)
+
+
 def __getattr__(name):
     # The tf.data functions import TensorFlow; load them on first use so the renderer and
     # the readers work without it (e.g. in scripts/prepare_data.py).
@@ -93,5 +120,5 @@ def __getattr__(name):
 
 
 __all__ = ["EXPRESSION_AUS", "LIGHTINGS", "FaceSet", "action_units", "builtin_rows",
-           "load_split", "make_dataset", "make_file_dataset", "read_images", "render_rows",
+           "load_split", "make_dataset", "pair_groups", "make_file_dataset", "read_images", "render_rows",
            "scan", "select_split", "steps_per_epoch"]

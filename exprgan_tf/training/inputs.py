@@ -24,9 +24,33 @@ import tensorflow as tf
 
 from exprgan_tf import preprocessing
 from exprgan_tf.config import ExprGANConfig
-from exprgan_tf.controller import sample_latent_prior, sample_training_code
+from exprgan_tf.controller import intensity_code, sample_latent_prior, sample_training_code
 
 _PRIOR_STREAM = 1 << 30  # keeps the z-prior seeds apart from the code seeds
+_PAIR_STREAM = 1 << 29   # ... and the partner draws of the paired term
+
+
+def pair_candidates(groups, labels) -> list:
+    """For every image, the indices of the images of its pair group (same subject, same
+    capture conditions) with another expression; an empty array when there are none.
+
+    Example:
+        >>> [c.tolist() for c in pair_candidates(["a", "a", "b", "a"], [0, 1, 0, 0])]
+        [[1], [0, 3], [], [1]]
+    """
+    groups = np.asarray(groups)
+    labels = np.asarray(labels)
+    if groups.shape != labels.shape:
+        raise ValueError(f"pair_groups must have one entry per image ({labels.shape[0]}). "
+                         f"Received: shape={groups.shape}")
+    index = {}
+    for i, g in enumerate(groups.tolist()):
+        index.setdefault(g, []).append(i)
+    out = []
+    for i, g in enumerate(groups.tolist()):
+        members = np.asarray(index[g], np.int64)
+        out.append(members[labels[members] != labels[i]])
+    return out
 
 
 class TrainingInputs:
@@ -39,11 +63,16 @@ class TrainingInputs:
         batch_size: global batch size; the last partial batch of an epoch is dropped
             so every step has the same shape (one trace).
         chunk: images pre-processed per TF call (bounds memory).
+        pair_groups: ``[N]`` group ids (a subject, or a subject under one lighting) for
+            the paired term; with them every batch also holds ``pair_image`` (a face of
+            the same group in another expression, flipped like its partner) and
+            ``pair_code`` (that face's expression at intensity 1). An image with no such
+            partner is paired with itself.
     """
 
     def __init__(self, images, labels, config: ExprGANConfig, batch_size: int,
                  chunk: int = 256, identity_features=None,
-                 identity_cache_bytes: int = 2 << 30, log=print):
+                 identity_cache_bytes: int = 2 << 30, log=print, pair_groups=None):
         images = np.asarray(images)
         labels = np.asarray(labels)
         m = config.model
@@ -65,6 +94,15 @@ class TrainingInputs:
         fn = preprocessing.preprocess_fn(config.preprocess)
         self.images = np.concatenate([fn(images[i:i + chunk]).numpy()
                                       for i in range(0, len(images), chunk)])
+        self.pairs = None if pair_groups is None else pair_candidates(pair_groups, labels)
+        if self.pairs is not None:
+            lonely = sum(len(c) == 0 for c in self.pairs)
+            if lonely == len(self.pairs):
+                raise ValueError("pair_groups gives no image a partner in another expression "
+                                 "(each group must hold one subject in several expressions).")
+            if lonely:
+                log(f"Paired term: {lonely} of {len(self.pairs)} training images have no "
+                    "partner in another expression and are paired with themselves.")
         self.identity_cache = None  # (features, features of the flipped images) or None
         if identity_features is not None:
             self.identity_cache = self._cache_identity(identity_features, chunk,
@@ -112,12 +150,28 @@ class TrainingInputs:
                                 len(order), m.latent_dim)
         arrays = {"image": images, "label": np.eye(m.num_classes, dtype=np.float32)[labels],
                   "code": code.numpy(), "z_prior": z.numpy()}
+        if self.pairs is not None:
+            arrays.update(self._pair_arrays(order, flip, epoch))
         if self.identity_cache is not None:
             plain, flipped = self.identity_cache
             arrays["identity_features"] = tuple(
                 np.where(flip.reshape((-1,) + (1,) * (p.ndim - 1)), f[order], p[order])
                 for p, f in zip(plain, flipped))
         return arrays
+
+    def _pair_arrays(self, order, flip, epoch) -> dict:
+        """Each sample's partner (drawn from its own stream, so the other arrays are
+        the same with or without pairs), flipped like the sample."""
+        rng = np.random.default_rng([self.config.training.seed, _PAIR_STREAM + epoch])
+        draws = rng.random(len(order))
+        partner = np.array([c[int(u * len(c))] if len(c) else i
+                            for i, c, u in ((i, self.pairs[i], u)
+                                            for i, u in zip(order, draws))], np.int64)
+        images = self.images[partner]
+        images[flip] = images[flip, :, ::-1]
+        m = self.config.model
+        code = intensity_code(self.labels[partner], 1.0, m.num_classes, m.intensity_dim)
+        return {"pair_image": images, "pair_code": np.asarray(code, np.float32)}
 
     def epoch(self, epoch: int, skip_steps: int = 0) -> tf.data.Dataset:
         """Batches of epoch ``epoch``, dicts of ``image`` ([-1, 1]), ``label``

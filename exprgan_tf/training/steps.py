@@ -13,6 +13,10 @@ As the original, E+G, D_z and D_img are updated together from one forward pass:
 With ``w_edit > 0`` (not in the original) stages 2/3 also decode ``z`` with the code of
 another expression (:func:`edit_code`), ``edit = G(z, c')``: E+G add
 ``w_edit * (G_img(edit) + L_Q(edit))`` and D_img adds ``w_edit * (fake(edit) + L_Q(edit))``.
+With ``w_paired > 0`` (not in the original) the batch carries a partner ``x'`` of each
+face (same subject, another expression B, see :mod:`exprgan_tf.training.inputs`) and
+its code ``c(B, 1)``; the edit is ``G(z, c(B, 1))`` and E+G add
+``w_paired * (|x' - edit| + w_id * L_id(x, edit))``.
 
 The weights ``w_*`` come from the stage's :class:`~exprgan_tf.config.LossWeights`; a
 term whose weight is 0 is still computed and logged when it is cheap, but left out of
@@ -64,8 +68,8 @@ LOSS_KEYS = {
     1: ("G_img", "L_Q", "D_img_real", "D_img_fake", "D_img_mismatch", "loss_G",
         "loss_D_img"),
     2: ("L1", "L_id", "L_Q", "G_img", "E_z", "TV", "D_z_prior", "D_z_enc", "D_img_real",
-        "D_img_fake", "D_img_mismatch", "G_edit", "L_Q_edit", "loss_EG", "loss_D_z",
-        "loss_D_img"),
+        "D_img_fake", "D_img_mismatch", "G_edit", "L_Q_edit", "L1_pair", "L_id_pair",
+        "loss_EG", "loss_D_z", "loss_D_img"),
 }
 LOSS_KEYS[3] = LOSS_KEYS[2]
 
@@ -193,6 +197,13 @@ class StageStep:
             total = total + t
         return total
 
+    def _identity_loss(self, real_feats, fake):
+        """L_id between precomputed (stopped) features of real faces and ``fake``."""
+        fake_feats = self.identity_features(fake, training=False)
+        fake_feats = fake_feats if isinstance(fake_feats, (list, tuple)) else [fake_feats]
+        return L.identity_feature_loss(real_feats, fake_feats,
+                                       self.identity_layer_weights or None)
+
     def _stage1_losses(self, batch):
         w = self.weights
         v = {}
@@ -223,22 +234,35 @@ class StageStep:
                 real_feats = batch.get("identity_features")
                 if real_feats is None:
                     real_feats = self.identity_features(image, training=False)
-                fake_feats = self.identity_features(fake, training=False)
                 real_feats = real_feats if isinstance(real_feats, (list, tuple)) else [real_feats]
-                fake_feats = fake_feats if isinstance(fake_feats, (list, tuple)) else [fake_feats]
-                v["L_id"] = L.identity_feature_loss(
-                    [tf.stop_gradient(f) for f in real_feats], fake_feats,
-                    self.identity_layer_weights or None)
+                real_feats = [tf.stop_gradient(f) for f in real_feats]
+                v["L_id"] = self._identity_loss(real_feats, fake)
             else:
                 v["L_id"] = tf.constant(0.0)
             v["loss_EG"] = self._weighted_sum(
                 ((w.pixel, "L1"), (w.identity, "L_id"), (w.q, "L_Q"),
                  (w.image_adversarial, "G_img"), (w.latent_adversarial, "E_z"),
                  (w.total_variation, "TV")), v)
-            if w.edit > 0:
-                target, code_t = edit_code(batch["label"], code, self.num_classes,
-                                           code.shape[-1] // self.num_classes)
+            if w.paired > 0:
+                if "pair_image" not in batch:
+                    raise ValueError("losses.paired > 0 needs batches with pair_image and "
+                                     "pair_code (give the Trainer pair_groups).")
+                code_t = batch["pair_code"]
+                target = tf.argmax(tf.reshape(code_t, [-1, self.num_classes,
+                                                       code_t.shape[-1] // self.num_classes]
+                                              )[:, :, 0], axis=-1, output_type=tf.int32)
                 edit = self.nets.decoder([z, code_t], training=True)
+                v["L1_pair"] = L.pixel_loss(batch["pair_image"], edit)
+                v["L_id_pair"] = (self._identity_loss(real_feats, edit) if self.uses_identity
+                                  else tf.constant(0.0))
+                v["loss_EG"] += w.paired * (v["L1_pair"] + w.identity * v["L_id_pair"])
+            else:
+                v["L1_pair"] = v["L_id_pair"] = tf.constant(0.0)
+            if w.edit > 0:
+                if w.paired <= 0:
+                    target, code_t = edit_code(batch["label"], code, self.num_classes,
+                                               code.shape[-1] // self.num_classes)
+                    edit = self.nets.decoder([z, code_t], training=True)
                 edit_logit, edit_q = self.nets.image_discriminator(
                     [edit, tf.one_hot(target, self.num_classes, dtype=batch["label"].dtype)],
                     training=True)

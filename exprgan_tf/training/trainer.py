@@ -129,11 +129,15 @@ class Trainer:
         cache_identity: compute the identity features of the real images once (see
             :class:`~exprgan_tf.training.inputs.TrainingInputs`) instead of every step.
         log: where messages go.
+        pair_groups: ``[N]`` ids of who (and under which lighting) each training face
+            shows (:func:`exprgan_tf.data.pair_groups`); needed when the stage's
+            ``losses.paired`` is on, ignored otherwise.
     """
 
     def __init__(self, config: ExprGANConfig, run_dir, stage: int, images, labels,
                  sample_images=None, strategy=None, identity_features=None,
-                 batch_size: int | None = None, cache_identity: bool = True, log=print):
+                 batch_size: int | None = None, cache_identity: bool = True, log=print,
+                 pair_groups=None):
         self.stage_config = config.training.stage(stage)
         self.config = config
         self.stage = stage
@@ -158,9 +162,16 @@ class Trainer:
                 identity_features = self._build_identity()
         uses_identity = (stage > 1 and identity_features is not None
                          and self.stage_config.losses.identity > 0)
+        paired = stage > 1 and self.stage_config.losses.paired > 0
+        if paired and pair_groups is None:
+            raise ValueError(
+                f"training.stage{stage}.losses.paired={self.stage_config.losses.paired} needs "
+                "the subject of every training face (pair_groups); scripts/train.py takes "
+                "them from the dataset. Set the weight to 0 for data without subjects.")
         self.inputs = TrainingInputs(
             images, labels, config, self.batch_size, log=log,
-            identity_features=identity_features if uses_identity and cache_identity else None)
+            identity_features=identity_features if uses_identity and cache_identity else None,
+            pair_groups=pair_groups if paired else None)
         with self.strategy.scope():
             self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
             self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False,
