@@ -12,7 +12,7 @@ As the original, E+G, D_z and D_img are updated together from one forward pass:
 
 With ``w_edit > 0`` (not in the original) stages 2/3 also decode ``z`` with the code of
 another expression (:func:`edit_code`), ``edit = G(z, c')``: E+G add
-``w_edit * (G_img(edit) + L_Q(edit))`` and D_img adds ``w_edit * (fake(edit) + L_Q(edit))``.
+``w_edit * (G_img(edit) + w_q * L_Q(edit))`` and D_img adds ``w_edit * (fake(edit) + L_Q(edit))``.
 With ``w_paired > 0`` (not in the original) the batch carries a partner ``x'`` of each
 face (same subject, another expression B, see :mod:`exprgan_tf.training.inputs`) and
 its code ``c(B, 1)``; the edit is ``G(z, c(B, 1))`` and E+G add
@@ -268,7 +268,7 @@ class StageStep:
                     training=True)
                 v["G_edit"] = L.generator_loss(edit_logit)
                 v["L_Q_edit"] = L.q_loss(edit_q, code_t, self.num_classes)
-                v["loss_EG"] += w.edit * (v["G_edit"] + v["L_Q_edit"])
+                v["loss_EG"] += w.edit * (v["G_edit"] + w.q * v["L_Q_edit"])
                 v["loss_D_img"] += w.edit * (L.fake_loss(edit_logit) + v["L_Q_edit"])
             else:
                 v["G_edit"] = v["L_Q_edit"] = tf.constant(0.0)
