@@ -44,14 +44,17 @@ def test_small_presets_carry_the_cpu_recipe_and_full_presets_do_not():
             (False, "batch")
         assert small.optimizer.learning_rate == 2e-4
         t = small.training
-        assert [(s.epochs, s.batch_size, s.losses.mismatch, s.losses.edit)
-                for s in (t.stage1, t.stage2, t.stage3)] == \
-            [(15, 16, 1.0, 0.0), (15, 16, 1.0, 0.1), (5, 16, 1.0, 0.1)]
-        # the original's loss weights are kept
-        assert t.stage3.losses.image_adversarial == 0.01 and t.stage2.losses.q == 1.0
-        assert all(getattr(full.training, f"stage{n}").losses.mismatch == 0.0
-                   and getattr(full.training, f"stage{n}").losses.edit == 0.0
-                   for n in (1, 2, 3))
+        assert [(s.epochs, s.batch_size, s.losses.mismatch, s.losses.edit, s.losses.paired,
+                 s.losses.q) for s in (t.stage1, t.stage2, t.stage3)] == \
+            [(1, 16, 1.0, 0.0, 0.0, 1.0), (20, 16, 0.0, 0.0, 1.0, 0.0),
+             (5, 16, 1.0, 0.1, 1.0, 0.0)]
+        # the original's other loss weights are kept
+        assert (t.stage3.losses.image_adversarial, t.stage3.losses.latent_adversarial,
+                t.stage3.losses.total_variation, t.stage2.losses.pixel) == (0.01, 0.01, 0.001, 1.0)
+        for n in (1, 2, 3):
+            losses = getattr(full.training, f"stage{n}").losses
+            assert (losses.mismatch, losses.edit, losses.paired) == (0.0, 0.0, 0.0)
+            assert losses.q == 1.0
 
 
 def test_save_load_round_trip(tmp_path):
