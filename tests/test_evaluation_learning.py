@@ -100,3 +100,35 @@ def test_learning_report_end_to_end_without_dlib_weights():
     assert learning.DLIB_NOT_MEASURED in md and "accuracy at 10 eigenfaces" in md
     import json
     json.dumps(learning.public(rep))
+
+
+# --- the judge's recipe ----------------------------------------------------------------
+def test_augment_faces_flip_shift_and_brightness_by_hand():
+    from exprgan_tf.evaluation.classifier import augment_faces
+
+    img = np.zeros((1, 4, 4, 3), np.uint8)
+    img[0, 1, 0] = 200                      # one bright pixel at row 1, column 0
+    flips = [augment_faces(img, np.random.default_rng(s), shift=0, brightness=0,
+                           contrast=0) for s in range(8)]
+    for out in flips:                       # unchanged, or mirrored to column 3
+        assert (out[0, 1, 0, 0], out[0, 1, 3, 0]) in ((200, 0), (0, 200))
+        assert out.sum() == img.sum()
+    assert len({int(o[0, 1, 3, 0]) for o in flips}) == 2      # both happen over 8 seeds
+    a = augment_faces(img, np.random.default_rng(3))
+    b = augment_faces(img, np.random.default_rng(3))
+    np.testing.assert_array_equal(a, b)     # a function of the seed
+    flat = np.full((1, 4, 4, 3), 100, np.uint8)
+    out = augment_faces(flat, np.random.default_rng(0), flip=False, shift=0, contrast=0,
+                        brightness=20)
+    assert len(np.unique(out)) == 1 and 80 <= int(out[0, 0, 0, 0]) <= 120   # 100 + b
+
+
+def test_train_judge_is_deterministic_given_the_seed():
+    from exprgan_tf.evaluation.classifier import train_judge
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (48, 16, 16, 3)).astype(np.uint8)
+    y = np.arange(48) % 6
+    w1 = train_judge(x, y, epochs=2, batch_size=16, seed=5).get_weights()
+    w2 = train_judge(x, y, epochs=2, batch_size=16, seed=5).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(w1, w2))
