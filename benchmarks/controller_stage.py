@@ -3,8 +3,8 @@
 chunks and, after each chunk, measure what G(z, c) draws from the latent prior:
 
 - ``expr_acc``: share of samples G(z, c_e) (intensity 1) that the real-face expression
-  classifier (:mod:`exprgan_tf.evaluation.classifier`, trained once on the real training
-  faces and cached) labels as the requested expression e; chance is 1/6;
+  judge (``checkpoints/judge-64.keras``, :func:`exprgan_tf.evaluation.classifier.
+  load_or_train_judge`) labels as the requested expression e; chance is 1/6;
 - ``z_spread``: mean per-pixel standard deviation over 16 prior samples z at a *fixed*
   code, averaged over the six codes (0 = G ignores z; real faces of one expression:
   ``real_spread`` in the output);
@@ -34,17 +34,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, os.pardir))
 
 
-def real_face_classifier(image_size: int, path: str):
-    """The Fig. 4 CNN trained on the built-in set's real training faces (cached)."""
-    from exprgan_tf import data
-    from exprgan_tf.evaluation import classifier as C
+def real_face_classifier(image_size: int, path=None):
+    """The judge: the Fig. 4 CNN trained on the built-in set's training subjects
+    (``exprgan_tf.evaluation.classifier.load_or_train_judge``; ``path=None`` = the
+    committed ``checkpoints/judge-<size>.keras``)."""
+    from exprgan_tf.evaluation.classifier import load_or_train_judge
 
-    if os.path.isfile(path):
-        return C.load_classifier(path)
-    images, labels, _ = data.load_split(None, "train", image_size)
-    print(f"Training the real-face expression classifier ({len(images)} faces) -> {path}")
-    return C.train_expression_classifier(images, labels, epochs=12, verbose=0,
-                                         save_path=path)
+    return load_or_train_judge(image_size, path)
 
 
 def controller_scores(trainer, clf, real_images, labels, per_class=24, seed=7):
@@ -90,7 +86,8 @@ def main(argv=None):
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="KEY=VALUE", help="config override, as scripts/train.py")
     p.add_argument("--run-dir", default=None, help="default: runs/controller_<out name>")
-    p.add_argument("--classifier", default=os.path.join("runs", "classifier-{size}.keras"))
+    p.add_argument("--classifier", default=None,
+                   help="expression judge (.keras); default checkpoints/judge-<size>.keras")
     p.add_argument("--out", default=os.path.join(HERE, "results", "controller_stage"))
     args = p.parse_args(argv)
 
@@ -105,7 +102,7 @@ def main(argv=None):
     if os.path.isdir(run_dir):
         shutil.rmtree(run_dir)
     images, labels, _ = data.load_split(None, "train", size)
-    clf = real_face_classifier(size, args.classifier.format(size=size))
+    clf = real_face_classifier(size, args.classifier and args.classifier.format(size=size))
     spread_real = float(np.mean([images[labels == e][:16].astype(np.float32).std(0).mean()
                                  / 127.5 for e in range(6)]))
     trainer = Trainer(cfg, run_dir, 1, images, labels)

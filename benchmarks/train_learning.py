@@ -1,23 +1,32 @@
 #!/usr/bin/env python
-"""Does training learn? All three stages of a small preset on the built-in face set,
-within a stated CPU budget, then two scores on the held-out subjects (P073-P080):
+"""Does training learn to edit the expression *and* keep the person? Trains the three
+stages of a preset on the built-in face set (or scores an existing run or a compact
+editor) and writes the learning report of :mod:`exprgan_tf.evaluation.learning` on the
+8 held-out subjects (P073-P080), every number beside its input-unchanged baseline:
+requested-expression accuracy (the judge: the Fig. 4 CNN of
+``checkpoints/judge-64.keras``), PCA eigenface recognition, nearest-true-target
+identity (pixels and dlib), dlib same-person rate, L1/SSIM to the true target,
+intensity following (Spearman) and the z spread of the decoder.
 
-1. reconstruction L1: mean |x - G(E(x), c(y, 1))| in [-1, 1] units, x a held-out face
-   and y its own expression;
-2. expression accuracy: every held-out face edited to each of the six expressions at
-   intensity 1; the paper's Fig. 4 CNN (:mod:`exprgan_tf.evaluation.classifier`) trained on
-   the built-in set's *real* training faces says how often the requested expression
-   comes out. Chance is 1/6.
+Writes ``<out>.json``, ``<out>.md`` and ``<out>_edits.png`` (per held-out subject: the
+input, then per expression the true target and the edit).
 
-Writes ``benchmarks/results/train_learning.json`` and ``.md`` (plus the run directory).
-
-Example:
-    python benchmarks/train_learning.py --preset proposed-small --epochs 15 15 5
+Examples:
+    # train 15/15/5 epochs, then score
+    python benchmarks/train_learning.py --run-dir runs/bench --fresh \\
+        --out benchmarks/results/recipe/01_defaults
+    # score a run written by scripts/train.py, no training
+    python benchmarks/train_learning.py --run-dir runs/e1 --score-only \\
+        --out benchmarks/results/recipe/e1
+    # score a compact editor
+    python benchmarks/train_learning.py --checkpoint checkpoints/pretrained-proposed-small.npz \\
+        --out benchmarks/results/recipe/00_shipped_before
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime
 import json
 import os
@@ -29,102 +38,178 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, os.pardir))
-sys.path.insert(0, HERE)
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--preset", default="proposed-small")
-    p.add_argument("--epochs", type=int, nargs=3, default=(15, 15, 5),
-                   metavar=("S1", "S2", "S3"))
-    p.add_argument("--identity", default="none", choices=("none", "dlib_resnet", "vgg_face"))
-    p.add_argument("--classifier", default=os.path.join("runs", "classifier-{size}.keras"),
-                   help="cached real-face classifier (trained here when missing)")
-    p.add_argument("--set", dest="overrides", action="append", default=[],
-                   metavar="KEY=VALUE", help="config override, as scripts/train.py")
-    p.add_argument("--run-dir", default=os.path.join("runs", "benchmark_learning"))
-    p.add_argument("--fresh", action="store_true", help="delete the run dir first")
-    p.add_argument("--out", default=os.path.join(HERE, "results", "train_learning"))
-    args = p.parse_args(argv)
+def config_overrides(config) -> list:
+    """``key=value`` of every config value that differs from the config's own preset."""
+    from exprgan_tf.config import get_preset
 
-    import keras
-    import tensorflow as tf
+    try:
+        base = get_preset(config.name).to_dict()
+    except (ValueError, KeyError):
+        return []
+    out = []
 
-    from controller_stage import real_face_classifier
-    from exprgan_tf import data
-    from exprgan_tf.config import EXPRESSIONS, get_preset
-    from exprgan_tf.controller import intensity_code
-    from exprgan_tf.evaluation.classifier import predict_classes
-    from exprgan_tf.preprocessing import preprocess_fn, to_display
-    from exprgan_tf.training import Trainer
+    def walk(a, b, prefix):
+        for k in sorted(set(a) | set(b)):
+            va, vb = a.get(k), b.get(k)
+            if isinstance(va, dict) and isinstance(vb, dict):
+                walk(va, vb, f"{prefix}{k}.")
+            elif va != vb:
+                out.append(f"{prefix}{k}={json.dumps(va)}")
+
+    walk(config.to_dict(), base, "")
+    return [o for o in out if not o.startswith("name=")]
+
+
+def history_summary(run_dir) -> dict:
+    """Per stage: epochs, steps and wall seconds from the run's ``history.csv``."""
+    path = os.path.join(run_dir, "history.csv")
+    if not os.path.isfile(path):
+        return {}
+    stages = {}
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            s = stages.setdefault(f"stage{row['stage']}", {"epochs": 0, "steps": 0,
+                                                           "seconds": 0.0})
+            s["epochs"] = max(s["epochs"], int(row["epoch"]))
+            s["steps"] = max(s["steps"], int(row["global_step"]))
+            s["seconds"] = round(s["seconds"] + float(row["seconds"] or 0.0), 1)
+    return stages
+
+
+def edits_sheet(report, heldout, out_png):
+    """Per held-out subject (its first face): input, then true target + edit for each
+    expression. Columns = subjects."""
+    from exprgan_tf.config import EXPRESSIONS
     from exprgan_tf.visualize import labelled_grid, save_png
 
-    cfg = get_preset(args.preset).override([f"identity.network={args.identity}"]
-                                           + args.overrides)
-    size = cfg.model.image_size
+    edits, src, tgt, truth = report["_edits"], heldout["src"], heldout["tgt"], heldout["truth"]
+    faces = heldout["first_face"]
+    rows, names = [heldout["x"][faces]], ["input"]
+    for e, name in enumerate(EXPRESSIONS):
+        pick = [int(np.flatnonzero((src == i) & (tgt == e))[0]) for i in faces]
+        rows += [truth[pick], edits[pick]]
+        names += [f"{name[:5]} true", f"{name[:5]} edit"]
+    return save_png(labelled_grid(np.stack(rows), names, heldout["subject_ids"]), out_png)
+
+
+def train(args, cfg):
+    from exprgan_tf import data
+    from exprgan_tf.training import Trainer
+
     if args.fresh and os.path.isdir(args.run_dir):
         shutil.rmtree(args.run_dir)
+    size = cfg.model.image_size
     images, labels, _ = data.load_split(None, "train", size)
-    test_images, test_labels, test_subjects = data.load_split(None, "test", size)
-
+    test_images, _, _ = data.load_split(None, "test", size)
     timings = {}
     for stage, epochs in zip((1, 2, 3), args.epochs):
         t0 = time.time()
         trainer = Trainer(cfg, args.run_dir, stage, images, labels,
                           sample_images=test_images[::18][:8])
         trainer.fit(epochs=epochs)
-        timings[f"stage{stage}_seconds"] = round(time.time() - t0, 1)
-        timings[f"stage{stage}_steps"] = int(trainer.global_step)
-    enc, dec = trainer.nets.encoder, trainer.nets.decoder
+        timings[f"stage{stage}"] = {"epochs": epochs, "steps": int(trainer.global_step),
+                                    "seconds": round(time.time() - t0, 1)}
+    return trainer.config, trainer.nets.encoder, trainer.nets.decoder, timings
 
-    # 1. reconstruction of held-out faces with their own expression
-    x = preprocess_fn(cfg.preprocess)(test_images)
-    z = enc.predict(x, batch_size=64, verbose=0)
-    own = intensity_code(test_labels, 1.0).numpy()
-    recon = dec.predict([z, own], batch_size=64, verbose=0)
-    l1 = float(np.mean(np.abs(x.numpy() - recon)))
 
-    # 2. requested expression carried? edit every held-out face to every expression
-    edited, requested = [], []
-    for e in range(6):
-        code = intensity_code(np.full(len(z), e), 1.0).numpy()
-        edited.append(to_display(dec.predict([z, code], batch_size=64, verbose=0)).numpy())
-        requested.append(np.full(len(z), e))
-    edited, requested = np.concatenate(edited), np.concatenate(requested)
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--preset", default="proposed-small",
+                   help="preset to train; with --checkpoint: the preset the editor was "
+                        "trained with (its latent size and code layout are read from it)")
+    p.add_argument("--epochs", type=int, nargs=3, default=(15, 15, 5),
+                   metavar=("S1", "S2", "S3"))
+    p.add_argument("--identity", default="none", choices=("none", "dlib_resnet", "vgg_face"),
+                   help="identity.network for training (L_id)")
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="KEY=VALUE", help="config override, as scripts/train.py")
+    p.add_argument("--run-dir", default=os.path.join("runs", "benchmark_learning"))
+    p.add_argument("--fresh", action="store_true", help="delete the run dir first")
+    p.add_argument("--score-only", action="store_true",
+                   help="score the networks already in --run-dir; no training")
+    p.add_argument("--checkpoint", default=None, metavar="FILE.npz",
+                   help="score this compact editor (exprgan_tf.load_editor); no training")
+    p.add_argument("--judge", default=None,
+                   help="expression judge (.keras); default checkpoints/judge-<size>.keras, "
+                        "trained there with the recipe when missing")
+    p.add_argument("--dlib-weights", default=None,
+                   help="dlib descriptor weights (default: the fetch_weights.py cache)")
+    p.add_argument("--out", default=os.path.join(HERE, "results", "train_learning"))
+    args = p.parse_args(argv)
+    if args.checkpoint and args.score_only:
+        p.error("--checkpoint and --score-only are exclusive (a checkpoint is always "
+                "only scored)")
 
-    clf = real_face_classifier(size, args.classifier.format(size=size))
-    real_acc = float(np.mean(predict_classes(clf, test_images) == test_labels))
-    pred = predict_classes(clf, edited)
-    edit_acc = float(np.mean(pred == requested))
-    per_class = {EXPRESSIONS[e]: float(np.mean(pred[requested == e] == e)) for e in range(6)}
+    import tensorflow as tf
 
-    # a picture: 8 held-out subjects x (input + six edits)
-    cols = np.arange(0, len(test_images), 18)[:8]
-    sheet = np.stack([to_display(x).numpy()[cols]] +
-                     [edited[requested == e][cols] for e in range(6)])
-    grid_path = save_png(labelled_grid(sheet, ["input"] + list(EXPRESSIONS)),
-                         args.out + "_edits.png")
+    from exprgan_tf.config import get_preset
+    from exprgan_tf.evaluation import learning
+    from exprgan_tf.evaluation.classifier import load_or_train_judge
 
-    result = {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "python benchmarks/train_learning.py " + " ".join(argv or sys.argv[1:]),
-        "preset": args.preset, "epochs": list(args.epochs), "identity": args.identity,
-        "overrides": args.overrides,
-        "tensorflow": tf.__version__, "cpu_count": os.cpu_count(), **timings,
-        "heldout_reconstruction_l1": round(l1, 4),
-        "classifier_accuracy_on_real_heldout": round(real_acc, 4),
-        "requested_expression_accuracy": round(edit_acc, 4),
-        "requested_expression_accuracy_per_class": {k: round(v, 3) for k, v in per_class.items()},
-        "chance": round(1 / 6, 4),
-    }
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out + ".json", "w") as f:
+    t_start = time.time()
+    meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "command": "python benchmarks/train_learning.py " + " ".join(
+                sys.argv[1:] if argv is None else argv),
+            "tensorflow": tf.__version__, "cpu_count": os.cpu_count()}
+    if args.checkpoint:
+        from exprgan_tf.editor import load_editor
+        editor = load_editor(args.checkpoint)
+        config, enc, dec = learning.editor_networks(editor, args.preset)
+        meta.update(model=args.checkpoint, preset=args.preset, overrides=[], training={})
+    elif args.score_only:
+        from exprgan_tf.run_dir import load_networks
+        config, nets = load_networks(args.run_dir)
+        enc, dec = nets["encoder"], nets["decoder"]
+        meta.update(model=args.run_dir, preset=config.name,
+                    overrides=config_overrides(config),
+                    training=history_summary(args.run_dir))
+    else:
+        cfg = get_preset(args.preset).override([f"identity.network={args.identity}"]
+                                               + args.overrides)
+        config, enc, dec, timings = train(args, cfg)
+        meta.update(model=args.run_dir, preset=config.name,
+                    overrides=config_overrides(config), training=timings,
+                    epochs=list(args.epochs))
+    size = config.model.image_size
+
+    judge_path = args.judge or os.path.join(HERE, os.pardir, "checkpoints",
+                                            f"judge-{size}.keras")
+    judge = load_or_train_judge(size, judge_path)
+    descriptor = learning.dlib_descriptor(args.dlib_weights)
+    print(f"Scoring {meta['model']} (judge {os.path.relpath(judge_path)}, dlib "
+          f"{'on' if descriptor is not None else 'MISSING'})", flush=True)
+    heldout = learning.heldout_set(size)
+    report = learning.learning_report(enc, dec, config, judge=judge, descriptor=descriptor,
+                                      heldout=heldout)
+    png = edits_sheet(report, heldout, args.out + "_edits.png")
+    meta["judge"] = os.path.relpath(judge_path, os.path.join(HERE, os.pardir))
+    meta["seconds_total"] = round(time.time() - t_start, 1)
+    result = {**meta, "report": learning.public(report)}
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out + ".json", "w", encoding="utf-8") as f:
         json.dump(result, f, indent=2)
-    md = [f"# Learning benchmark ({result['date']})", "", f"Command: `{result['command']}`", "",
-          "| measure | value |", "|---|---|"]
-    md += [f"| {k} | {v} |" for k, v in result.items() if k not in ("date", "command")]
-    md += ["", f"![edits]({os.path.basename(grid_path)})", ""]
-    with open(args.out + ".md", "w") as f:
+
+    md = [f"# Learning report: {os.path.basename(args.out)}", "",
+          f"- Date: {meta['date']}; TF {meta['tensorflow']}, {meta['cpu_count']} CPUs",
+          f"- Command: `{meta['command']}`",
+          f"- Model: `{meta['model']}` (preset {meta['preset']})",
+          f"- Config overrides vs the preset: "
+          f"{', '.join(f'`{o}`' for o in meta['overrides']) or 'none'}"]
+    if meta["training"]:
+        md.append("- Training: " + "; ".join(
+            f"{k} {v['epochs']} epochs / {v['steps']} steps / {v['seconds'] / 60:.1f} min"
+            for k, v in meta["training"].items()))
+    md += [f"- Judge: `{meta['judge']}` (on the real held-out faces "
+           f"{report['expression']['judge_on_real']:.1%})",
+           f"- Held-out subjects: {', '.join(report['heldout_subjects'])}; scoring took "
+           f"{report['seconds']:.0f} s", "",
+           learning.markdown_rows(report), "",
+           "Input unchanged = the same measurement with the unedited input in place of the "
+           "edit (for intensity: the clean neutral input).", "",
+           f"![edits]({os.path.basename(png)})", ""]
+    with open(args.out + ".md", "w", encoding="utf-8") as f:
         f.write("\n".join(md))
     print("\n".join(md))
 

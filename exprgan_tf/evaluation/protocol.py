@@ -151,6 +151,74 @@ def _builtin_test_rows(options, size):
     return builtin_rows(split="test")
 
 
+def edit_set(num_faces: int, num_classes: int = 6):
+    """The edit set: every face to each expression. Returns ``(src, tgt)``, int ``[N * C]``
+    (face index, target expression), face-major."""
+    return (np.repeat(np.arange(num_faces), num_classes),
+            np.tile(np.arange(num_classes), num_faces))
+
+
+def render_true_targets(faces, test_rows, src, tgt, size) -> np.ndarray:
+    """The true target of each edit: ``faces.true_faces`` of ``test_rows[src[i]]``'s
+    subject at expression ``tgt[i]``, intensity 1, with that input's lighting; uint8."""
+    return faces.render_batch([test_rows[i]["subject"] for i in src], np.asarray(tgt).tolist(),
+                              [1.0] * len(src), [test_rows[i]["lighting"] for i in src],
+                              size, None)
+
+
+def pca_probe_split(test_subjects, pca_persons: int = 6):
+    """The paper's eigenface test on held-out faces: the first ``pca_persons`` subjects,
+    their first face is the one edited (the probes are its six edits), the gallery is
+    their other real faces.
+
+    Returns:
+        ``(persons, probe_faces, gallery)``: subject ids, the index of each person's
+        edited face, and the indices of the gallery faces.
+    """
+    test_subjects = np.asarray(test_subjects)
+    subjects = list(dict.fromkeys(test_subjects.tolist()))
+    persons = subjects[:pca_persons]
+    probe_faces = [int(np.flatnonzero(test_subjects == p)[0]) for p in persons]
+    gallery = [i for i in range(len(test_subjects))
+               if test_subjects[i] in persons and i not in probe_faces]
+    return persons, probe_faces, gallery
+
+
+def intensity_test_set(faces, test_rows, input_faces, size,
+                       requested=scores.REQUESTED_INTENSITIES) -> dict:
+    """The intensity test: each listed test face's subject, clean and neutral (its
+    lighting), edited to the six expressions at each requested ``s``; the ladder of true
+    faces t = 0, 0.1, ..., 1 for each such edit.
+
+    Args:
+        faces: the ``FaceSet``.
+        test_rows: ``builtin_rows(split="test")``.
+        input_faces: indices into ``test_rows`` (one per subject).
+        size: image size.
+        requested: the requested intensities ``s``.
+
+    Returns:
+        dict with ``neutral`` (uint8 ``[S, H, W, 3]``), ``src`` / ``tgt`` / ``req`` (per
+        edit: index into ``neutral``, target expression, requested s) and ``ladders``
+        (uint8 ``[len(src), L, H, W, 3]`` for :func:`scores.estimate_intensity`).
+    """
+    isub = list(input_faces)
+    neutral = faces.render_batch([test_rows[i]["subject"] for i in isub], [0] * len(isub),
+                                 [0.0] * len(isub), [test_rows[i]["lighting"] for i in isub],
+                                 size, None)
+    req = np.array(requested)
+    i_src = np.repeat(np.arange(len(isub)), 6 * len(req))
+    i_tgt = np.tile(np.repeat(np.arange(6), len(req)), len(isub))
+    i_req = np.tile(req, 6 * len(isub))
+    lad_t = scores.INTENSITY_LADDER
+    ladder_rows = [(test_rows[i]["subject"], e, t, test_rows[i]["lighting"])
+                   for i in isub for e in range(6) for t in lad_t]
+    lad = faces.render_batch(*[list(c) for c in zip(*ladder_rows)], size, None)
+    lad = lad.reshape(len(isub), 6, len(lad_t), size, size, 3)
+    return {"neutral": neutral, "src": i_src, "tgt": i_tgt, "req": i_req,
+            "ladders": lad[i_src, i_tgt]}
+
+
 def _identity_descriptor(options, notes):
     if options.identity_network == "none":
         notes.append("Identity similarity: not measured (identity network 'none').")
@@ -257,32 +325,19 @@ def evaluate(run_dirs, options: EvaluationOptions) -> dict:
                      "(a real dataset has no true target faces).")
 
     # the edit set: every test face x six expressions at intensity 1
-    src = np.repeat(np.arange(len(test_x)), 6)
-    tgt = np.tile(np.arange(6), len(test_x))
+    src, tgt = edit_set(len(test_x))
     gt = None
     if builtin:
         log(f"Ground truth: rendering {len(src)} true target faces")
-        gt = faces.render_batch([test_rows[i]["subject"] for i in src], tgt.tolist(),
-                                [1.0] * len(src), [test_rows[i]["lighting"] for i in src],
-                                size, None)
+        gt = render_true_targets(faces, test_rows, src, tgt, size)
         # the intensity test: each subject's clean neutral face (lighting of its first
         # test face) -> six expressions x requested s; clean so that the nearest ladder
         # face is decided by the expression, not by the input's pose jitter
-        isub = [first_index[s] for s in subjects]
-        neutral = faces.render_batch([test_rows[i]["subject"] for i in isub], [0] * len(isub),
-                                     [0.0] * len(isub), [test_rows[i]["lighting"] for i in isub],
-                                     size, None)
+        log("Intensity: rendering the true faces (ladder t = 0 ... 1)")
+        itest = intensity_test_set(faces, test_rows, [first_index[s] for s in subjects], size)
+        neutral, i_src, i_tgt, i_req = (itest[k] for k in ("neutral", "src", "tgt", "req"))
+        ladders = itest["ladders"]
         req = np.array(scores.REQUESTED_INTENSITIES)
-        i_src = np.repeat(np.arange(len(isub)), 6 * len(req))
-        i_tgt = np.tile(np.repeat(np.arange(6), len(req)), len(isub))
-        i_req = np.tile(req, 6 * len(isub))
-        lad_t = scores.INTENSITY_LADDER
-        ladder_rows = [(test_rows[i]["subject"], e, t, test_rows[i]["lighting"])
-                       for i in isub for e in range(6) for t in lad_t]
-        log(f"Intensity: rendering {len(ladder_rows)} true faces (ladder t = 0 ... 1)")
-        lad = faces.render_batch(*[list(c) for c in zip(*ladder_rows)], size, None)
-        lad = lad.reshape(len(isub), 6, len(lad_t), size, size, 3)
-        ladders = lad[np.repeat(np.arange(len(isub)), 6 * len(req)), i_tgt]
         base = scores.ground_truth_scores(test_x[src], gt)
         notes.append(f"Ground truth: edits vs FaceSet.true_face(subject, target, 1.0, input's "
                      f"lighting), L1 in [0, 1] units. Returning the input unchanged scores "
@@ -293,9 +348,7 @@ def evaluate(run_dirs, options: EvaluationOptions) -> dict:
                      f"faces themselves score mean abs error 0.02, correlation 0.996).")
 
     # PCA persons: first pca_persons test subjects, their first face -> six expressions
-    persons = subjects[:options.pca_persons]
-    pca_src = [first_index[p] for p in persons]
-    gal_idx = [i for i in range(len(test_x)) if test_s[i] in persons and i not in pca_src]
+    persons, pca_src, gal_idx = pca_probe_split(test_s, options.pca_persons)
     notes.append(f"PCA eigenfaces: {len(persons)} persons ({', '.join(persons)}) x 6 "
                  f"generated expressions = {len(persons) * 6} probes; gallery = their other "
                  f"{len(gal_idx)} real test faces; per-image standardised; minimum distance "

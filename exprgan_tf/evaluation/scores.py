@@ -18,8 +18,10 @@
   a ladder ``t = 0, 0.1, ..., 1`` (all ladder faces share identity and lighting, so the
   nearest one is decided by the expression). Reported: mean ``|t_hat - s|`` (0 is
   perfect; always answering 0.5 scores 0.3 on s = 0, .25, .5, .75, 1) and the Pearson
-  correlation of ``t_hat`` with ``s`` (1 = intensity follows the request; 0 = unrelated).
-  Checked on the true faces themselves (8 test subjects x 6 expressions x the 5 ``s``):
+  correlation of ``t_hat`` with ``s`` (1 = intensity follows the request; 0 = unrelated),
+  and the Spearman rank correlation (1 = a stronger request never comes out weaker;
+  it does not ask for a linear relation). Checked on the true faces themselves (8 test subjects x 6
+  expressions x the 5 ``s``):
   mean error 0.02, correlation 0.996 for clean renders - but 0.27 / 0.54 for renders
   with pose jitter, which is why the edited input is the clean neutral face.
 
@@ -99,13 +101,88 @@ def estimate_intensity(generated, ladders, ladder_intensities=INTENSITY_LADDER) 
     return np.asarray(ladder_intensities, np.float64)[d.argmin(1)]
 
 
+def spearman(a, b):
+    """Spearman rank correlation of ``a`` and ``b`` (ties get their mean rank), or
+    ``None`` when either is constant (the correlation is undefined)."""
+    from scipy.stats import spearmanr
+
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    if len(a) != len(b):
+        raise ValueError(f"a and b must have the same length. Received: {len(a)}, {len(b)}")
+    if len(a) < 2 or a.std() == 0 or b.std() == 0:
+        return None
+    return float(spearmanr(a, b).statistic)
+
+
 def intensity_scores(requested, estimated) -> dict:
-    """``{"mae": mean |estimated - requested|, "corr": Pearson r (None if constant)}``."""
+    """``{"mae": mean |estimated - requested|, "corr": Pearson r, "spearman": Spearman
+    rho}`` (a correlation is ``None`` when either side is constant)."""
     r, e = np.asarray(requested, np.float64), np.asarray(estimated, np.float64)
     corr = None
     if r.std() > 0 and e.std() > 0:
         corr = float(np.corrcoef(r, e)[0, 1])
-    return {"mae": float(np.mean(np.abs(e - r))), "corr": corr}
+    return {"mae": float(np.mean(np.abs(e - r))), "corr": corr, "spearman": spearman(r, e)}
+
+
+def nearest_true_target_rate(probes, bank, candidates, target) -> float:
+    """Share of probes whose nearest candidate (Euclidean) is the right one.
+
+    Args:
+        probes: ``[N, D]`` vectors (e.g. standardised pixels or descriptors of edits).
+        bank: ``[M, D]`` vectors of the true faces, in the same space.
+        candidates: int ``[N, K]``: for probe ``i`` the rows of ``bank`` it is compared
+            with (e.g. the true faces of every held-out subject at the requested
+            expression and the input's lighting).
+        target: int ``[N]``: the column of ``candidates[i]`` that is correct (the
+            input's own subject).
+
+    Returns:
+        The share in [0, 1]; ties go to the first candidate. Chance is ``1 / K``.
+    """
+    probes = np.asarray(probes, np.float64)
+    bank = np.asarray(bank, np.float64)
+    candidates = np.asarray(candidates, np.int64)
+    target = np.asarray(target, np.int64)
+    if probes.ndim != 2 or bank.ndim != 2 or probes.shape[1] != bank.shape[1]:
+        raise ValueError("probes [N, D] and bank [M, D] must be 2-d with the same D. "
+                         f"Received: {probes.shape}, {bank.shape}")
+    if candidates.ndim != 2 or len(candidates) != len(probes) or \
+            target.shape != (len(probes),):
+        raise ValueError("candidates must be [N, K] and target [N] for N probes. Received: "
+                         f"{candidates.shape}, {target.shape}, N={len(probes)}")
+    d = np.stack([((probes - bank[candidates[:, k]]) ** 2).sum(1)     # [N, K]; a loop
+                  for k in range(candidates.shape[1])], 1)             # keeps memory N x D
+    return float(np.mean(d.argmin(1) == target))
+
+
+def z_spread(samples) -> float:
+    """How much a decoder's output depends on z at a fixed code.
+
+    Args:
+        samples: ``[C, Z, ...]``: for each of ``C`` codes, ``Z`` outputs from different
+            prior draws z (any value range; ``G``'s [-1, 1] output for the report).
+
+    Returns:
+        Mean over codes of the per-value (pixel) standard deviation over the ``Z`` draws
+        (population std, ``ddof=0``); 0 when G ignores z.
+    """
+    x = np.asarray(samples, np.float64)
+    if x.ndim < 3 or x.shape[1] < 2:
+        raise ValueError("samples must be [C, Z, ...] with at least 2 draws. Received: "
+                         f"shape={x.shape}")
+    return float(x.std(axis=1).reshape(x.shape[0], -1).mean(1).mean())
+
+
+def describe_faces(descriptor, images, batch_size: int = 32) -> np.ndarray:
+    """Identity descriptors ``[N, D]`` of uint8 faces (fed in [-1, 1], in batches)."""
+    images = _as_uint8(images)
+    out = []
+    for s in range(0, len(images), batch_size):
+        x = images[s:s + batch_size].astype(np.float32) / 127.5 - 1.0
+        out.append(np.asarray(descriptor(x, training=False)))
+    if not out:
+        return np.zeros((0, 0), np.float32)
+    return np.concatenate(out)
 
 
 def identity_scores(descriptor, inputs, outputs, network: str, batch_size: int = 32) -> dict:
@@ -122,14 +199,8 @@ def identity_scores(descriptor, inputs, outputs, network: str, batch_size: int =
     """
     from exprgan_tf import identity
 
-    def describe(images):
-        out = []
-        for s in range(0, len(images), batch_size):
-            x = images[s:s + batch_size].astype(np.float32) / 127.5 - 1.0
-            out.append(np.asarray(descriptor(x, training=False)))
-        return np.concatenate(out)
-
-    a, b = describe(_as_uint8(inputs)), describe(_as_uint8(outputs))
+    a = describe_faces(descriptor, inputs, batch_size)
+    b = describe_faces(descriptor, outputs, batch_size)
     result = {"cosine": float(np.mean(np.asarray(identity.identity_similarity(a, b)))),
               "same_person": None}
     if network == "dlib_resnet":

@@ -1,0 +1,134 @@
+"""The learning report's metrics (hand-computed values) and one small end-to-end run."""
+
+import numpy as np
+import pytest
+
+from exprgan_tf.evaluation import scores
+
+
+# --- nearest true target -------------------------------------------------------------
+BANK = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+
+
+def test_nearest_true_target_rate_counts_the_right_candidate():
+    probes = np.array([[1.0, 0.0],    # cands 0, 1: d = 1, 81      -> column 0 (right)
+                       [9.0, 1.0],    # cands 1, 2: d = 2, 162     -> column 0 (wrong: 1)
+                       [1.0, 9.0]])   # cands 0, 2: d = 82, 2      -> column 1 (right)
+    candidates = np.array([[0, 1], [1, 2], [0, 2]])
+    assert scores.nearest_true_target_rate(probes, BANK, candidates, [0, 1, 1]) == \
+        pytest.approx(2 / 3)
+    assert scores.nearest_true_target_rate(probes, BANK, candidates, [1, 0, 0]) == \
+        pytest.approx(1 / 3)
+
+
+def test_nearest_true_target_only_looks_at_the_probe_candidates():
+    # bank row 0 is nearest overall, but it is not a candidate: row 2 (column 1) wins
+    probe = np.array([[0.0, 1.0]])
+    assert scores.nearest_true_target_rate(probe, BANK, [[1, 2]], [1]) == 1.0
+    assert scores.nearest_true_target_rate(probe, BANK, [[1, 2]], [0]) == 0.0
+
+
+def test_nearest_true_target_ties_go_to_the_first_candidate():
+    probe = np.array([[5.0, 0.0]])          # equidistant from rows 0 and 1
+    assert scores.nearest_true_target_rate(probe, BANK, [[0, 1]], [0]) == 1.0
+    assert scores.nearest_true_target_rate(probe, BANK, [[1, 0]], [0]) == 1.0
+    assert scores.nearest_true_target_rate(probe, BANK, [[1, 0]], [1]) == 0.0
+
+
+def test_nearest_true_target_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="same D"):
+        scores.nearest_true_target_rate(np.zeros((1, 3)), BANK, [[0, 1]], [0])
+    with pytest.raises(ValueError, match=r"\[N, K\]"):
+        scores.nearest_true_target_rate(np.zeros((2, 2)), BANK, [[0, 1]], [0, 0])
+
+
+# --- Spearman --------------------------------------------------------------------------
+def test_spearman_hand_computed():
+    # ranks of b: 1 2 4 3, d = 0 0 -1 1: rho = 1 - 6 * 2 / (4 * (16 - 1)) = 0.8
+    assert scores.spearman([1, 2, 3, 4], [10, 20, 40, 30]) == pytest.approx(0.8)
+    # ties get mean ranks: a = 1.5 1.5 3.5 3.5, b = 1.5 3.5 1.5 3.5 -> uncorrelated
+    assert scores.spearman([0, 0, 1, 1], [0, 1, 0, 1]) == pytest.approx(0.0)
+    assert scores.spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert scores.spearman([1, 2, 3], [5, 5, 5]) is None
+
+
+def test_intensity_scores_report_spearman_beside_pearson():
+    s = [0.0, 0.25, 0.5, 0.75, 1.0]
+    t = [0.0, 0.0, 0.1, 0.2, 1.0]           # monotone but far from linear
+    out = scores.intensity_scores(s, t)
+    # with ties rho is Pearson's r of the ranks: t -> 1.5 1.5 3 4 5, s -> 1 2 3 4 5;
+    # centred: (-1.5 -1.5 0 1 2), (-2 -1 0 1 2): r = 9.5 / sqrt(9.5 * 10) = sqrt(0.95)
+    assert out["spearman"] == pytest.approx(np.sqrt(0.95))
+    assert out["corr"] < 0.9                 # Pearson ~0.87: Spearman asks less
+    assert out["mae"] == pytest.approx((0 + .25 + .4 + .55 + 0) / 5)
+    assert scores.intensity_scores(s, [0.0] * 5)["spearman"] is None
+
+
+# --- z spread ------------------------------------------------------------------------
+def test_z_spread_hand_computed():
+    samples = np.array([[[0.0, 0.0], [2.0, 4.0]],     # code 0: std per pixel 1, 2 -> 1.5
+                        [[1.0, 1.0], [1.0, 1.0]]])    # code 1: ignores z -> 0
+    assert scores.z_spread(samples) == pytest.approx(0.75)
+    assert scores.z_spread(samples[1:]) == 0.0
+    with pytest.raises(ValueError, match="at least 2 draws"):
+        scores.z_spread(samples[:, :1])
+
+
+# --- the report, end to end on an untrained 32x32 model --------------------------------
+def test_learning_report_end_to_end_without_dlib_weights():
+    from exprgan_tf.config import get_preset
+    from exprgan_tf.evaluation import learning
+    from exprgan_tf.evaluation.classifier import build_expression_classifier
+    from exprgan_tf.models import build_networks
+
+    cfg = get_preset("proposed-small").override(["model.image_size=32"])
+    nets = build_networks(cfg.model)
+    judge = build_expression_classifier(32, seed=0)
+    rep = learning.learning_report(nets.encoder, nets.decoder, cfg, judge=judge,
+                                   descriptor=None, log=None)
+    assert rep["edits"] == 864 and rep["_edits"].shape == (864, 32, 32, 3)
+    assert rep["nearest_true_target"]["chance"] == 0.125
+    # a face is much nearer its own subject's true face than the others': the input
+    # unchanged baseline is far above chance in pixel space
+    assert rep["nearest_true_target"]["pixels"]["input_unchanged"] > 0.5
+    assert rep["nearest_true_target"]["dlib"] == learning.DLIB_NOT_MEASURED
+    assert rep["same_person"] == learning.DLIB_NOT_MEASURED
+    assert rep["ground_truth"]["l1_input"] < rep["ground_truth"]["l1"]
+    assert rep["intensity"]["input_unchanged"]["spearman"] is None   # neutral stays 0
+    assert rep["z_spread"]["real_faces"] > 0.05
+    md = learning.markdown_rows(rep)
+    assert learning.DLIB_NOT_MEASURED in md and "accuracy at 10 eigenfaces" in md
+    import json
+    json.dumps(learning.public(rep))
+
+
+# --- the judge's recipe ----------------------------------------------------------------
+def test_augment_faces_flip_shift_and_brightness_by_hand():
+    from exprgan_tf.evaluation.classifier import augment_faces
+
+    img = np.zeros((1, 4, 4, 3), np.uint8)
+    img[0, 1, 0] = 200                      # one bright pixel at row 1, column 0
+    flips = [augment_faces(img, np.random.default_rng(s), shift=0, brightness=0,
+                           contrast=0) for s in range(8)]
+    for out in flips:                       # unchanged, or mirrored to column 3
+        assert (out[0, 1, 0, 0], out[0, 1, 3, 0]) in ((200, 0), (0, 200))
+        assert out.sum() == img.sum()
+    assert len({int(o[0, 1, 3, 0]) for o in flips}) == 2      # both happen over 8 seeds
+    a = augment_faces(img, np.random.default_rng(3))
+    b = augment_faces(img, np.random.default_rng(3))
+    np.testing.assert_array_equal(a, b)     # a function of the seed
+    flat = np.full((1, 4, 4, 3), 100, np.uint8)
+    out = augment_faces(flat, np.random.default_rng(0), flip=False, shift=0, contrast=0,
+                        brightness=20)
+    assert len(np.unique(out)) == 1 and 80 <= int(out[0, 0, 0, 0]) <= 120   # 100 + b
+
+
+def test_train_judge_is_deterministic_given_the_seed():
+    from exprgan_tf.evaluation.classifier import train_judge
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (48, 16, 16, 3)).astype(np.uint8)
+    y = np.arange(48) % 6
+    w1 = train_judge(x, y, epochs=2, batch_size=16, seed=5).get_weights()
+    w2 = train_judge(x, y, epochs=2, batch_size=16, seed=5).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(w1, w2))
