@@ -60,8 +60,8 @@ def train(preset, run_dir, epochs):
         if epochs_done(run_dir).get(stage, 0) >= n:
             continue
         t0 = time.time()
-        Trainer(cfg, run_dir, stage, images, labels,
-                sample_images=test_images[::18][:8]).fit(epochs=n)
+        Trainer(cfg, run_dir, stage, images, labels, sample_images=test_images[::18][:8],
+                pair_groups=data.pair_groups(None, "train")).fit(epochs=n)
         seconds[stage] = round(time.time() - t0, 1)
     return seconds
 

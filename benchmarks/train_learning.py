@@ -107,7 +107,8 @@ def train(args, cfg):
     for stage, epochs in zip((1, 2, 3), args.epochs):
         t0 = time.time()
         trainer = Trainer(cfg, args.run_dir, stage, images, labels,
-                          sample_images=test_images[::18][:8])
+                          sample_images=test_images[::18][:8],
+                          pair_groups=data.pair_groups(None, "train"))
         trainer.fit(epochs=epochs)
         timings[f"stage{stage}"] = {"epochs": epochs, "steps": int(trainer.global_step),
                                     "seconds": round(time.time() - t0, 1)}

@@ -153,7 +153,8 @@ def child_train(spec):
         try:
             trainer = Trainer(config, run_dir, stage, images, labels, batch_size=batch,
                               cache_identity=spec.get("cache_identity", True),
-                              log=lambda *a: None)
+                              log=lambda *a: None,
+                              pair_groups=[f"{r['subject']}/{r['lighting']}" for r in rows])
         except FileNotFoundError as e:
             return {"skipped": str(e).splitlines()[0]}
         setup_s = time.perf_counter() - start

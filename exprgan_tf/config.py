@@ -527,7 +527,7 @@ _SMALL_MODEL = dict(
 )
 
 _SMALL_LEARNING_RATE = 2e-4
-_SMALL_EPOCHS = (1, 20, 5)
+_SMALL_EPOCHS = (1, 12, 20)
 _SMALL_BATCH = 16
 # Per stage: the loss weights the -small recipe changes from the original's.
 _SMALL_LOSSES = (

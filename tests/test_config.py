@@ -46,8 +46,8 @@ def test_small_presets_carry_the_cpu_recipe_and_full_presets_do_not():
         t = small.training
         assert [(s.epochs, s.batch_size, s.losses.mismatch, s.losses.edit, s.losses.paired,
                  s.losses.q) for s in (t.stage1, t.stage2, t.stage3)] == \
-            [(1, 16, 1.0, 0.0, 0.0, 1.0), (20, 16, 0.0, 0.0, 1.0, 0.0),
-             (5, 16, 1.0, 0.1, 1.0, 0.0)]
+            [(1, 16, 1.0, 0.0, 0.0, 1.0), (12, 16, 0.0, 0.0, 1.0, 0.0),
+             (20, 16, 1.0, 0.1, 1.0, 0.0)]
         # the original's other loss weights are kept
         assert (t.stage3.losses.image_adversarial, t.stage3.losses.latent_adversarial,
                 t.stage3.losses.total_variation, t.stage2.losses.pixel) == (0.01, 0.01, 0.001, 1.0)

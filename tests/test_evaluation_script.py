@@ -17,7 +17,9 @@ SCRIPT = os.path.join(ROOT, "scripts", "evaluate.py")
 TINY = ["model.image_size=32", "model.encoder_filters=[8,8,16,16,16]",
         "model.decoder_start_filters=16", "model.decoder_filters=[16,16,8,8,8]",
         "model.decoder_final_filters=4", "model.dimg_filters=[4,8,8,8]", "model.dimg_dense=16",
-        "model.q_shared_units=16", "model.q_head_units=8", "training.sample_every=100"]
+        "model.q_shared_units=16", "model.q_head_units=8", "training.sample_every=100",
+        # one face in 27 leaves almost no subject in two expressions: no pairs
+        "training.stage2.losses.paired=0", "training.stage3.losses.paired=0"]
 
 
 def quiet(*args):

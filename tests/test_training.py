@@ -18,7 +18,9 @@ from exprgan_tf.training import NonFiniteLossError, Trainer
 TINY = ["model.image_size=32", "model.encoder_filters=[8,8,16,16,16]",
         "model.decoder_start_filters=16", "model.decoder_filters=[16,16,8,8,8]",
         "model.decoder_final_filters=4", "model.dimg_filters=[4,8,8,8]", "model.dimg_dense=16",
-        "model.q_shared_units=16", "model.q_head_units=8", "training.sample_every=100"]
+        "model.q_shared_units=16", "model.q_head_units=8", "training.sample_every=100",
+        # the paired term needs subjects, which tiny_data has not; it has its own tests
+        "training.stage2.losses.paired=0", "training.stage3.losses.paired=0"]
 
 
 def tiny_config(preset="proposed-small", extra=()):
@@ -348,6 +350,7 @@ def test_edit_term_trains_decoded_edits(tmp_path):
     images, labels = tiny_data(8)
     t = Trainer(tiny_config(extra=["training.stage2.losses.edit=0.5",
                                    "training.stage2.losses.mismatch=0",
+                                   "training.stage2.losses.q=0.5",
                                    "model.dimg_normalization=batch"]), tmp_path, 2, images,
                 labels, batch_size=8, log=quiet)
     batch = next(iter(t.inputs.epoch(0)))
@@ -367,8 +370,9 @@ def test_edit_term_trains_decoded_edits(tmp_path):
         tf.square(tf.reshape(q - code_t, [-1, 6, 5])), axis=[0, 2])))
     np.testing.assert_allclose(float(out["G_edit"]), g_edit, rtol=1e-4)
     np.testing.assert_allclose(float(out["L_Q_edit"]), q_edit, rtol=1e-4)
-    plain = float(out["L1"] + out["L_id"] + out["L_Q"])  # stage-2 weights 1, 1, 1
-    np.testing.assert_allclose(float(out["loss_EG"]), plain + 0.5 * (g_edit + q_edit),
+    plain = float(out["L1"] + out["L_id"] + 0.5 * out["L_Q"])  # weights 1, 1, 0.5
+    # L_Q's weight scales L_Q on the edit as well
+    np.testing.assert_allclose(float(out["loss_EG"]), plain + 0.5 * (g_edit + 0.5 * q_edit),
                                rtol=1e-4)
 
 
@@ -425,6 +429,7 @@ def test_paired_term_is_l1_to_the_partner_of_the_decoded_edit(tmp_path):
     labels = np.arange(8) % 6
     groups = np.array(["s1"] * 4 + ["s2"] * 4)
     extra = ["training.stage2.losses.paired=0.5", "training.stage2.losses.edit=0",
+             "training.stage2.losses.q=1",
              "training.stage2.losses.mismatch=0", "model.dimg_normalization=batch"]
     with pytest.raises(ValueError, match="needs the subject of every training face"):
         Trainer(tiny_config(extra=extra), tmp_path / "x", 2, images, labels, batch_size=8,
