@@ -32,24 +32,30 @@ def test_shipped_model_is_found_by_default_and_small(monkeypatch):
     assert os.path.abspath(found) == SHIPPED
 
 
-def test_shipped_model_keeps_the_person_and_changes_the_expression(editor, faces):
-    x, y = faces
-    ones = np.ones(len(x), np.float32)
-    real = x.astype(np.float32) / 127.5 - 1
-    own = editor.predict([x, y, ones], verbose=0)
-    assert own.shape == x.shape and own.dtype == np.float32
-    # Measured on the shipped file: 0.177 against the input, 0.307 against the other
-    # subjects' faces - it carries skin tone and lighting, not a sharp likeness.
-    l1_own = np.abs(own - real).mean()
-    l1_other = np.mean([np.abs(own - np.roll(real, k, 0)).mean() for k in range(1, 8)])
-    assert l1_own < 0.22 and l1_own < 0.75 * l1_other, (l1_own, l1_other)
-    edits = np.stack([editor.predict([x, np.full(len(x), e), ones], verbose=0)
-                      for e in range(6)])
-    # every pair of expressions gives different faces (measured: min 0.061 mean |diff|) ...
-    pairs = [np.abs(edits[a] - edits[b]).mean() for a in range(6) for b in range(a + 1, 6)]
-    assert min(pairs) > 0.04, pairs
-    # ... most of all around the mouth: happiness vs surprise (measured 0.174 there,
-    # 0.101 over the whole image)
-    mouth = np.abs(edits[3][:, 40:56, 20:44] - edits[5][:, 40:56, 20:44]).mean()
-    whole = np.abs(edits[3] - edits[5]).mean()
-    assert mouth > 0.12 and mouth > 1.3 * whole, (mouth, whole)
+@pytest.fixture(scope="module")
+def report(editor):
+    from exprgan_tf.evaluation import learning
+    from exprgan_tf.evaluation.classifier import load_or_train_judge
+
+    config, encoder, decoder = learning.editor_networks(editor)
+    judge = load_or_train_judge(64)   # the committed checkpoints/judge-64.keras
+    return learning.learning_report(encoder, decoder, config, judge=judge, descriptor=None,
+                                    log=lambda *a: None)
+
+
+def test_shipped_model_keeps_the_person_on_heldout_subjects(report):
+    # Measured on the shipped file (checkpoints/README.md); the margins allow for float
+    # rounding across CPUs, not for a worse model.
+    ntt = report["nearest_true_target"]["pixels"]
+    assert ntt["edit"] >= PINNED["identity_pixels"] - 0.02, ntt
+    assert report["pca"]["accuracy_at_10"] >= PINNED["pca_at_10"] - 0.03, report["pca"]
+    gt = report["ground_truth"]
+    assert gt["ssim"] >= PINNED["ssim"] - 0.01, gt
+
+
+def test_shipped_model_carries_the_requested_expression(report):
+    expr = report["expression"]
+    assert expr["judge_on_real"] >= 0.97, expr           # the judge itself
+    assert expr["accuracy"] >= PINNED["expression"] - 0.02, expr
+    for name, value in expr["per_class"].items():
+        assert value >= PINNED["per_class"][name] - 0.05, (name, expr["per_class"])
