@@ -3,7 +3,7 @@
 chunks and, after each chunk, measure what G(z, c) draws from the latent prior:
 
 - ``expr_acc``: share of samples G(z, c_e) (intensity 1) that the real-face expression
-  judge (``checkpoints/judge-64.keras``, :func:`exprgan_tf.evaluation.classifier.
+  judge (``checkpoints/judges/judge-64.keras``, :func:`exprgan_tf.evaluation.classifier.
   load_or_train_judge`) labels as the requested expression e; chance is 1/6;
 - ``z_spread``: mean per-pixel standard deviation over 16 prior samples z at a *fixed*
   code, averaged over the six codes (0 = G ignores z; real faces of one expression:

@@ -4,7 +4,7 @@ stages of a preset on the built-in face set (or scores an existing run or a comp
 editor) and writes the learning report of :mod:`exprgan_tf.evaluation.learning` on the
 8 held-out subjects (P073-P080), every number beside its input-unchanged baseline:
 requested-expression accuracy (the judge: the Fig. 4 CNN of
-``checkpoints/judge-64.keras``), PCA eigenface recognition, nearest-true-target
+``checkpoints/judges/judge-64.keras``), PCA eigenface recognition, nearest-true-target
 identity (pixels and dlib), dlib same-person rate, L1/SSIM to the true target,
 intensity following (Spearman) and the z spread of the decoder.
 

@@ -206,9 +206,10 @@ def train_judge(images, labels, epochs: int = JUDGE_RECIPE["epochs"],
 
 
 def default_judge_path(image_size: int = 64) -> str:
-    """``checkpoints/judge-<size>.keras`` beside the package (the committed judge)."""
+    """``checkpoints/judges/judge-<size>.keras`` beside the package (the committed judge;
+    in a folder of its own so that ``find_checkpoint`` never takes it for an editor)."""
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    return os.path.join(root, "checkpoints", f"judge-{int(image_size)}.keras")
+    return os.path.join(root, "checkpoints", "judges", f"judge-{int(image_size)}.keras")
 
 
 def judge_training_faces(image_size: int = 64, extra_renders: int = 0):
@@ -238,7 +239,7 @@ def load_or_train_judge(image_size: int = 64, path=None, log=print):
     :data:`JUDGE_RECIPE` on :func:`judge_training_faces` when the file is missing.
 
     Retrain the committed one with
-    ``rm checkpoints/judge-64.keras && python -c "from exprgan_tf.evaluation.classifier
+    ``rm checkpoints/judges/judge-64.keras && python -c "from exprgan_tf.evaluation.classifier
     import load_or_train_judge; load_or_train_judge(64)"``.
     """
     path = os.fspath(path or default_judge_path(image_size))
