@@ -324,6 +324,19 @@ def test_mismatch_term_is_real_faces_under_wrong_labels(stage, tmp_path):
         out0["D_img_real"] + out0["D_img_fake"] + out0["L_Q"]), rtol=1e-6)
 
 
+def _step_then_restore(trainer):
+    """One step on the first batch, then the weights it started from again (BatchNorm
+    statistics included), so a test can recompute the step's losses by hand."""
+    batch = next(iter(trainer.inputs.epoch(0)))
+    nets = trainer.nets.as_dict()
+    before = {n: [w.numpy().copy() for w in net.weights] for n, net in nets.items()}
+    out = trainer.step(batch)
+    for n, net in nets.items():
+        for w, v in zip(net.weights, before[n]):
+            w.assign(v)
+    return batch, out
+
+
 def test_edit_code_targets_another_expression_at_the_same_intensities():
     from exprgan_tf.controller import sample_training_code
     from exprgan_tf.training.steps import edit_code, other_class
@@ -353,12 +366,7 @@ def test_edit_term_trains_decoded_edits(tmp_path):
                                    "training.stage2.losses.q=0.5",
                                    "model.dimg_normalization=batch"]), tmp_path, 2, images,
                 labels, batch_size=8, log=quiet)
-    batch = next(iter(t.inputs.epoch(0)))
-    before = {n: [w.numpy().copy() for w in net.weights] for n, net in t.nets.as_dict().items()}
-    out = t.step(batch)
-    for n, net in t.nets.as_dict().items():
-        for w, v in zip(net.weights, before[n]):
-            w.assign(v)
+    batch, out = _step_then_restore(t)
     from exprgan_tf.training.steps import edit_code
     target, code_t = edit_code(batch["label"], batch["code"], 6, 5)
     z = t.nets.encoder(batch["image"], training=True)
@@ -436,12 +444,7 @@ def test_paired_term_is_l1_to_the_partner_of_the_decoded_edit(tmp_path):
                 log=quiet)
     t = Trainer(tiny_config(extra=extra), tmp_path, 2, images, labels, batch_size=8,
                 log=quiet, pair_groups=groups)
-    batch = next(iter(t.inputs.epoch(0)))
-    before = {n: [w.numpy().copy() for w in net.weights] for n, net in t.nets.as_dict().items()}
-    out = t.step(batch)
-    for n, net in t.nets.as_dict().items():
-        for w, v in zip(net.weights, before[n]):
-            w.assign(v)
+    batch, out = _step_then_restore(t)
     z = t.nets.encoder(batch["image"], training=True)
     edit = t.nets.decoder([z, batch["pair_code"]], training=True)
     expected = float(np.mean(np.abs(batch["pair_image"].numpy() - edit.numpy())))
