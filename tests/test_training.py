@@ -406,6 +406,7 @@ def test_pairs_are_same_group_other_expression_and_leave_other_arrays_alone():
     me = _positions(paired["image"], pre)
     pair_labels = np.argmax(paired["pair_code"].reshape(-1, 6, 5)[:, :, 0], -1)
     np.testing.assert_array_equal(labels[partner], pair_labels)
+    np.testing.assert_array_equal(labels[partner], paired["pair_target"])
     np.testing.assert_allclose(np.abs(paired["pair_code"]), 1.0)
     for i, (a, b) in enumerate(zip(me, partner)):
         if groups[a] == "lonely":

@@ -120,5 +120,5 @@ def __getattr__(name):
 
 
 __all__ = ["EXPRESSION_AUS", "LIGHTINGS", "FaceSet", "action_units", "builtin_rows",
-           "load_split", "make_dataset", "pair_groups", "make_file_dataset", "read_images", "render_rows",
-           "scan", "select_split", "steps_per_epoch"]
+           "load_split", "make_dataset", "make_file_dataset", "pair_groups", "read_images",
+           "render_rows", "scan", "select_split", "steps_per_epoch"]

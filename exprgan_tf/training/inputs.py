@@ -65,8 +65,9 @@ class TrainingInputs:
         chunk: images pre-processed per TF call (bounds memory).
         pair_groups: ``[N]`` group ids (a subject, or a subject under one lighting) for
             the paired term; with them every batch also holds ``pair_image`` (a face of
-            the same group in another expression, flipped like its partner) and
-            ``pair_code`` (that face's expression at intensity 1). An image with no such
+            the same group in another expression, flipped like its partner),
+            ``pair_target`` (its expression) and ``pair_code`` (that expression at
+            intensity 1). An image with no such
             partner is paired with itself.
     """
 
@@ -164,14 +165,17 @@ class TrainingInputs:
         the same with or without pairs), flipped like the sample."""
         rng = np.random.default_rng([self.config.training.seed, _PAIR_STREAM + epoch])
         draws = rng.random(len(order))
-        partner = np.array([c[int(u * len(c))] if len(c) else i
-                            for i, c, u in ((i, self.pairs[i], u)
-                                            for i, u in zip(order, draws))], np.int64)
+        partner = np.empty(len(order), np.int64)
+        for k, (i, u) in enumerate(zip(order, draws)):
+            candidates = self.pairs[i]
+            partner[k] = candidates[int(u * len(candidates))] if len(candidates) else i
         images = self.images[partner]
         images[flip] = images[flip, :, ::-1]
         m = self.config.model
-        code = intensity_code(self.labels[partner], 1.0, m.num_classes, m.intensity_dim)
-        return {"pair_image": images, "pair_code": np.asarray(code, np.float32)}
+        target = self.labels[partner]
+        code = intensity_code(target, 1.0, m.num_classes, m.intensity_dim)
+        return {"pair_image": images, "pair_target": target,
+                "pair_code": np.asarray(code, np.float32)}
 
     def epoch(self, epoch: int, skip_steps: int = 0) -> tf.data.Dataset:
         """Batches of epoch ``epoch``, dicts of ``image`` ([-1, 1]), ``label``

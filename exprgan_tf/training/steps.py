@@ -245,12 +245,9 @@ class StageStep:
                  (w.total_variation, "TV")), v)
             if w.paired > 0:
                 if "pair_image" not in batch:
-                    raise ValueError("losses.paired > 0 needs batches with pair_image and "
-                                     "pair_code (give the Trainer pair_groups).")
-                code_t = batch["pair_code"]
-                target = tf.argmax(tf.reshape(code_t, [-1, self.num_classes,
-                                                       code_t.shape[-1] // self.num_classes]
-                                              )[:, :, 0], axis=-1, output_type=tf.int32)
+                    raise ValueError("losses.paired > 0 needs batches with pair_image, "
+                                     "pair_target and pair_code (give the Trainer pair_groups).")
+                code_t, target = batch["pair_code"], batch["pair_target"]
                 edit = self.nets.decoder([z, code_t], training=True)
                 v["L1_pair"] = L.pixel_loss(batch["pair_image"], edit)
                 v["L_id_pair"] = (self._identity_loss(real_feats, edit) if self.uses_identity
