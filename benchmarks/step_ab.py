@@ -45,7 +45,7 @@ import tensorflow as tf  # noqa: E402
 from keras import ops  # noqa: E402
 
 from exprgan_tf.config import get_preset  # noqa: E402
-from exprgan_tf.data.builtin import builtin_rows, render_rows  # noqa: E402
+from exprgan_tf.data.builtin import builtin_rows, render_pair_pool, render_rows  # noqa: E402
 from exprgan_tf.data.faces import FaceSet  # noqa: E402
 from exprgan_tf.layers import DilatedConv2D  # noqa: E402
 from exprgan_tf.training import Trainer  # noqa: E402
@@ -83,14 +83,18 @@ def parse_variant(text):
                 switches=[i for i in items if "=" not in i])
 
 
-def build(args, variant, images, labels, run_dir, groups=None):
+def build(args, variant, images, labels, run_dir, rows):
     overrides = list(args.set) + variant["overrides"]
     if args.identity != "none":
         overrides.append(f"identity.network={args.identity}")
     config = get_preset(args.preset).override(overrides)
     keras.utils.set_random_seed(0)
     trainer = Trainer(config, run_dir, args.stage, images, labels, batch_size=args.batch,
-                      pair_groups=groups,
+                      pair_groups=[f"{r['subject']}/{r['lighting']}" for r in rows],
+                      pair_pool=render_pair_pool(FaceSet(), rows,
+                                                 config.training.pair_intensities,
+                                                 config.model.image_size)
+                      if config.training.pair_intensities else None,
                       cache_identity="no_identity_cache" not in variant["switches"],
                       log=lambda *a: None)
     if "dense_terms" in variant["switches"]:
@@ -122,12 +126,11 @@ def main(argv=None):
     rows = builtin_rows(split="train")[:args.batch * 2]
     images = render_rows(FaceSet(), rows, size)
     labels = np.array([r["label"] for r in rows])
-    groups = [f"{r['subject']}/{r['lighting']}" for r in rows]
     load_before = os.getloadavg()[0]
     trainers, batches, first_call = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i, v in enumerate(args.variants):
-            t = build(args, v, images, labels, os.path.join(tmp, str(i)), groups)
+            t = build(args, v, images, labels, os.path.join(tmp, str(i)), rows)
             batch = next(iter(t.strategy.experimental_distribute_dataset(t.inputs.epoch(0))))
             start = time.perf_counter()
             [float(x) for x in t.step(batch).values()]

@@ -61,7 +61,9 @@ def train(preset, run_dir, epochs):
             continue
         t0 = time.time()
         Trainer(cfg, run_dir, stage, images, labels, sample_images=test_images[::18][:8],
-                pair_groups=data.pair_groups(None, "train")).fit(epochs=n)
+                **data.pair_inputs(None, "train", image_size=size,
+                                   intensities=cfg.training.pair_intensities
+                                   if stage > 1 else ())).fit(epochs=n)
         seconds[stage] = round(time.time() - t0, 1)
     return seconds
 

@@ -108,7 +108,9 @@ def train(args, cfg):
         t0 = time.time()
         trainer = Trainer(cfg, args.run_dir, stage, images, labels,
                           sample_images=test_images[::18][:8],
-                          pair_groups=data.pair_groups(None, "train"))
+                          **data.pair_inputs(None, "train", image_size=size,
+                                             intensities=cfg.training.pair_intensities
+                                             if stage > 1 else ()))
         trainer.fit(epochs=epochs)
         timings[f"stage{stage}"] = {"epochs": epochs, "steps": int(trainer.global_step),
                                     "seconds": round(time.time() - t0, 1)}
@@ -133,7 +135,7 @@ def main(argv=None):
     p.add_argument("--checkpoint", default=None, metavar="FILE.npz",
                    help="score this compact editor (exprgan_tf.load_editor); no training")
     p.add_argument("--judge", default=None,
-                   help="expression judge (.keras); default checkpoints/judge-<size>.keras, "
+                   help="expression judge (.keras); default checkpoints/judges/judge-<size>.keras, "
                         "trained there with the recipe when missing")
     p.add_argument("--dlib-weights", default=None,
                    help="dlib descriptor weights (default: the fetch_weights.py cache)")
@@ -147,7 +149,7 @@ def main(argv=None):
 
     from exprgan_tf.config import get_preset
     from exprgan_tf.evaluation import learning
-    from exprgan_tf.evaluation.classifier import load_or_train_judge
+    from exprgan_tf.evaluation.classifier import default_judge_path, load_or_train_judge
 
     t_start = time.time()
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -175,8 +177,7 @@ def main(argv=None):
                     epochs=list(args.epochs))
     size = config.model.image_size
 
-    judge_path = args.judge or os.path.join(HERE, os.pardir, "checkpoints",
-                                            f"judge-{size}.keras")
+    judge_path = args.judge or default_judge_path(size)
     judge = load_or_train_judge(size, judge_path)
     descriptor = learning.dlib_descriptor(args.dlib_weights)
     print(f"Scoring {meta['model']} (judge {os.path.relpath(judge_path)}, dlib "

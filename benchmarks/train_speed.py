@@ -130,7 +130,7 @@ def child_train(spec):
 
     import exprgan_tf
     from exprgan_tf.config import get_preset
-    from exprgan_tf.data.builtin import builtin_rows, render_rows
+    from exprgan_tf.data.builtin import builtin_rows, render_pair_pool, render_rows
     from exprgan_tf.data.faces import FaceSet
     from exprgan_tf.training import Trainer
     step_flops = _flops_module().step_flops
@@ -154,7 +154,11 @@ def child_train(spec):
             trainer = Trainer(config, run_dir, stage, images, labels, batch_size=batch,
                               cache_identity=spec.get("cache_identity", True),
                               log=lambda *a: None,
-                              pair_groups=[f"{r['subject']}/{r['lighting']}" for r in rows])
+                              pair_groups=[f"{r['subject']}/{r['lighting']}" for r in rows],
+                              pair_pool=render_pair_pool(
+                                  FaceSet(), rows, config.training.pair_intensities,
+                                  config.model.image_size)
+                              if config.training.pair_intensities else None)
         except FileNotFoundError as e:
             return {"skipped": str(e).splitlines()[0]}
         setup_s = time.perf_counter() - start

@@ -328,6 +328,11 @@ class TrainingConfig:
             with dynamic loss scaling). Variables, the final tanh/logit outputs and the
             losses stay float32. Mixed precision is for GPUs (and CPUs with bfloat16
             units); see the README's Performance section for what it does on a CPU.
+        pair_intensities: where the paired term (``losses.paired``) draws its partners.
+            Empty (the default): from the training faces, coded at intensity 1. A list
+            of intensities in [0, 1]: from renders of each training subject in every
+            expression at those intensities, coded at them, so the decoder learns
+            intensity from examples (built-in face set only; not in the original).
     """
 
     stage1: StageConfig = field(default_factory=_stage1)
@@ -339,6 +344,7 @@ class TrainingConfig:
     checkpoint_every: int = 1
     jit_compile: bool = False
     precision: str = "float32"
+    pair_intensities: tuple = ()
 
     def stage(self, number: int) -> StageConfig:
         if number not in (1, 2, 3):
@@ -352,6 +358,10 @@ class TrainingConfig:
         _check_positive(f"{prefix}.checkpoint_every", self.checkpoint_every)
         if self.precision not in PRECISIONS:
             _fail(f"{prefix}.precision", self.precision, f"one of {list(PRECISIONS)}")
+        for t in self.pair_intensities:
+            if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.0 <= t <= 1.0:
+                _fail(f"{prefix}.pair_intensities", list(self.pair_intensities),
+                      "a list of numbers in [0, 1]")
 
 
 @dataclass(frozen=True)
@@ -536,6 +546,10 @@ _SMALL_LOSSES = (
     dict(paired=1.0, q=0.0, mismatch=1.0, edit=0.1),     # stage 3: + conditional D_img
 )
 
+# Partners of the paired term rendered at these intensities (the decoder learns the
+# intensity scale from examples instead of from L_Q, which the recipe turns off).
+_SMALL_PAIR_INTENSITIES = (0.0, 0.25, 0.5, 0.75, 1.0)
+
 
 def _small_training() -> "TrainingConfig":
     """The ``-small`` presets' schedule (README "Training on a CPU"): the original's three
@@ -546,7 +560,7 @@ def _small_training() -> "TrainingConfig":
             zip((_stage1(), _stage2(), _stage3()), _SMALL_EPOCHS, _SMALL_LOSSES), 1):
         stages[f"stage{n}"] = StageConfig(epochs=epochs, batch_size=_SMALL_BATCH,
                                           losses=dataclasses.replace(base.losses, **changes))
-    return TrainingConfig(**stages)
+    return TrainingConfig(**stages, pair_intensities=_SMALL_PAIR_INTENSITIES)
 
 
 def _preset(name: str) -> ExprGANConfig:

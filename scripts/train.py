@@ -74,13 +74,19 @@ def main(argv=None) -> int:
     from exprgan_tf import data
     from exprgan_tf.training import NonFiniteLossError, Trainer, make_strategy
 
+    if args.data and config.training.pair_intensities:
+        print(f"note: training.pair_intensities={list(config.training.pair_intensities)} "
+              "needs the built-in set's renders; with --data the paired term pairs your "
+              "training faces at intensity 1 (training.pair_intensities=[]).", flush=True)
+        config = config.override(["training.pair_intensities=[]"])
     size = config.model.image_size
     where = args.data or "the built-in face set"
     print(f"Loading {where} at {size}x{size} ...", flush=True)
     t0 = time.time()
     try:
         images, labels, subjects = data.load_split(args.data, "train", size)
-        groups = data.pair_groups(args.data, "train", subjects)
+        pairing = data.pair_inputs(args.data, "train", subjects, size,
+                                   config.training.pair_intensities if args.stage > 1 else ())
         test_images, _, test_subjects = data.load_split(args.data, "test", size)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -93,7 +99,7 @@ def main(argv=None) -> int:
     try:
         trainer = Trainer(config, run_dir, args.stage, images, labels,
                           sample_images=test_images[first][:8],
-                          strategy=make_strategy(args.strategy), pair_groups=groups)
+                          strategy=make_strategy(args.strategy), **pairing)
         trainer.fit(max_steps=args.max_steps)
     except NonFiniteLossError as e:
         print(f"error: {e}", file=sys.stderr)

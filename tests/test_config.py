@@ -51,6 +51,8 @@ def test_small_presets_carry_the_cpu_recipe_and_full_presets_do_not():
         # the original's other loss weights are kept
         assert (t.stage3.losses.image_adversarial, t.stage3.losses.latent_adversarial,
                 t.stage3.losses.total_variation, t.stage2.losses.pixel) == (0.01, 0.01, 0.001, 1.0)
+        assert t.pair_intensities == (0.0, 0.25, 0.5, 0.75, 1.0)
+        assert full.training.pair_intensities == ()
         for n in (1, 2, 3):
             losses = getattr(full.training, f"stage{n}").losses
             assert (losses.mismatch, losses.edit, losses.paired) == (0.0, 0.0, 0.0)
@@ -111,3 +113,9 @@ def test_invalid_json_file(tmp_path):
     path.write_text("{not json")
     with pytest.raises(ValueError, match="bad.json: Config is not valid JSON"):
         ExprGANConfig.load(path)
+
+
+@pytest.mark.parametrize("value", ["[1.5]", "[NaN]", "[true]", "[-0.1, 0.5]"])
+def test_pair_intensities_must_lie_in_0_1(value):
+    with pytest.raises(ValueError, match=r"training.pair_intensities=.*numbers in \[0, 1\]"):
+        get_preset("proposed-small").override([f"training.pair_intensities={value}"])

@@ -439,7 +439,8 @@ def test_paired_term_is_l1_to_the_partner_of_the_decoded_edit(tmp_path):
     groups = np.array(["s1"] * 4 + ["s2"] * 4)
     extra = ["training.stage2.losses.paired=0.5", "training.stage2.losses.edit=0",
              "training.stage2.losses.q=1",
-             "training.stage2.losses.mismatch=0", "model.dimg_normalization=batch"]
+             "training.stage2.losses.mismatch=0", "model.dimg_normalization=batch",
+             "training.pair_intensities=[]"]
     with pytest.raises(ValueError, match="needs the subject of every training face"):
         Trainer(tiny_config(extra=extra), tmp_path / "x", 2, images, labels, batch_size=8,
                 log=quiet)
@@ -455,3 +456,70 @@ def test_paired_term_is_l1_to_the_partner_of_the_decoded_edit(tmp_path):
     # stage 1 has no paired term: no groups needed
     Trainer(tiny_config(extra=extra), tmp_path / "s1", 1, images, labels, batch_size=8,
             log=quiet)
+
+
+def _pool(groups, intensities, size=32, seed=1):
+    """A partner pool: every group in every expression at each intensity (noise faces)."""
+    rows = [(g, e, t) for g in groups for e in range(6) for t in intensities]
+    images = np.random.default_rng(seed).integers(0, 256, (len(rows), size, size, 3))
+    return {"images": images.astype(np.uint8), "labels": np.array([r[1] for r in rows]),
+            "groups": np.array([r[0] for r in rows]),
+            "intensities": np.array([r[2] for r in rows], np.float32)}
+
+
+def test_pool_partners_are_coded_at_their_intensity():
+    from exprgan_tf.training import TrainingInputs
+    images, _ = tiny_data(12)
+    labels = np.arange(12) % 6
+    groups = np.array(["s1"] * 6 + ["s2"] * 6)
+    pool = _pool(["s1", "s2", "unused"], (0.0, 0.5, 1.0))
+    cfg = tiny_config(extra=["training.flip=false"])
+    inputs = TrainingInputs(images, labels, cfg, 4, pair_groups=groups, pair_pool=pool)
+    arr = inputs.epoch_arrays(0)
+    plain = TrainingInputs(images, labels, cfg, 4).epoch_arrays(0)
+    for key in plain:  # the pool changes nothing but the partner arrays
+        np.testing.assert_array_equal(plain[key], arr[key])
+    me = _positions(arr["image"], inputs.images)
+    partner = _positions(arr["pair_image"], inputs.pair_images)
+    np.testing.assert_array_equal(pool["groups"][partner], groups[me])
+    assert (pool["labels"][partner] != labels[me]).all()
+    np.testing.assert_array_equal(arr["pair_target"], pool["labels"][partner])
+    code = arr["pair_code"].reshape(-1, 6, 5)
+    full = arr["pair_full_code"].reshape(-1, 6, 5)
+    rows = np.arange(len(partner))
+    np.testing.assert_allclose(code[rows, arr["pair_target"]],
+                               np.repeat(pool["intensities"][partner][:, None], 5, 1))
+    np.testing.assert_allclose(full[rows, arr["pair_target"]], 1.0)
+    np.testing.assert_allclose(np.abs(full), 1.0)
+    with pytest.raises(ValueError, match="holds no partner for 6 training images"):
+        TrainingInputs(images, labels, cfg, 4, pair_groups=groups, pair_pool=_pool(["s1"], (1.0,)))
+    with pytest.raises(ValueError, match="pair_pool needs pair_groups"):
+        TrainingInputs(images, labels, cfg, 4, pair_pool=pool)
+
+
+def test_with_a_pool_the_edit_term_judges_the_full_intensity_decode(tmp_path):
+    images, _ = tiny_data(8)
+    labels = np.arange(8) % 6
+    groups = np.array(["s1"] * 4 + ["s2"] * 4)
+    extra = ["training.stage3.losses.paired=0.5", "training.stage3.losses.edit=0.25",
+             "training.stage3.losses.q=0", "training.stage3.losses.mismatch=0",
+             "training.stage3.losses.total_variation=0", "model.dimg_normalization=batch",
+             "training.pair_intensities=[0.0, 0.5]"]
+    cfg = tiny_config(extra=extra)
+    with pytest.raises(ValueError, match="needs the partner faces at those intensities"):
+        Trainer(cfg, tmp_path / "x", 3, images, labels, batch_size=8, log=quiet,
+                pair_groups=groups)
+    t = Trainer(cfg, tmp_path, 3, images, labels, batch_size=8, log=quiet,
+                pair_groups=groups, pair_pool=_pool(["s1", "s2"], (0.0, 0.5)))
+    batch, out = _step_then_restore(t)
+    assert float(np.abs(batch["pair_code"]).max()) == 0.5
+    z = t.nets.encoder(batch["image"], training=True)
+    edit = t.nets.decoder([z, batch["pair_code"]], training=True)
+    l1 = float(np.mean(np.abs(batch["pair_image"].numpy() - edit.numpy())))
+    np.testing.assert_allclose(float(out["L1_pair"]), l1, rtol=1e-4)
+    full = t.nets.decoder([z, batch["pair_full_code"]], training=True)
+    logit, _ = t.nets.image_discriminator([full, tf.one_hot(batch["pair_target"], 6)],
+                                          training=True)
+    g_edit = float(tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+        tf.ones_like(logit), logit)))
+    np.testing.assert_allclose(float(out["G_edit"]), g_edit, rtol=1e-4)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from exprgan_tf.data.builtin import builtin_rows, render_rows
+from exprgan_tf.data.builtin import builtin_rows, render_pair_pool, render_rows
 from exprgan_tf.data.faces import EXPRESSION_AUS, LIGHTINGS, FaceSet, action_units
 from exprgan_tf.data.readers import read_images, scan, select_split
 
@@ -110,6 +110,54 @@ def pair_groups(data=None, split: str = "train", subjects=None, *, seed: int = 0
     return np.asarray(subjects)
 
 
+def pair_pool(data=None, split: str = "train", image_size: int = 128, intensities=(1.0,),
+              *, seed: int = 0, num_subjects: int = 80, frames: int = 3,
+              lighting: str = "mixed", jitter: bool = True, test_fraction: float = 0.1):
+    """The partners the paired term draws from when ``training.pair_intensities`` is set:
+    each (subject, lighting) group of the built-in split rendered in every expression at
+    each of ``intensities``, with the group ids of :func:`pair_groups`.
+
+    Returns:
+        dict of ``images`` (uint8 ``[M, S, S, 3]``), ``labels`` (int ``[M]``),
+        ``groups`` (``[M]``) and ``intensities`` (float ``[M]``), the ``pair_pool`` of
+        :class:`~exprgan_tf.training.Trainer`.
+
+    Raises:
+        ValueError: for data on disk, which has no renders at chosen intensities.
+
+    Example:
+        >>> pool = pair_pool(None, "test", 32, (0.5, 1.0), num_subjects=10)
+        >>> pool["images"].shape, str(pool["groups"][0]).startswith("P010/")
+        ((36, 32, 32, 3), True)
+    """
+    if data is not None:
+        raise ValueError("training.pair_intensities needs faces rendered at chosen "
+                         "intensities, which only the built-in set (no --data) has. For "
+                         f"data on disk ({data}) set training.pair_intensities=[] (partners "
+                         "are then the training faces, coded at intensity 1).")
+    rows = builtin_rows(seed=seed, num_subjects=num_subjects, frames=frames,
+                        lighting=lighting, jitter=jitter, test_fraction=test_fraction,
+                        split=split)
+    return render_pair_pool(FaceSet(seed=seed, num_subjects=num_subjects), rows,
+                            intensities, image_size)
+
+
+def pair_inputs(data=None, split: str = "train", subjects=None, image_size: int = 128,
+                intensities=(), **builtin):
+    """The paired term's arguments of :class:`~exprgan_tf.training.Trainer`:
+    ``pair_groups`` (:func:`pair_groups`) and ``pair_pool`` (:func:`pair_pool` at
+    ``intensities``, the config's ``training.pair_intensities``; ``None`` when empty).
+
+    Example:
+        >>> p = pair_inputs(None, "test", image_size=32, num_subjects=10)
+        >>> len(p["pair_groups"]), p["pair_pool"]
+        (18, None)
+    """
+    pool = (pair_pool(data, split, image_size, intensities, **builtin) if len(intensities)
+            else None)
+    return {"pair_groups": pair_groups(data, split, subjects, **builtin), "pair_pool": pool}
+
+
 def __getattr__(name):
     # The tf.data functions import TensorFlow; load them on first use so the renderer and
     # the readers work without it (e.g. in scripts/prepare_data.py).
@@ -120,5 +168,5 @@ def __getattr__(name):
 
 
 __all__ = ["EXPRESSION_AUS", "LIGHTINGS", "FaceSet", "action_units", "builtin_rows",
-           "load_split", "make_dataset", "make_file_dataset", "pair_groups", "read_images",
-           "render_rows", "scan", "select_split", "steps_per_epoch"]
+           "load_split", "make_dataset", "make_file_dataset", "pair_groups", "pair_inputs",
+           "pair_pool", "read_images", "render_rows", "scan", "select_split", "steps_per_epoch"]

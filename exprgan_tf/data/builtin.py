@@ -92,6 +92,32 @@ def builtin_rows(seed: int = 0, num_subjects: int = 80, frames: int = 3,
     return rows
 
 
+def pair_pool_rows(rows, intensities):
+    """Rows of the paired term's partner pool: every (subject, lighting) of ``rows`` in
+    every expression at each of ``intensities`` (pose jitter seed = the intensity's
+    index when ``rows`` are jittered), in a fixed order.
+
+    Example:
+        >>> pool = pair_pool_rows(builtin_rows(num_subjects=10, split="test"), (0.5, 1.0))
+        >>> len(pool), pool[1]["intensity"], pool[2]["label"]
+        (36, 1.0, 1)
+    """
+    intensities = [float(t) for t in intensities]
+    if not intensities or min(intensities) < 0.0 or max(intensities) > 1.0:
+        raise ValueError("intensities must be a non-empty list of numbers in [0, 1]. "
+                         f"Received: intensities={intensities}")
+    jitter = any(r["jitter_seed"] >= 0 for r in rows)
+    groups = dict.fromkeys((r["subject"], r["lighting"], r["split"]) for r in rows)
+    out = []
+    for subject, light, split in groups:
+        for label, name in enumerate(EXPRESSIONS):
+            for j, t in enumerate(intensities):
+                out.append(dict(subject=subject, expression=name.capitalize(), label=label,
+                                frame=j, intensity=t, lighting=light,
+                                jitter_seed=j if jitter else -1, split=split))
+    return out
+
+
 def render_rows(faces: FaceSet, rows, size: int = 128) -> np.ndarray:
     """Render the images of :func:`builtin_rows` rows; uint8 [N, size, size, 3]."""
     jit = [None if r["jitter_seed"] < 0 else r["jitter_seed"] for r in rows]
@@ -153,3 +179,14 @@ def write_builtin(out, size: int = 128, seed: int = 0, num_subjects: int = 80,
         for row in rows:
             writer.writerow({k: row[k] for k in MANIFEST_COLUMNS})
     return rows
+
+
+def render_pair_pool(faces: FaceSet, rows, intensities, size: int = 128) -> dict:
+    """The paired term's partner pool of ``rows`` (:func:`pair_pool_rows`), rendered:
+    a dict of ``images``, ``labels``, ``groups`` (``"<subject>/<lighting>"``, as
+    :func:`exprgan_tf.data.pair_groups`) and ``intensities``."""
+    pool = pair_pool_rows(rows, intensities)
+    return {"images": render_rows(faces, pool, size),
+            "labels": np.array([r["label"] for r in pool], np.int32),
+            "groups": np.array([f"{r['subject']}/{r['lighting']}" for r in pool]),
+            "intensities": np.array([r["intensity"] for r in pool], np.float32)}

@@ -30,26 +30,32 @@ _PRIOR_STREAM = 1 << 30  # keeps the z-prior seeds apart from the code seeds
 _PAIR_STREAM = 1 << 29   # ... and the partner draws of the paired term
 
 
-def pair_candidates(groups, labels) -> list:
-    """For every image, the indices of the images of its pair group (same subject, same
-    capture conditions) with another expression; an empty array when there are none.
+def pair_candidates(groups, labels, pool_groups=None, pool_labels=None) -> list:
+    """For every image, the indices of the partner candidates of its pair group (same
+    subject, same capture conditions) with another expression; an empty array when
+    there are none. The candidates are the images themselves, or the faces of a partner
+    pool (``pool_groups``, ``pool_labels``).
 
     Example:
         >>> [c.tolist() for c in pair_candidates(["a", "a", "b", "a"], [0, 1, 0, 0])]
         [[1], [0, 3], [], [1]]
+        >>> [c.tolist() for c in pair_candidates(["a", "b"], [0, 0], ["a", "a"], [0, 2])]
+        [[1], []]
     """
     groups = np.asarray(groups)
     labels = np.asarray(labels)
     if groups.shape != labels.shape:
         raise ValueError(f"pair_groups must have one entry per image ({labels.shape[0]}). "
                          f"Received: shape={groups.shape}")
+    pool_groups = groups if pool_groups is None else np.asarray(pool_groups)
+    pool_labels = labels if pool_labels is None else np.asarray(pool_labels)
     index = {}
-    for i, g in enumerate(groups.tolist()):
+    for i, g in enumerate(pool_groups.tolist()):
         index.setdefault(g, []).append(i)
     out = []
-    for i, g in enumerate(groups.tolist()):
-        members = np.asarray(index[g], np.int64)
-        out.append(members[labels[members] != labels[i]])
+    for g, label in zip(groups.tolist(), labels.tolist()):
+        members = np.asarray(index.get(g, []), np.int64)
+        out.append(members[pool_labels[members] != label])
     return out
 
 
@@ -67,13 +73,18 @@ class TrainingInputs:
             the paired term; with them every batch also holds ``pair_image`` (a face of
             the same group in another expression, flipped like its partner),
             ``pair_target`` (its expression) and ``pair_code`` (that expression at
-            intensity 1). An image with no such
-            partner is paired with itself.
+            intensity 1). An image with no such partner is paired with itself.
+        pair_pool: where partners come from instead of the training images (see
+            :func:`exprgan_tf.data.pair_pool`): a dict of ``images`` (uint8), ``labels``,
+            ``groups`` and ``intensities``; ``pair_code`` is then the partner's
+            expression at its intensity, and the batches also hold ``pair_full_code``
+            (that expression at intensity 1, for the edit term).
     """
 
     def __init__(self, images, labels, config: ExprGANConfig, batch_size: int,
                  chunk: int = 256, identity_features=None,
-                 identity_cache_bytes: int = 2 << 30, log=print, pair_groups=None):
+                 identity_cache_bytes: int = 2 << 30, log=print, pair_groups=None,
+                 pair_pool=None):
         images = np.asarray(images)
         labels = np.asarray(labels)
         m = config.model
@@ -95,7 +106,23 @@ class TrainingInputs:
         fn = preprocessing.preprocess_fn(config.preprocess)
         self.images = np.concatenate([fn(images[i:i + chunk]).numpy()
                                       for i in range(0, len(images), chunk)])
-        self.pairs = None if pair_groups is None else pair_candidates(pair_groups, labels)
+        self.pair_images, self.pair_labels, self.pair_intensities = self.images, self.labels, None
+        if pair_pool is not None:
+            if pair_groups is None:
+                raise ValueError("pair_pool needs pair_groups (the group of every training "
+                                 "image) to know whose partners to draw.")
+            pool_images = np.asarray(pair_pool["images"])
+            if pool_images.ndim != 4 or pool_images.shape[1:] != images.shape[1:]:
+                raise ValueError(f"pair_pool images must have shape [M, {m.image_size}, "
+                                 f"{m.image_size}, {m.channels}]. Received: "
+                                 f"shape={pool_images.shape}")
+            self.pair_images = np.concatenate([fn(pool_images[i:i + chunk]).numpy()
+                                               for i in range(0, len(pool_images), chunk)])
+            self.pair_labels = np.asarray(pair_pool["labels"], np.int32)
+            self.pair_intensities = np.asarray(pair_pool["intensities"], np.float32)
+        self.pairs = None if pair_groups is None else pair_candidates(
+            pair_groups, labels, None if pair_pool is None else pair_pool["groups"],
+            None if pair_pool is None else self.pair_labels)
         if self.pairs is not None:
             lonely = sum(len(c) == 0 for c in self.pairs)
             if lonely == len(self.pairs):
@@ -104,6 +131,9 @@ class TrainingInputs:
             if lonely:
                 log(f"Paired term: {lonely} of {len(self.pairs)} training images have no "
                     "partner in another expression and are paired with themselves.")
+            if pair_pool is not None and lonely:
+                raise ValueError(f"pair_pool holds no partner for {lonely} training images "
+                                 "(their pair group is missing from it).")
         self.identity_cache = None  # (features, features of the flipped images) or None
         if identity_features is not None:
             self.identity_cache = self._cache_identity(identity_features, chunk,
@@ -169,13 +199,18 @@ class TrainingInputs:
         for k, (i, u) in enumerate(zip(order, draws)):
             candidates = self.pairs[i]
             partner[k] = candidates[int(u * len(candidates))] if len(candidates) else i
-        images = self.images[partner]
+        images = self.pair_images[partner]
         images[flip] = images[flip, :, ::-1]
         m = self.config.model
-        target = self.labels[partner]
-        code = intensity_code(target, 1.0, m.num_classes, m.intensity_dim)
+        target = self.pair_labels[partner]
+        full = np.asarray(intensity_code(target, 1.0, m.num_classes, m.intensity_dim),
+                          np.float32)
+        if self.pair_intensities is None:
+            return {"pair_image": images, "pair_target": target, "pair_code": full}
+        code = intensity_code(target, self.pair_intensities[partner], m.num_classes,
+                              m.intensity_dim)
         return {"pair_image": images, "pair_target": target,
-                "pair_code": np.asarray(code, np.float32)}
+                "pair_code": np.asarray(code, np.float32), "pair_full_code": full}
 
     def epoch(self, epoch: int, skip_steps: int = 0) -> tf.data.Dataset:
         """Batches of epoch ``epoch``, dicts of ``image`` ([-1, 1]), ``label``

@@ -15,8 +15,10 @@ another expression (:func:`edit_code`), ``edit = G(z, c')``: E+G add
 ``w_edit * (G_img(edit) + w_q * L_Q(edit))`` and D_img adds ``w_edit * (fake(edit) + L_Q(edit))``.
 With ``w_paired > 0`` (not in the original) the batch carries a partner ``x'`` of each
 face (same subject, another expression B, see :mod:`exprgan_tf.training.inputs`) and
-its code ``c(B, 1)``; the edit is ``G(z, c(B, 1))`` and E+G add
-``w_paired * (|x' - edit| + w_id * L_id(x, edit))``.
+its code ``c(B, t)`` (``t = 1``, or the partner's intensity with
+``training.pair_intensities``); E+G add ``w_paired * (|x' - G(z, c(B, t))| +
+w_id * L_id(x, G(z, c(B, t))))``. The edit term then judges ``G(z, c(B, 1))``: the
+same decode when ``t = 1``, its own otherwise.
 
 The weights ``w_*`` come from the stage's :class:`~exprgan_tf.config.LossWeights`; a
 term whose weight is 0 is still computed and logged when it is cheap, but left out of
@@ -259,6 +261,10 @@ class StageStep:
                 if w.paired <= 0:
                     target, code_t = edit_code(batch["label"], code, self.num_classes,
                                                code.shape[-1] // self.num_classes)
+                    edit = self.nets.decoder([z, code_t], training=True)
+                elif "pair_full_code" in batch:
+                    # Partners at lower intensities: the edit term judges the full one.
+                    code_t = batch["pair_full_code"]
                     edit = self.nets.decoder([z, code_t], training=True)
                 edit_logit, edit_q = self.nets.image_discriminator(
                     [edit, tf.one_hot(target, self.num_classes, dtype=batch["label"].dtype)],

@@ -132,12 +132,15 @@ class Trainer:
         pair_groups: ``[N]`` ids of who (and under which lighting) each training face
             shows (:func:`exprgan_tf.data.pair_groups`); needed when the stage's
             ``losses.paired`` is on, ignored otherwise.
+        pair_pool: the partners to draw from (:func:`exprgan_tf.data.pair_pool`); needed
+            with ``training.pair_intensities``, ignored otherwise.
+            :func:`exprgan_tf.data.pair_inputs` gives both arguments.
     """
 
     def __init__(self, config: ExprGANConfig, run_dir, stage: int, images, labels,
                  sample_images=None, strategy=None, identity_features=None,
                  batch_size: int | None = None, cache_identity: bool = True, log=print,
-                 pair_groups=None):
+                 pair_groups=None, pair_pool=None):
         self.stage_config = config.training.stage(stage)
         self.config = config
         self.stage = stage
@@ -168,10 +171,18 @@ class Trainer:
                 f"training.stage{stage}.losses.paired={self.stage_config.losses.paired} needs "
                 "the subject of every training face (pair_groups); scripts/train.py takes "
                 "them from the dataset. Set the weight to 0 for data without subjects.")
+        pool = bool(config.training.pair_intensities)
+        if paired and pool and pair_pool is None:
+            raise ValueError(
+                f"training.pair_intensities={list(config.training.pair_intensities)} needs "
+                "the partner faces at those intensities (pair_pool, from "
+                "exprgan_tf.data.pair_pool); scripts/train.py renders them for the "
+                "built-in set. Set training.pair_intensities=[] to pair training faces.")
         self.inputs = TrainingInputs(
             images, labels, config, self.batch_size, log=log,
             identity_features=identity_features if uses_identity and cache_identity else None,
-            pair_groups=pair_groups if paired else None)
+            pair_groups=pair_groups if paired else None,
+            pair_pool=pair_pool if paired and pool else None)
         with self.strategy.scope():
             self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
             self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False,
