@@ -145,3 +145,32 @@ def test_builtin_rows_are_oulu_sized():
     assert {r["intensity"] for r in train} == {0.8, 0.9, 1.0}
     assert {r["lighting"] for r in train} == set(LIGHTINGS)
     assert np.bincount([r["label"] for r in train]).tolist() == [216] * 6
+
+
+def test_pair_pool_renders_every_group_in_every_expression_at_each_intensity(tmp_path):
+    from exprgan_tf import data
+
+    rows = builtin.builtin_rows(num_subjects=10, split="test")
+    pool = data.pair_pool(None, "test", 32, (0.0, 1.0), num_subjects=10)
+    groups = sorted({f"{r['subject']}/{r['lighting']}" for r in rows})
+    assert sorted(set(pool["groups"].tolist())) == groups
+    assert pool["images"].shape == (len(groups) * 6 * 2, 32, 32, 3)
+    for g in groups:
+        mine = pool["groups"] == g
+        assert sorted(zip(pool["labels"][mine].tolist(), pool["intensities"][mine].tolist())) \
+            == [(e, t) for e in range(6) for t in (0.0, 1.0)]
+    # intensity 0 is the neutral face whatever the label; the renders are the true faces
+    faces = FaceSet(num_subjects=10)
+    subject, light = groups[0].split("/")
+    first = int(np.flatnonzero((pool["groups"] == groups[0]) & (pool["labels"] == 3)
+                               & (pool["intensities"] == 1.0))[0])
+    expected = faces.render_batch([subject], [3], [1.0], [light], 32, [1])
+    np.testing.assert_array_equal(pool["images"][first], expected[0])
+    # the Trainer's arguments in one call; no pool without intensities
+    both = data.pair_inputs(None, "test", image_size=32, intensities=(0.5,), num_subjects=10)
+    assert both["pair_pool"]["images"].shape[0] == len(groups) * 6
+    assert list(both["pair_groups"]) == [f"{r['subject']}/{r['lighting']}" for r in rows]
+    with pytest.raises(ValueError, match="only the built-in set"):
+        data.pair_pool(str(tmp_path), "train", 32, (0.5,))
+    with pytest.raises(ValueError, match=r"intensities must be a non-empty list"):
+        builtin.pair_pool_rows(rows, (1.5,))
