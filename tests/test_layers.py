@@ -7,9 +7,24 @@ from exprgan_tf.layers import ConcatLabel, DilatedConv2D
 
 
 def _reference(x, kernel, bias, stride, dilation):
-    """The slow definition: stride-1 dilated 'same' conv, keep every stride-th pixel."""
-    y = tf.nn.conv2d(x, kernel, strides=1, padding="SAME", dilations=dilation)
+    """The slow definition: stride-1 dilated 'same' conv, keep every stride-th pixel.
+
+    The dilation is written out as a dense kernel with zeros between the taps, so the
+    reference (and its gradients) never needs a dilated-conv kernel: without oneDNN
+    (x86 CPUs without AVX-512) TensorFlow has no dilated Conv2DBackpropInput."""
+    k = kernel.shape[0]
+    spread = tf.constant(np.eye((k - 1) * dilation + 1, dtype="float32")[::dilation])
+    dense = tf.einsum("ai,bj,abcd->ijcd", spread, spread, kernel)
+    y = tf.nn.conv2d(x, dense, strides=1, padding="SAME")
     return y[:, ::stride, ::stride, :] + bias
+
+
+def test_reference_equals_tensorflows_dilated_conv():
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=(1, 11, 11, 2)).astype("float32"))
+    kernel = tf.constant(rng.normal(size=(3, 3, 2, 4)).astype("float32"))
+    y = tf.nn.conv2d(x, kernel, strides=1, padding="SAME", dilations=3)  # forward only
+    np.testing.assert_allclose(_reference(x, kernel, 0.0, 1, 3), y, atol=1e-5)
 
 
 @pytest.mark.parametrize("size", [16, 13])
