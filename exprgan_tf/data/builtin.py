@@ -94,8 +94,10 @@ def builtin_rows(seed: int = 0, num_subjects: int = 80, frames: int = 3,
 
 def pair_pool_rows(rows, intensities):
     """Rows of the paired term's partner pool: every (subject, lighting) of ``rows`` in
-    every expression at each of ``intensities`` (pose jitter seed = the intensity's
-    index when ``rows`` are jittered), in a fixed order.
+    every expression at each of ``intensities``, in a fixed order. The partners are the
+    clean renders (no pose jitter, no noise; ``FaceSet.true_face`` in that lighting):
+    a jitter drawn for the partner could not be predicted from the input, and the L1
+    term would learn to blur over it.
 
     Example:
         >>> pool = pair_pool_rows(builtin_rows(num_subjects=10, split="test"), (0.5, 1.0))
@@ -106,7 +108,6 @@ def pair_pool_rows(rows, intensities):
     if not intensities or min(intensities) < 0.0 or max(intensities) > 1.0:
         raise ValueError("intensities must be a non-empty list of numbers in [0, 1]. "
                          f"Received: intensities={intensities}")
-    jitter = any(r["jitter_seed"] >= 0 for r in rows)
     groups = dict.fromkeys((r["subject"], r["lighting"], r["split"]) for r in rows)
     out = []
     for subject, light, split in groups:
@@ -114,7 +115,7 @@ def pair_pool_rows(rows, intensities):
             for j, t in enumerate(intensities):
                 out.append(dict(subject=subject, expression=name.capitalize(), label=label,
                                 frame=j, intensity=t, lighting=light,
-                                jitter_seed=j if jitter else -1, split=split))
+                                jitter_seed=-1, split=split))
     return out
 
 
