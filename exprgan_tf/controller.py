@@ -134,8 +134,8 @@ class ExpressionCode(keras.layers.Layer):
             mags = ops.repeat(ops.reshape(intensity, (-1, 1)), self.intensity_dim, axis=-1)
         return _code_ops(labels, mags, self.num_classes, self.intensity_dim)
 
-    def compute_output_shape(self, input_shapes):
-        return (input_shapes[0][0], self.num_classes * self.intensity_dim)
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0], self.num_classes * self.intensity_dim)
 
     def get_config(self):
         config = super().get_config()

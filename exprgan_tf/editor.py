@@ -137,6 +137,15 @@ def _validation_ops(images, expression, intensity, num_classes):
     return checks
 
 
+def _network_policy(model) -> str:
+    """The dtype policy a network computes in: that of its first layer with weights
+    (a deserialised functional model's own policy is the global one, not its layers')."""
+    for layer in model._flatten_layers(include_self=False):
+        if layer.weights:
+            return layer.dtype_policy.name
+    return model.dtype_policy.name
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class ExpressionEditor(keras.Model):
     """Edit faces: ``[images, expression, intensity] -> edited images`` (see module doc).
@@ -149,6 +158,10 @@ class ExpressionEditor(keras.Model):
         unsharp_mask: apply the unsharp mask in the pre-processing.
         radius: unsharp-mask Gaussian sigma.
         amount: unsharp-mask strength.
+        dtype: ``None`` (the default) or the dtype policy the encoder and decoder were
+            built under; the editor computes in their policy and raises ``ValueError``
+            for another one (``from_config_tree(config, dtype=...)`` builds networks
+            under a policy).
         **kwargs: base ``keras.Model`` arguments (``name``, ...).
 
     Example:
@@ -163,13 +176,25 @@ class ExpressionEditor(keras.Model):
     """
 
     def __init__(self, encoder, decoder, num_classes=6, intensity_dim=5, unsharp_mask=False,
-                 radius=1.0, amount=1.0, **kwargs):
-        kwargs.setdefault("name", "expression_editor")
-        super().__init__(**kwargs)
+                 radius=1.0, amount=1.0, dtype=None, **kwargs):
         if not isinstance(encoder, keras.Model) or not isinstance(decoder, keras.Model):
             raise ValueError("encoder and decoder must be keras.Model instances. Received: "
                              f"encoder={type(encoder).__name__}, "
                              f"decoder={type(decoder).__name__}")
+        # The networks arrive built, in the dtype policy they were built under; the
+        # editor reports that policy and refuses another one rather than ignore it.
+        policy = _network_policy(encoder)
+        if dtype is not None and keras.dtype_policies.get(dtype).name != policy:
+            raise ValueError(
+                f"The encoder and decoder compute in the dtype policy '{policy}', so the "
+                "editor does too. Build them under the policy you want "
+                "(ExpressionEditor.from_config_tree(config, dtype=...)). "
+                f"Received: dtype={dtype!r}")
+        kwargs.setdefault("name", "expression_editor")
+        # Inputs pass through uncast: uint8 images stay uint8, and intensities stay
+        # float32 whatever the networks compute in.
+        kwargs.setdefault("autocast", False)
+        super().__init__(dtype=policy, **kwargs)
         shape = tuple(encoder.input_shape)
         if len(shape) != 4 or shape[1] is None or shape[1] != shape[2]:
             raise ValueError("encoder must take square images [N, S, S, C]. "
@@ -184,7 +209,8 @@ class ExpressionEditor(keras.Model):
         self.encoder = encoder
         self.decoder = decoder
         self.preprocess = ImagePreprocess(unsharp_mask, radius, amount, name="preprocess")
-        self.code = ExpressionCode(num_classes, intensity_dim, name="expression_code")
+        self.code = ExpressionCode(num_classes, intensity_dim, name="expression_code",
+                                   dtype="float32")
         # === Config ===
         self.num_classes = int(num_classes)
         self.intensity_dim = int(intensity_dim)
@@ -193,7 +219,11 @@ class ExpressionEditor(keras.Model):
         self.amount = float(amount)
         self.image_size = int(shape[1])
         self.channels = int(shape[3])
-        self.built = True  # every weight lives in the (built) encoder and decoder
+        # Every weight lives in the (built) encoder and decoder; building the two
+        # weightless layers with their shapes lets summary() show them before a call.
+        self.preprocess.build(shape)
+        self.code.build([(None,), (None,)])
+        self.built = True
 
     # --- construction helpers -------------------------------------------------------
     @classmethod
@@ -206,13 +236,18 @@ class ExpressionEditor(keras.Model):
                    radius=pre.radius, amount=pre.amount, **kwargs)
 
     @classmethod
-    def from_config_tree(cls, config: ExprGANConfig, **kwargs):
+    def from_config_tree(cls, config: ExprGANConfig, dtype=None, **kwargs):
         """A freshly initialised (untrained) editor for ``config``; for tests and
-        benchmarks."""
-        from exprgan_tf.models import build_decoder, build_encoder
+        benchmarks. ``dtype`` (e.g. ``"mixed_bfloat16"``) builds the networks under
+        that Keras dtype policy."""
+        import contextlib
 
-        return cls.from_networks(config, build_encoder(config.model),
-                                 build_decoder(config.model), **kwargs)
+        from exprgan_tf.models import build_decoder, build_encoder
+        from exprgan_tf.training.precision import dtype_policy
+
+        with dtype_policy(dtype) if dtype is not None else contextlib.nullcontext():
+            encoder, decoder = build_encoder(config.model), build_decoder(config.model)
+        return cls.from_networks(config, encoder, decoder, dtype=dtype, **kwargs)
 
     # --- model ----------------------------------------------------------------------
     def build(self, input_shape=None):
@@ -272,9 +307,8 @@ class ExpressionEditor(keras.Model):
         return (batch, self.image_size, self.image_size, self.channels)
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
+        config = super().get_config()   # name, trainable, dtype
+        config.update({
             "encoder": keras.saving.serialize_keras_object(self.encoder),
             "decoder": keras.saving.serialize_keras_object(self.decoder),
             "num_classes": self.num_classes,
@@ -282,7 +316,8 @@ class ExpressionEditor(keras.Model):
             "unsharp_mask": self.unsharp_mask,
             "radius": self.radius,
             "amount": self.amount,
-        }
+        })
+        return config
 
     @classmethod
     def from_config(cls, config):

@@ -190,8 +190,8 @@ class ConcatLabel(keras.layers.Layer):
         label = ops.broadcast_to(label, (shape[0], shape[1], shape[2], label.shape[-1]))
         return ops.concatenate([x, label], axis=-1)
 
-    def compute_output_shape(self, input_shapes):
-        x_shape, label_shape = input_shapes
+    def compute_output_shape(self, input_shape):
+        x_shape, label_shape = input_shape
         return tuple(x_shape[:-1]) + (x_shape[-1] + self.duplicate * label_shape[-1],)
 
     def get_config(self):

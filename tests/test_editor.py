@@ -209,6 +209,39 @@ def test_find_checkpoint(tmp_path, monkeypatch):
     assert find_checkpoint(str(tmp_path)) == "/elsewhere/editor.keras"
 
 
+def test_summary_lists_every_part_before_and_after_a_call(setup):
+    _, nets, editor = setup
+    fresh = ExpressionEditor.from_networks(setup[0], nets.encoder, nets.decoder)
+
+    def summary():
+        lines = []
+        fresh.summary(print_fn=lambda text, **kwargs: lines.append(text))
+        return "\n".join(lines)
+
+    before = summary()
+    fresh(list(_batch()))
+    after = summary()
+    assert before == after
+    assert "(None, 30)" in after and "(None, 32, 32, 3)" in after   # code, preprocess
+    assert "unbuilt" not in after
+    total = nets.encoder.count_params() + nets.decoder.count_params()
+    assert f"Total params: {total:,}" in after
+    assert f"{nets.encoder.count_params():,}" in after
+
+
+def test_dtype_policy_is_the_networks_or_refused(setup):
+    cfg, nets, _ = setup
+    with pytest.raises(ValueError, match="Received: dtype='mixed_bfloat16'"):
+        ExpressionEditor.from_networks(cfg, nets.encoder, nets.decoder, dtype="mixed_bfloat16")
+    half = ExpressionEditor.from_config_tree(cfg, dtype="mixed_bfloat16")
+    assert half.dtype_policy.name == "mixed_bfloat16"
+    assert half.encoder.layers[1].compute_dtype == "bfloat16"
+    out = half(list(_batch()))
+    assert out.dtype == tf.float32 and out.shape == (3, 32, 32, 3)
+    clone = ExpressionEditor.from_config(half.get_config())
+    assert clone.dtype_policy.name == "mixed_bfloat16"
+
+
 def test_load_editor_warns_about_a_stage1_only_run(tmp_path):
     from exprgan_tf import run_dir
 

@@ -115,3 +115,17 @@ def test_concat_label_vector_and_map():
     with pytest.raises(ValueError, match="duplicate must be an integer >= 1. Received: "
                                          "duplicate=0"):
         ConcatLabel(duplicate=0)
+
+
+def test_compute_output_shape_takes_keras_3_keyword():
+    # Keras calls compute_output_shape(input_shape=...) (summary() of a built layer).
+    from exprgan_tf.controller import ExpressionCode
+    from exprgan_tf.editor import ImagePreprocess
+    from exprgan_tf.identity.layers import PaddedAdd
+
+    assert ConcatLabel(2).compute_output_shape(input_shape=[(2, 8, 8, 3), (2, 6)]) == (2, 8, 8, 15)
+    assert DilatedConv2D(4, 3).compute_output_shape(input_shape=(2, 9, 9, 3)) == (2, 5, 5, 4)
+    assert ExpressionCode(6, 5).compute_output_shape(input_shape=[(None,), (None,)]) == (None, 30)
+    assert ImagePreprocess().compute_output_shape(input_shape=(None, 8, 8, 3)) == (None, 8, 8, 3)
+    assert PaddedAdd().compute_output_shape(
+        input_shape=[(None, 4, 5, 2), (None, 5, 4, 2)]) == (None, 5, 5, 2)

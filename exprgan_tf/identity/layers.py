@@ -96,8 +96,8 @@ class PaddedAdd(keras.layers.Layer):
 
         return pad(a) + pad(b)
 
-    def compute_output_shape(self, input_shapes):
-        a, b = input_shapes
+    def compute_output_shape(self, input_shape):
+        a, b = input_shape
         dims = []
         for i in (1, 2, 3):
             dims.append(None if a[i] is None or b[i] is None else max(a[i], b[i]))
