@@ -329,6 +329,8 @@ class ExpressionEditor(keras.Model):
 
 CHECKPOINT_ENV = "EXPRGAN_TF_CHECKPOINT"
 COMPACT_SUFFIX = ".npz"
+PRETRAINED_PREFIX = "pretrained:"
+DEFAULT_PRETRAINED = "proposed-small"
 
 
 def save_compact(editor: ExpressionEditor, path, weights_dtype: str = "float16") -> str:
@@ -382,11 +384,81 @@ def _load_compact(path) -> ExpressionEditor:
     return editor
 
 
+def pretrained_dirs() -> list[str]:
+    """Where :func:`pretrained_path` looks for ``pretrained-<name>.npz``, in order.
+
+    1. ``exprgan_tf/pretrained/`` inside the installed package: a wheel carries the
+       shipped model there (``setup.py`` copies ``checkpoints/pretrained-*.npz`` in);
+    2. ``checkpoints/`` of the source tree, for a git checkout or an editable install;
+    3. ``<cache>/editors/``, with ``<cache>`` = ``$EXPRGAN_TF_CACHE`` or
+       ``~/.cache/exprgan_tf`` (the cache the identity weights use): put editors that
+       do not ship with the package there.
+    """
+    from exprgan_tf.identity.weights import cache_dir
+
+    package = os.path.dirname(os.path.abspath(__file__))
+    return [os.path.join(package, "pretrained"),
+            os.path.join(os.path.dirname(package), "checkpoints"),
+            os.path.join(cache_dir(), "editors")]
+
+
+def pretrained_path(name: str = DEFAULT_PRETRAINED) -> str:
+    """The file of the pretrained editor ``name`` (``"proposed-small"`` ships).
+
+    Raises:
+        FileNotFoundError: naming every folder searched.
+    """
+    filename = f"pretrained-{name}{COMPACT_SUFFIX}"
+    dirs = pretrained_dirs()
+    for directory in dirs:
+        path = os.path.join(directory, filename)
+        if os.path.isfile(path):
+            return path
+    raise FileNotFoundError(f"No pretrained editor {name!r}: {filename} is in none of "
+                            f"{dirs}. Received: name={name!r}")
+
+
+def _is_editor_file(path) -> bool:
+    """Whether a ``.keras`` / ``.npz`` file holds an :class:`ExpressionEditor` (read
+    from its stored config only; a classifier such as the benchmarks' judge is not)."""
+    import json
+    import zipfile
+
+    import numpy as np
+
+    try:
+        if path.endswith(".keras"):
+            with zipfile.ZipFile(path) as archive:
+                config = json.loads(archive.read("config.json"))
+        else:
+            with np.load(path, allow_pickle=False) as data:
+                config = json.loads(str(data["config"]))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return False
+    return config.get("class_name") == "ExpressionEditor"
+
+
+def _is_editor_run(path) -> bool:
+    """A run directory whose encoder is trained (a stage-2 or stage-3 checkpoint)."""
+    from exprgan_tf import run_dir
+
+    if not os.path.isfile(run_dir.config_path(path)):
+        return False
+    try:
+        return any(run_dir.latest_checkpoint(path, stage=s) for s in (2, 3))
+    except TypeError:  # a run-dir layout without per-stage checkpoints
+        return run_dir.latest_checkpoint(path) is not None
+
+
 def find_checkpoint(root=None) -> str | None:
-    """The editor to use when none is named: ``$EXPRGAN_TF_CHECKPOINT`` if set, else the
-    first run directory (with ``config.json``), ``.keras`` or ``.npz`` editor in
-    ``root`` (default: the ``checkpoints/`` folder beside the package, where the
-    pretrained model ships).
+    """The editor to use when none is named.
+
+    1. ``$EXPRGAN_TF_CHECKPOINT``, if set;
+    2. with ``root``: the first editor in that folder by name - a run directory with a
+       stage-2 or stage-3 checkpoint (a stage-1 run has an untrained encoder), or a
+       ``.keras`` / ``.npz`` file holding an ``ExpressionEditor``;
+    3. without ``root``: the shipped pretrained model (:func:`pretrained_path`), so
+       your own runs in ``checkpoints/`` never replace it silently.
 
     Returns:
         A path for :func:`load_editor`, or ``None`` when there is none.
@@ -394,16 +466,28 @@ def find_checkpoint(root=None) -> str | None:
     if os.environ.get(CHECKPOINT_ENV):
         return os.environ[CHECKPOINT_ENV]
     if root is None:
-        root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                            "checkpoints")
+        try:
+            return pretrained_path(DEFAULT_PRETRAINED)
+        except FileNotFoundError:
+            return None
+    root = os.fspath(root)
     if not os.path.isdir(root):
         return None
     for name in sorted(os.listdir(root)):
         path = os.path.join(root, name)
-        if (os.path.isfile(os.path.join(path, "config.json"))
-                or (name.endswith((".keras", COMPACT_SUFFIX)) and os.path.isfile(path))):
+        if os.path.isdir(path):
+            if _is_editor_run(path):
+                return path
+        elif name.endswith((".keras", COMPACT_SUFFIX)) and _is_editor_file(path):
             return path
     return None
+
+
+def _searched() -> str:
+    """What :func:`load_editor` without a path looked at, for its error message."""
+    env = os.environ.get(CHECKPOINT_ENV)
+    return (f"${CHECKPOINT_ENV} ({'= ' + repr(env) if env else 'not set'}) and "
+            f"pretrained-{DEFAULT_PRETRAINED}{COMPACT_SUFFIX} in {pretrained_dirs()}")
 
 
 def _warn_if_encoder_untrained(run_dir, path):
@@ -421,28 +505,42 @@ def _warn_if_encoder_untrained(run_dir, path):
                       "(scripts/train.py --stage 2 / --stage 3).", stacklevel=3)
 
 
-def load_editor(path) -> ExpressionEditor:
+def load_editor(path=None) -> ExpressionEditor:
     """Load an :class:`ExpressionEditor` in one call.
 
     Args:
-        path: a training run directory (``config.json`` + ``ckpt/``, written by
-            ``scripts/train.py``; its newest checkpoint is used), a ``.keras`` file
-            written by ``ExpressionEditor.save``, or a ``.npz`` file written by
-            :func:`save_compact`.
+        path: one of
+            - ``None``: the default editor, :func:`find_checkpoint` (the shipped
+              pretrained model unless ``$EXPRGAN_TF_CHECKPOINT`` names another);
+            - ``"pretrained:<name>"``, e.g. ``"pretrained:proposed-small"``: a
+              pretrained editor found by :func:`pretrained_path`;
+            - a training run directory (``config.json`` + ``ckpt/``, written by
+              ``scripts/train.py``; its newest checkpoint is used);
+            - a ``.keras`` file written by ``ExpressionEditor.save``;
+            - a ``.npz`` file written by :func:`save_compact`.
 
     Returns:
         The editor, ready for ``predict``.
 
     Raises:
-        FileNotFoundError: ``path`` does not exist, or the run dir has no checkpoint.
-        ValueError: ``path`` is neither a run directory nor a ``.keras`` file.
+        FileNotFoundError: ``path`` does not exist, the run dir has no checkpoint, or
+            no default editor was found (the message says where it looked).
+        ValueError: ``path`` is none of the above.
     """
     from exprgan_tf import run_dir
 
+    if path is None:
+        path = find_checkpoint()
+        if path is None:
+            raise FileNotFoundError(
+                f"No editor given and none found: searched {_searched()}. Pass a path, "
+                f"'{PRETRAINED_PREFIX}<name>', or set ${CHECKPOINT_ENV}.")
+    elif isinstance(path, str) and path.startswith(PRETRAINED_PREFIX):
+        path = pretrained_path(path[len(PRETRAINED_PREFIX):])
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"No editor at {path!r}: expected a training run directory "
-                                "or a .keras file.")
+        raise FileNotFoundError(f"No editor at {path!r}: expected a training run directory, "
+                                "a .keras or .npz file, or 'pretrained:<name>'.")
     if os.path.isdir(path):
         if os.path.isfile(os.path.join(path, "saved_model.pb")):
             raise ValueError("load_editor reads run directories and .keras files; "
@@ -465,4 +563,4 @@ def load_editor(path) -> ExpressionEditor:
 
 
 __all__ = ["ExpressionEditor", "ImagePreprocess", "find_checkpoint", "load_editor",
-           "save_compact", "INPUT_NAMES"]
+           "pretrained_dirs", "pretrained_path", "save_compact", "INPUT_NAMES"]

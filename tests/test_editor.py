@@ -136,7 +136,7 @@ def test_load_editor_from_a_training_run_dir(tmp_path):
 
 
 def test_load_editor_explains_what_it_accepts(tmp_path):
-    with pytest.raises(FileNotFoundError, match="run directory or a .keras file"):
+    with pytest.raises(FileNotFoundError, match="run directory, a .keras or .npz file"):
         load_editor(tmp_path / "missing")
     (tmp_path / "weights.h5").write_bytes(b"")
     with pytest.raises(ValueError, match=r"Received: path="):
@@ -195,18 +195,61 @@ def test_compact_file_is_exact_in_float32_and_close_in_float16(setup, tmp_path):
         save_compact(editor, str(tmp_path / "e.keras"))
 
 
-def test_find_checkpoint(tmp_path, monkeypatch):
-    from exprgan_tf.editor import find_checkpoint
+def _fake_run(path, stage):
+    """A run directory whose newest checkpoint is of ``stage`` (files only, no weights)."""
+    from exprgan_tf import run_dir
+
+    directory = run_dir.ckpt_dir(path, stage=stage)
+    os.makedirs(directory)
+    (path / "config.json").write_text("{}")
+    with open(os.path.join(directory, "checkpoint"), "w") as f:
+        f.write('model_checkpoint_path: "ckpt-1"\n')
+    open(os.path.join(directory, "ckpt-1.index"), "w").close()
+
+
+def test_find_checkpoint_prefers_the_shipped_model_and_skips_non_editors(setup, tmp_path,
+                                                                          monkeypatch):
+    from exprgan_tf.editor import find_checkpoint, pretrained_path, save_compact
 
     monkeypatch.delenv("EXPRGAN_TF_CHECKPOINT", raising=False)
-    assert find_checkpoint(str(tmp_path / "none")) is None
-    (tmp_path / "notes.txt").write_text("x")
-    assert find_checkpoint(str(tmp_path)) is None
-    (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "config.json").write_text("{}")
-    assert find_checkpoint(str(tmp_path)) == str(tmp_path / "run")
+    # Without a folder: the shipped model, whatever runs sit beside it in checkpoints/.
+    assert find_checkpoint() == pretrained_path("proposed-small")
+    # In a folder: the first editor by name. A stage-1 run (untrained encoder) and a
+    # .keras file holding another model (the benchmarks' judge) are not editors.
+    assert find_checkpoint(tmp_path / "none") is None
+    _fake_run(tmp_path / "a-stage1", stage=1)
+    keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]).save(tmp_path / "b.keras")
+    assert find_checkpoint(tmp_path) is None
+    save_compact(setup[2], str(tmp_path / "d.npz"))
+    assert find_checkpoint(tmp_path) == str(tmp_path / "d.npz")
+    _fake_run(tmp_path / "c-stage2", stage=2)
+    assert find_checkpoint(tmp_path) == str(tmp_path / "c-stage2")
     monkeypatch.setenv("EXPRGAN_TF_CHECKPOINT", "/elsewhere/editor.keras")
-    assert find_checkpoint(str(tmp_path)) == "/elsewhere/editor.keras"
+    assert find_checkpoint(tmp_path) == find_checkpoint() == "/elsewhere/editor.keras"
+
+
+def test_pretrained_names_and_the_error_when_nothing_is_found(setup, tmp_path, monkeypatch):
+    from exprgan_tf import editor as editor_module
+
+    _, _, editor = setup
+    images, expression, intensity = _batch()
+    monkeypatch.delenv("EXPRGAN_TF_CHECKPOINT", raising=False)
+    # An editor in the cache folder loads by name.
+    monkeypatch.setenv("EXPRGAN_TF_CACHE", str(tmp_path / "cache"))
+    os.makedirs(tmp_path / "cache" / "editors")
+    editor_module.save_compact(editor, str(tmp_path / "cache" / "editors" / "pretrained-tiny.npz"),
+                               "float32")
+    loaded = load_editor("pretrained:tiny")
+    np.testing.assert_array_equal(loaded([images, expression, intensity]).numpy(),
+                                  editor([images, expression, intensity]).numpy())
+    with pytest.raises(FileNotFoundError, match="pretrained-nope.npz is in none of"):
+        load_editor("pretrained:nope")
+    # Nothing to fall back on: the error names what was searched.
+    monkeypatch.setattr(editor_module, "pretrained_dirs", lambda: [str(tmp_path / "empty")])
+    with pytest.raises(FileNotFoundError) as err:
+        load_editor(None)
+    assert "$EXPRGAN_TF_CHECKPOINT (not set)" in str(err.value)
+    assert str(tmp_path / "empty") in str(err.value)
 
 
 def test_summary_lists_every_part_before_and_after_a_call(setup):

@@ -27,7 +27,7 @@ def test_shipped_model_is_found_by_default_and_small(monkeypatch):
     monkeypatch.delenv("EXPRGAN_TF_CHECKPOINT", raising=False)
     assert os.path.getsize(SHIPPED) <= 25 * 2 ** 20
     found = find_checkpoint()
-    # a local run dir sorts after it ("pretrained-..." < "proposed-small")
+    # the shipped model, whatever runs of your own sit beside it in checkpoints/
     assert os.path.abspath(found) == SHIPPED
 
 
