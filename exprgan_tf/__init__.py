@@ -12,20 +12,30 @@ Where things live:
 - :mod:`exprgan_tf.data` - the built-in face set, readers, ``tf.data`` pipeline;
 - :mod:`exprgan_tf.training` - the three training stages;
 - :mod:`exprgan_tf.editor` - ``ExpressionEditor`` / ``load_editor`` (``model.predict``);
-- :mod:`exprgan_tf.serving` - SavedModel export and photo editing.
+- :mod:`exprgan_tf.serving` - SavedModel export and photo editing;
+- :mod:`exprgan_tf.cli` - the command-line tools (``exprgan-train``, ...).
+
+``import exprgan_tf`` imports TensorFlow and Keras and registers every serialisable
+class of the package, so ``keras.saving.load_model("editor.keras", safe_mode=True)``
+works after it alone.
+
+Example:
+    >>> import exprgan_tf
+    >>> editor = exprgan_tf.load_editor()          # the shipped pretrained model  # doctest: +SKIP
+    >>> editor.image_size                                                          # doctest: +SKIP
+    64
 """
 
 from exprgan_tf.config import EXPRESSIONS, PRESETS, ExprGANConfig, get_preset
 
+# The modules below define every registered Keras class (exprgan_tf.layers,
+# exprgan_tf.controller, exprgan_tf.identity.layers, exprgan_tf.editor). Keras looks
+# classes up in its registry when it loads a file, so they are imported here, not lazily.
+from exprgan_tf import controller, identity, layers  # noqa: F401  (registration)
+from exprgan_tf.editor import (ExpressionEditor, find_checkpoint, load_editor,
+                               pretrained_path, save_compact)
+
 __version__ = "0.1.0"
 
 __all__ = ["EXPRESSIONS", "PRESETS", "ExprGANConfig", "ExpressionEditor", "find_checkpoint",
-           "get_preset", "load_editor", "__version__"]
-
-
-def __getattr__(name):
-    # The editor imports TensorFlow; load it on first use so `import exprgan_tf` stays light.
-    if name in ("ExpressionEditor", "load_editor", "find_checkpoint"):
-        from exprgan_tf import editor
-        return getattr(editor, name)
-    raise AttributeError(f"module 'exprgan_tf' has no attribute {name!r}")
+           "get_preset", "load_editor", "pretrained_path", "save_compact", "__version__"]
