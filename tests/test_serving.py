@@ -63,6 +63,19 @@ def _serve(loaded, images, expression, intensity):
     return out["images"].numpy()
 
 
+def test_keras_tfsm_layer_calls_both_endpoints_with_a_dict(exported, editor):
+    _, path, _ = exported
+    images, expression, intensity = _batch()
+    expected = to_display(editor([images, expression, intensity])).numpy()
+    layer = keras.layers.TFSMLayer(path, call_endpoint="serving_default")
+    out = layer({"images": images, "expression": expression, "intensity": intensity})
+    np.testing.assert_array_equal(out["images"].numpy(), expected)
+    png = keras.layers.TFSMLayer(path, call_endpoint="edit_bytes")(
+        {"image_bytes": tf.constant([_encode(images[1], "PNG")]),
+         "expression": expression[1:2], "intensity": intensity[1:2]})
+    np.testing.assert_array_equal(_decode(png["image_bytes"].numpy()[0]), expected[1])
+
+
 def test_versioned_layout_and_metadata(exported, editor):
     base, path, _ = exported
     assert path == os.path.join(str(base), "1")

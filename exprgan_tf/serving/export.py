@@ -22,6 +22,13 @@ The SavedModel is written into TensorFlow Serving's versioned layout,
     - output ``image_bytes``: string ``[N]``, PNG files of each input's size. TF
       Serving's REST API base64-encodes string outputs whose name ends in ``_bytes``.
 
+The same two endpoints are attributes of the loaded object taking one dict, so Keras
+can wrap the SavedModel as a layer::
+
+    layer = keras.layers.TFSMLayer("<export_dir>/<version>", call_endpoint="serving_default")
+    layer({"images": uint8_images, "expression": int32_labels, "intensity": floats})
+    # -> {"images": uint8 images}
+
 Every input is validated inside the graph (batch sizes agree, expression in range,
 intensity in [0, 1], images at least 8x8, decodable bytes); a bad request fails with an
 ``InvalidArgumentError`` whose message names the input, and the server keeps serving.
@@ -123,24 +130,31 @@ class EditorServingModule(tf.Module):
         edited = self.editor([small, expression, intensity])
         return self._back_to_size(edited, size)
 
-    @tf.function(input_signature=[
-        tf.TensorSpec([None, None, None, 3], tf.uint8, name="images"),
-        tf.TensorSpec([None], tf.int32, name="expression"),
-        tf.TensorSpec([None], tf.float32, name="intensity"),
-    ])
-    def serve(self, images, expression, intensity):
-        """``serving_default``: uint8 images in, uint8 images of the same shape out."""
-        images, expression, intensity = _check_inputs(images, expression, intensity)
+    # Each endpoint takes one dict of tensors. As a signature it has the named inputs
+    # TF Serving and `signatures[...](images=..., ...)` use; as an attribute of the
+    # loaded object it is what keras.layers.TFSMLayer(path, call_endpoint=...) calls
+    # with a dict (Keras finds attributes before signatures, whose functions take
+    # keyword arguments only).
+    @tf.function(input_signature=[{
+        "images": tf.TensorSpec([None, None, None, 3], tf.uint8, name="images"),
+        "expression": tf.TensorSpec([None], tf.int32, name="expression"),
+        "intensity": tf.TensorSpec([None], tf.float32, name="intensity"),
+    }])
+    def serving_default(self, inputs):
+        """uint8 images in, uint8 images of the same shape out."""
+        images, expression, intensity = _check_inputs(
+            inputs["images"], inputs["expression"], inputs["intensity"])
         return {"images": self.edit_uint8(images, expression, intensity)}
 
-    @tf.function(input_signature=[
-        tf.TensorSpec([None], tf.string, name="image_bytes"),
-        tf.TensorSpec([None], tf.int32, name="expression"),
-        tf.TensorSpec([None], tf.float32, name="intensity"),
-    ])
-    def serve_bytes(self, image_bytes, expression, intensity):
-        """``edit_bytes``: encoded images in, PNG files of the same sizes out."""
-        image_bytes, expression, intensity = _check_inputs(image_bytes, expression, intensity)
+    @tf.function(input_signature=[{
+        "image_bytes": tf.TensorSpec([None], tf.string, name="image_bytes"),
+        "expression": tf.TensorSpec([None], tf.int32, name="expression"),
+        "intensity": tf.TensorSpec([None], tf.float32, name="intensity"),
+    }])
+    def edit_bytes(self, inputs):
+        """Encoded images in, PNG files of the same sizes out."""
+        image_bytes, expression, intensity = _check_inputs(
+            inputs["image_bytes"], inputs["expression"], inputs["intensity"])
         s = self.image_size
 
         def decode(data):
@@ -167,8 +181,8 @@ class EditorServingModule(tf.Module):
 
     def signatures(self) -> dict:
         """The signatures to pass to ``tf.saved_model.save``."""
-        return {DEFAULT_SIGNATURE: self.serve.get_concrete_function(),
-                BYTES_SIGNATURE: self.serve_bytes.get_concrete_function()}
+        return {DEFAULT_SIGNATURE: self.serving_default.get_concrete_function(),
+                BYTES_SIGNATURE: self.edit_bytes.get_concrete_function()}
 
 
 def next_version(export_dir) -> int:
