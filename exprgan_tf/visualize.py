@@ -70,11 +70,12 @@ def read_history(path) -> list[dict]:
 def plot_loss_curves(history_csv, out_png, title: str | None = None) -> str:
     """Plot every loss of every stage against the epoch (the paper's Fig. 8).
 
-    One panel per stage; each loss is a line. Returns the PNG path.
+    One panel per stage; each loss is a line. Returns the PNG path. The figure is a
+    plain ``matplotlib.figure.Figure`` rendered by the Agg canvas, without pyplot: the
+    caller's matplotlib backend and open figures are left alone.
     """
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     rows = read_history(history_csv)
     if not rows:
@@ -83,7 +84,9 @@ def plot_loss_curves(history_csv, out_png, title: str | None = None) -> str:
     for row in rows:
         by_stage[str(row["stage"])].append(row)
     stages = sorted(by_stage)
-    fig, axes = plt.subplots(1, len(stages), figsize=(5.5 * len(stages), 4), squeeze=False)
+    fig = Figure(figsize=(5.5 * len(stages), 4))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(stages), squeeze=False)
     skip = {"stage", "epoch", "global_step", "seconds"}
     for ax, stage in zip(axes[0], stages):
         data = by_stage[stage]
@@ -102,5 +105,4 @@ def plot_loss_curves(history_csv, out_png, title: str | None = None) -> str:
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.fspath(out_png)) or ".", exist_ok=True)
     fig.savefig(out_png, dpi=100)
-    plt.close(fig)
     return os.fspath(out_png)

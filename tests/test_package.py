@@ -1,6 +1,6 @@
 """The package as a user gets it: `import exprgan_tf` alone loads a saved editor, a
-built wheel carries the pretrained model and the commands, and neither plotting nor a
-redirected training log leaves traces (a backend switch, terminal control codes)."""
+built wheel carries the pretrained model and the commands, and plotting leaves the
+caller's matplotlib alone. (A redirected training log: tests/test_training.py.)"""
 
 import glob
 import os
@@ -10,7 +10,6 @@ import sys
 import zipfile
 
 import keras
-import numpy as np
 import pytest
 
 from exprgan_tf.config import get_preset
@@ -42,3 +41,24 @@ def test_import_exprgan_tf_alone_loads_a_keras_file(tmp_path):
                   "print(type(m).__name__, m.count_params())",
                   str(tmp_path / "editor.keras"), cwd=tmp_path)
     assert out.split() == ["ExpressionEditor", str(editor.count_params())]
+
+
+def test_loss_curves_leave_the_matplotlib_backend_alone(tmp_path):
+    import matplotlib
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from exprgan_tf.visualize import plot_loss_curves
+
+    history = tmp_path / "history.csv"
+    history.write_text("stage,epoch,L1,L_Q\n2,1,0.5,0.1\n2,2,0.4,0.1\n3,1,0.3,0.2\n")
+    previous = matplotlib.get_backend()
+    matplotlib.use("pdf")
+    try:
+        figures = plt.get_fignums()
+        path = plot_loss_curves(history, tmp_path / "curves.png")
+        assert matplotlib.get_backend() == "pdf"
+        assert plt.get_fignums() == figures
+    finally:
+        matplotlib.use(previous)
+    assert Image.open(path).size == (1100, 400)   # two stage panels of 5.5 x 4 in at 100 dpi

@@ -122,11 +122,15 @@ def test_kill_and_resume_equals_an_uninterrupted_run(stage, tmp_path):
             np.testing.assert_array_equal(a, b, err_msg=name)
 
 
-def test_trace_count_stays_one_and_files_are_written(tmp_path):
+def test_trace_count_stays_one_and_files_are_written(tmp_path, capsys):
     images, labels = tiny_data()
     cfg = tiny_config(extra=["training.sample_every=1"])
     t = Trainer(cfg, tmp_path, 2, images, labels, batch_size=8, log=quiet)
     rows = t.fit(epochs=3)
+    # pytest's capture is not a terminal: one plain progress line per epoch, no control codes
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\b" not in out and "\r" not in out
+    assert len([line for line in out.splitlines() if line.startswith("3/3 - ")]) == 3, out
     assert t.step.trace_count == 1
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert int(t.global_step) == 9

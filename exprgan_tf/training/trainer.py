@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import os
 import signal
+import sys
 import time
 
 import keras
@@ -286,8 +287,11 @@ class Trainer:
             while int(self.epoch) < epochs:
                 epoch = int(self.epoch)
                 skip = int(self.step_in_epoch)
+                # A live bar on a terminal; in a redirected log one plain line per epoch
+                # (the live bar's colour codes and backspaces would fill the file).
                 bar = keras.utils.Progbar(steps, stateful_metrics=PROGRESS_KEYS[self.stage],
-                                          unit_name="step")
+                                          unit_name="step",
+                                          verbose=1 if sys.stdout.isatty() else 2)
                 if skip:
                     bar.update(skip)
                 sums, count, t0 = {}, 0, time.time()
