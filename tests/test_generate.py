@@ -15,14 +15,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from exprgan_tf.cli import generate
 from exprgan_tf.config import get_preset
 from exprgan_tf.editor import ExpressionEditor
 from exprgan_tf.serving import face_edit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "scripts", "generate.py")
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-import generate  # noqa: E402
 
 TINY = ["model.image_size=32", "model.encoder_filters=[4,8,8,16,16]",
         "model.decoder_start_filters=16", "model.decoder_filters=[16,8,8,8,4]",

@@ -334,8 +334,7 @@ def test_grpc_wrong_dtype_is_refused(grpc_stub):
 
 
 def test_export_script_writes_versions(tmp_path, editor, capsys):
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts"))
-    import export as export_script
+    from exprgan_tf.cli import export as export_script
 
     model = str(tmp_path / "editor.keras")
     editor.save(model)
