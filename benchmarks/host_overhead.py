@@ -45,8 +45,7 @@ def main(argv=None):
             "model.decoder_start_filters=16", "model.decoder_filters=[16,16,8,8,8]",
             "model.decoder_final_filters=4", "model.dimg_filters=[4,8,8,8]",
             "model.dimg_dense=16", "model.q_shared_units=16", "model.q_head_units=8",
-            "training.sample_every=100000",
-            "training.pair_intensities=[]"]  # random images: partners from the batch set
+            "training.sample_every=100000"]
     config = get_preset("proposed-small").override(tiny)
     rng = np.random.default_rng(0)
     n = 8 * (args.steps + 2)

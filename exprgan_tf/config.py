@@ -546,10 +546,6 @@ _SMALL_LOSSES = (
     dict(paired=1.0, q=0.0, mismatch=1.0, edit=0.1),     # stage 3: + conditional D_img
 )
 
-# Partners of the paired term rendered at these intensities (the decoder learns the
-# intensity scale from examples instead of from L_Q, which the recipe turns off).
-_SMALL_PAIR_INTENSITIES = (0.0, 0.25, 0.5, 0.75, 1.0)
-
 
 def _small_training() -> "TrainingConfig":
     """The ``-small`` presets' schedule (README "Training on a CPU"): the original's three
@@ -560,7 +556,7 @@ def _small_training() -> "TrainingConfig":
             zip((_stage1(), _stage2(), _stage3()), _SMALL_EPOCHS, _SMALL_LOSSES), 1):
         stages[f"stage{n}"] = StageConfig(epochs=epochs, batch_size=_SMALL_BATCH,
                                           losses=dataclasses.replace(base.losses, **changes))
-    return TrainingConfig(**stages, pair_intensities=_SMALL_PAIR_INTENSITIES)
+    return TrainingConfig(**stages)
 
 
 def _preset(name: str) -> ExprGANConfig:
