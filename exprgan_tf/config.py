@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import types
 import typing
@@ -42,12 +43,23 @@ def _check_positive_ints(path, values, allow_empty=False):
             _fail(path, values, "a list of positive integers")
 
 
+def _is_finite_number(value) -> bool:
+    """A real number that is not NaN or +-Inf (``nan <= 0`` is False, so range checks
+    alone let NaN through)."""
+    return (not isinstance(value, bool) and isinstance(value, (int, float))
+            and math.isfinite(value))
+
+
 def _check_positive(path, value):
+    if not _is_finite_number(value):
+        _fail(path, value, "a finite positive number")
     if value <= 0:
         _fail(path, value, "a positive number")
 
 
 def _check_non_negative(path, value):
+    if not _is_finite_number(value):
+        _fail(path, value, "a finite number >= 0")
     if value < 0:
         _fail(path, value, "a number >= 0")
 
@@ -144,7 +156,7 @@ class ModelConfig:
             if self.image_size % (2 ** blocks):
                 _fail(f"{prefix}.image_size", self.image_size,
                       f"a multiple of 2**len({name}) = {2 ** blocks}")
-        if not 0.0 <= self.bn_momentum < 1.0:
+        if not _is_finite_number(self.bn_momentum) or not 0.0 <= self.bn_momentum < 1.0:
             _fail(f"{prefix}.bn_momentum", self.bn_momentum, "a value in [0, 1)")
         _check_positive(f"{prefix}.bn_epsilon", self.bn_epsilon)
 
@@ -165,6 +177,8 @@ class PreprocessConfig:
 
     def validate(self, prefix="preprocess"):
         _check_non_negative(f"{prefix}.radius", self.radius)
+        if not _is_finite_number(self.amount):
+            _fail(f"{prefix}.amount", self.amount, "a finite number")
 
 
 @dataclass(frozen=True)
@@ -190,7 +204,7 @@ class IdentityConfig:
         if self.network not in IDENTITY_NETWORKS:
             _fail(f"{prefix}.network", self.network, f"one of {list(IDENTITY_NETWORKS)}")
         for w in self.layer_weights:
-            if isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0:
+            if not _is_finite_number(w) or w < 0:
                 _fail(f"{prefix}.layer_weights", self.layer_weights, "numbers >= 0")
         for name in self.layers:
             if not isinstance(name, str):
@@ -305,7 +319,7 @@ class OptimizerConfig:
         _check_positive(f"{prefix}.learning_rate", self.learning_rate)
         for name in ("beta_1", "beta_2"):
             v = getattr(self, name)
-            if not 0.0 <= v < 1.0:
+            if not _is_finite_number(v) or not 0.0 <= v < 1.0:
                 _fail(f"{prefix}.{name}", v, "a value in [0, 1)")
         _check_positive(f"{prefix}.epsilon", self.epsilon)
 
@@ -359,7 +373,7 @@ class TrainingConfig:
         if self.precision not in PRECISIONS:
             _fail(f"{prefix}.precision", self.precision, f"one of {list(PRECISIONS)}")
         for t in self.pair_intensities:
-            if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.0 <= t <= 1.0:
+            if not _is_finite_number(t) or not 0.0 <= t <= 1.0:
                 _fail(f"{prefix}.pair_intensities", list(self.pair_intensities),
                       "a list of numbers in [0, 1]")
 
@@ -512,8 +526,8 @@ def _coerce(hint, value, path):
             _fail(path, value, "an integer")
         return value
     if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            _fail(path, value, "a number")
+        if not _is_finite_number(value):
+            _fail(path, value, "a finite number (not NaN or Infinity)")
         return float(value)
     if hint is str:
         if not isinstance(value, str):

@@ -22,8 +22,10 @@ Inputs (a list ``[images, expression, intensity]`` or a dict with those keys):
 Output: float32 ``[N, S, S, 3]`` in [-1, 1]; :func:`exprgan_tf.preprocessing.to_display`
 turns it into uint8. Invalid values (an expression outside ``[0, num_classes)``, an
 intensity outside [0, 1], float images outside [-1, 1], a batch-size mismatch) raise
-``tf.errors.InvalidArgumentError`` with a message naming the input, also inside
-``model.predict`` and inside an exported SavedModel.
+``tf.errors.InvalidArgumentError`` with a message naming the input when the editor is
+called on tensors and inside an exported SavedModel; ``editor.predict`` on arrays checks
+them first and raises ``ValueError`` with the same messages (an empty batch gives an
+empty result).
 
 Example:
     >>> import numpy as np
@@ -42,6 +44,7 @@ from __future__ import annotations
 import os
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from exprgan_tf import preprocessing
@@ -102,9 +105,16 @@ class ImagePreprocess(keras.layers.Layer):
         return config
 
 
-def _validation_ops(images, expression, intensity, num_classes):
-    """In-graph checks of the editor's inputs; each fails with a readable message."""
+def _validation_ops(images, expression, intensity, num_classes, image_shape):
+    """In-graph checks of the editor's inputs; each fails with a readable message.
+
+    ``expression`` is checked in its own integer dtype (an int64 class of 2**32 must
+    not wrap around to class 0 in an int32 cast).
+    """
     checks = [
+        tf.debugging.assert_equal(
+            tf.shape(images)[1:], tf.constant(image_shape, tf.int32),
+            message=f"images must have shape [N, {', '.join(map(str, image_shape))}]"),
         tf.debugging.assert_equal(
             tf.shape(expression)[0], tf.shape(images)[0],
             message="expression must have one entry per image (shape [N])"),
@@ -277,7 +287,7 @@ class ExpressionEditor(keras.Model):
         if not expression.dtype.is_integer:
             raise ValueError("expression must be an integer class index. "
                              f"Received: expression.dtype={expression.dtype.name}")
-        expression = tf.reshape(tf.cast(expression, tf.int32), [-1])
+        expression = tf.reshape(expression, [-1])
         intensity = tf.cast(tf.convert_to_tensor(intensity), tf.float32)
         if intensity.shape.rank == 2 and intensity.shape[-1] == 1:
             intensity = tf.reshape(intensity, [-1])
@@ -288,13 +298,57 @@ class ExpressionEditor(keras.Model):
                              f"{self.image_size}, {self.channels}]. Received: "
                              f"images.shape={images.shape} (edit photos of other sizes "
                              "with exprgan_tf.serving.face_edit)")
+        # Every input waits for every check: no op can fail on a bad shape first.
         with tf.control_dependencies(_validation_ops(images, expression, intensity,
-                                                     self.num_classes)):
+                                                     self.num_classes, expected)):
             images = tf.identity(images)
+            expression = tf.cast(expression, tf.int32)
+            intensity = tf.identity(intensity)
         x = self.preprocess(images)
         z = self.encoder(x)
         c = self.code([expression, intensity])
         return self.decoder([z, c])
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """``keras.Model.predict``, with the inputs checked first (array inputs).
+
+        The checks of :meth:`call` run inside the compiled graph; Keras' batching runs
+        before it and fails on inputs it cannot split (a scalar expression, an empty
+        batch) with errors that do not say what is wrong. Here such inputs raise a
+        ``ValueError`` naming the input, and an empty batch gives an empty result.
+        """
+        if isinstance(x, (list, tuple, dict)):
+            images, expression, intensity = (np.asarray(v) for v in self._split_inputs(x))
+            self._check_arrays(images, expression, intensity)
+            if len(images) == 0:
+                return np.zeros((0, self.image_size, self.image_size, self.channels),
+                                "float32")
+            x = [images, expression, intensity]
+        return super().predict(x, batch_size=batch_size, verbose=verbose, steps=steps,
+                               callbacks=callbacks)
+
+    def _check_arrays(self, images, expression, intensity):
+        expected = (self.image_size, self.image_size, self.channels)
+        if images.ndim != 4 or images.shape[1:] != expected:
+            raise ValueError(f"images must have shape [N, {self.image_size}, "
+                             f"{self.image_size}, {self.channels}]. Received: "
+                             f"images.shape={images.shape} (edit photos of other sizes "
+                             "with exprgan_tf.serving.face_edit)")
+        n = len(images)
+        for name, value in (("expression", expression), ("intensity", intensity)):
+            if value.shape not in ((n,), (n, 1)):
+                raise ValueError(f"{name} must have one entry per image (shape [N] = "
+                                 f"[{n}]). Received: {name}.shape={value.shape}")
+        if not np.issubdtype(expression.dtype, np.integer):
+            raise ValueError("expression must be an integer class index. "
+                             f"Received: expression.dtype={expression.dtype}")
+        classes = ", ".join(f"{i}={n}" for i, n in enumerate(EXPRESSIONS))
+        if n and (expression.min() < 0 or expression.max() >= self.num_classes):
+            raise ValueError(f"expression must be a class index in [0, {self.num_classes}) "
+                             f"({classes}). Received: values {sorted(set(expression.ravel().tolist()))[:10]}")
+        if n and not (np.all(intensity >= 0.0) and np.all(intensity <= 1.0)):
+            raise ValueError("intensity must be in [0, 1] (and not NaN). Received: "
+                             f"min={np.nanmin(intensity)}, max={np.nanmax(intensity)}")
 
     @property
     def _default_save_signature(self):
@@ -369,17 +423,32 @@ def _load_compact(path) -> ExpressionEditor:
 
     import numpy as np
 
-    with np.load(path, allow_pickle=False) as data:
-        if "config" not in data.files:
-            raise ValueError(f"{path!r} is not a file written by save_compact. "
-                             f"Received: path={path!r}")
-        config = json.loads(str(data["config"]))
-        names = sorted(k for k in data.files if k.startswith("w"))
-        weights = [data[k].astype("float32") for k in names]
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "config" not in data.files:
+                raise ValueError(f"{path!r} is not a file written by save_compact. "
+                                 f"Received: path={path!r}")
+            config = json.loads(str(data["config"]))
+            names = sorted(k for k in data.files if k.startswith("w"))
+            weights = [data[k].astype("float32") for k in names]
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as e:
+        raise ValueError(f"{path!r} cannot be read ({type(e).__name__}: {e}); it is truncated "
+                         "or corrupt: write it again with scripts/export.py --compact.") from None
     editor = keras.saving.deserialize_keras_object(config, safe_mode=True)
     if not isinstance(editor, ExpressionEditor):
         raise ValueError(f"{path!r} holds a {type(editor).__name__}, not an "
                          f"ExpressionEditor. Received: path={path!r}")
+    if len(weights) != len(editor.weights):
+        raise ValueError(f"{path!r} holds {len(weights)} weight arrays; its editor has "
+                         f"{len(editor.weights)}. The file is damaged: write it again.")
+    for name, value, variable in zip(names, weights, editor.weights):
+        if not np.all(np.isfinite(value)):
+            raise ValueError(f"{path!r}: weight {name} ({variable.path}) holds "
+                             f"{int(np.size(value) - np.isfinite(value).sum())} NaN/Inf "
+                             "value(s); the editor would output NaN. Export it again from "
+                             "a good checkpoint.")
     editor.set_weights(weights)
     return editor
 
@@ -496,7 +565,7 @@ def _warn_if_encoder_untrained(run_dir, path):
     import warnings
 
     try:
-        later = [run_dir.latest_checkpoint(path, stage=s) for s in (2, 3)]
+        later = [run_dir.checkpoints_on_disk(run_dir.ckpt_dir(path, s)) for s in (2, 3)]
     except TypeError:  # a run-dir layout without per-stage checkpoints
         return
     if not any(later):
@@ -525,7 +594,11 @@ def load_editor(path=None) -> ExpressionEditor:
     Raises:
         FileNotFoundError: ``path`` does not exist, the run dir has no checkpoint, or
             no default editor was found (the message says where it looked).
-        ValueError: ``path`` is none of the above.
+        ValueError: ``path`` is none of the above, or it is truncated, corrupt or holds
+            NaN/Inf weights (the message names the file). In a run directory an
+            unusable newest checkpoint is skipped with a
+            :class:`~exprgan_tf.run_dir.CheckpointWarning` and the newest usable one
+            is loaded.
     """
     from exprgan_tf import run_dir
 
@@ -550,7 +623,17 @@ def load_editor(path=None) -> ExpressionEditor:
         _warn_if_encoder_untrained(run_dir, path)
         return ExpressionEditor.from_networks(config, nets["encoder"], nets["decoder"])
     if path.endswith(".keras"):
-        editor = keras.saving.load_model(path, safe_mode=True)
+        import zipfile
+
+        if not zipfile.is_zipfile(path):
+            raise ValueError(f"{path!r} is not a readable .keras file (a .keras file is a "
+                             "zip archive; this one is truncated or corrupt). Save the "
+                             "editor again.")
+        try:
+            editor = keras.saving.load_model(path, safe_mode=True)
+        except (zipfile.BadZipFile, EOFError, OSError, KeyError) as e:
+            raise ValueError(f"{path!r} cannot be read ({type(e).__name__}: {e}); it is "
+                             "truncated or corrupt. Save the editor again.") from None
         if not isinstance(editor, ExpressionEditor):
             raise ValueError(f"{path!r} holds a {type(editor).__name__}, not an "
                              f"ExpressionEditor. Received: path={path!r}")

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -118,3 +119,31 @@ def test_invalid_json_file(tmp_path):
 def test_pair_intensities_must_lie_in_0_1(value):
     with pytest.raises(ValueError, match=r"training.pair_intensities=.*numbers in \[0, 1\]"):
         get_preset("proposed-small").override([f"training.pair_intensities={value}"])
+
+
+@pytest.mark.parametrize("key, raw", [
+    ("optimizer.learning_rate", "NaN"), ("optimizer.learning_rate", "Infinity"),
+    ("optimizer.beta_1", "NaN"), ("model.bn_momentum", "NaN"),
+    ("training.stage2.losses.pixel", "-Infinity"), ("preprocess.amount", "NaN"),
+])
+def test_non_finite_numbers_in_a_config_file_are_refused(key, raw, tmp_path):
+    # json.loads reads NaN and Infinity, and `nan <= 0` is False: range checks alone let
+    # them through (a NaN learning rate trained a run of NaN weights that exited 0).
+    data = get_preset("exprgan-small").to_dict()
+    section, *rest = key.split(".")
+    node = data[section]
+    for part in rest[:-1]:
+        node = node[part]
+    node[rest[-1]] = 0.5
+    text = json.dumps(data).replace(f'"{rest[-1]}": 0.5', f'"{rest[-1]}": {raw}')
+    path = tmp_path / "config.json"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=rf"{re.escape(str(path))}: Invalid config value "
+                                         rf"{re.escape(key)}=-?(nan|inf): expected a finite"):
+        ExprGANConfig.load(path)
+
+
+@pytest.mark.parametrize("values", [[float("nan")], [1.0, float("inf")]])
+def test_non_finite_numbers_in_lists_are_refused(values):
+    with pytest.raises(ValueError, match=r"identity.layer_weights=\(.*\): expected numbers >= 0"):
+        get_preset("exprgan-small").override([f"identity.layer_weights={json.dumps(values)}"])

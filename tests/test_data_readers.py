@@ -276,3 +276,37 @@ def test_mtcnn_finds_a_face_in_a_rendered_face():
     top, left, side = cropper.box(image)
     assert 60 < side < 160 and abs(top + side / 2 - 64) < 20 and abs(left + side / 2 - 64) < 20
     assert cropper(image).shape == (side, side, 3)
+
+
+def _gray16(path, values):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Image.fromarray(np.asarray(values, np.uint16)).save(path)
+    return path
+
+
+def test_16_bit_grayscale_is_scaled_to_8_bits_in_every_reader(tmp_path):
+    # convert("RGB") clipped I;16 values to 255: the whole image came out white
+    from exprgan_tf.serving.face_edit import read_photo
+
+    ramp = np.tile(np.array([0, 257 * 64, 257 * 128, 65535], np.uint16), (4, 1))
+    path = _gray16(str(tmp_path / "ramp.png"), ramp)
+    with Image.open(path) as im:
+        assert im.mode.startswith("I")  # what Pillow makes of a 16-bit PNG
+    expected = np.repeat(np.array([0, 64, 128, 255], np.uint8)[None, :, None], 4, 0)
+    expected = np.repeat(expected, 3, -1)
+    np.testing.assert_array_equal(readers.load_image(path), expected)
+    np.testing.assert_array_equal(read_photo(path), expected)
+    root = tmp_path / "set"
+    _gray16(str(root / "happy" / "S1_a.png"), np.full((8, 8), 257 * 100))
+    _png(str(root / "sad" / "S2_b.png"), value=50, size=(8, 8))
+    images, _, _ = load_split(str(root), split="all", image_size=8)
+    assert images[0].min() == images[0].max() == 100
+
+
+def test_float_images_outside_0_1_are_refused_not_clipped(tmp_path):
+    path = str(tmp_path / "f.tiff")
+    Image.fromarray(np.full((4, 4), 7.5, np.float32)).save(path)
+    with pytest.raises(ValueError, match=r"values in \[0, 1\]; this one spans \[7.5, 7.5\]"):
+        readers.load_image(path)
+    Image.fromarray(np.full((4, 4), 0.5, np.float32)).save(path)
+    assert (readers.load_image(path) == 128).all()

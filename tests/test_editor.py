@@ -2,6 +2,7 @@
 readable errors. Tiny networks (32x32, a few channels) keep every test to seconds."""
 
 import os
+import re
 
 import keras
 import numpy as np
@@ -175,6 +176,67 @@ def test_wrong_image_size_or_dtype_is_a_value_error(setup):
     images, _, _ = _batch()
     with pytest.raises(ValueError, match="expression must be an integer"):
         editor([images, expression.astype("float32"), intensity])
+
+
+PREDICT_TRAPS = [
+    ("scalar expression", dict(expression=np.int32(3)),
+     r"expression must have one entry per image \(shape \[N\] = \[3\]\). Received: "
+     r"expression.shape=\(\)"),
+    ("scalar intensity", dict(intensity=np.float32(1.0)),
+     r"intensity must have one entry per image .* Received: intensity.shape=\(\)"),
+    ("int64 class 2**32", dict(expression=np.array([2**32, 2**32 + 3, 1], "int64")),
+     r"expression must be a class index in \[0, 6\) .* Received: values \[1, 4294967296"),
+    ("image size", dict(images=np.zeros((3, 16, 16, 3), "uint8")),
+     r"images must have shape \[N, 32, 32, 3\]. Received: images.shape=\(3, 16, 16, 3\)"),
+]
+
+
+@pytest.mark.parametrize("case, change, message", PREDICT_TRAPS, ids=[t[0] for t in PREDICT_TRAPS])
+def test_predict_checks_its_inputs_before_keras_batches_them(setup, case, change, message):
+    _, _, editor = setup
+    images, expression, intensity = _batch()
+    editor.predict([images, expression, intensity], verbose=0)  # a traced predict first
+    args = dict(images=images, expression=expression, intensity=intensity)
+    args.update(change)
+    with pytest.raises(ValueError, match=message):
+        editor.predict([args["images"], args["expression"], args["intensity"]], verbose=0)
+
+
+def test_predict_on_an_empty_batch_is_empty(setup):
+    _, _, editor = setup
+    images, expression, intensity = _batch()
+    out = editor.predict([images[:0], expression[:0], intensity[:0]], verbose=0)
+    assert out.shape == (0, 32, 32, 3) and out.dtype == np.float32
+
+
+def test_int64_classes_do_not_wrap_inside_the_graph(setup):
+    _, _, editor = setup
+    images, _, intensity = _batch()
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"expression must be a class index"):
+        editor([images, tf.constant([2**32, 3, 2**32 + 3], tf.int64), intensity])
+
+
+def test_damaged_editor_files_are_refused_naming_the_file(setup, tmp_path):
+    from exprgan_tf.editor import save_compact
+
+    _, _, editor = setup
+    path = save_compact(editor, str(tmp_path / "e.npz"), "float32")
+    arrays = dict(np.load(path))
+    arrays["w0001"] = arrays["w0001"].copy()
+    arrays["w0001"].flat[0] = np.nan
+    np.savez(tmp_path / "nan.npz", **arrays)
+    with pytest.raises(ValueError, match=rf"nan.npz'?: weight w0001 \({editor.weights[1].path}\) "
+                                         r"holds 1 NaN/Inf value"):
+        load_editor(tmp_path / "nan.npz")
+    for name in ("e.npz", "e.keras"):
+        full = tmp_path / name
+        if name.endswith(".keras"):
+            editor.save(full)
+        data = full.read_bytes()
+        (tmp_path / f"cut_{name}").write_bytes(data[:len(data) // 2])
+        with pytest.raises(ValueError, match=rf"cut_{re.escape(name)}'? (is not a readable|"
+                                             r"cannot be read).*(truncated or corrupt)"):
+            load_editor(tmp_path / f"cut_{name}")
 
 
 def test_compact_file_is_exact_in_float32_and_close_in_float16(setup, tmp_path):

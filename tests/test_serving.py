@@ -156,6 +156,18 @@ def test_bad_inputs_fail_inside_the_graph_with_a_message(exported, case, change,
         _serve(loaded, **args)
 
 
+def test_batch_mismatch_is_reported_before_any_op_fails_on_it(exported):
+    # The code layer multiplied expression by intensity before the check ran in 26 of
+    # 30 calls ("Incompatible shapes" at expression_code/mul_1); all inputs now wait
+    # for the checks.
+    _, _, loaded = exported
+    images, expression, intensity = _batch()
+    for _ in range(20):
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match=r"expression must have one entry per image"):
+            _serve(loaded, images, expression[:2], intensity)
+
+
 def test_undecodable_bytes_fail_with_a_message(exported):
     _, _, loaded = exported
     with pytest.raises(tf.errors.InvalidArgumentError, match="Unknown image file format"):

@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     except InceptionWeightsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, ValueError) as e:
+    except (OSError, ValueError) as e:  # FileNotFoundError, NotADirectoryError, ...
         print(f"error: {e}", file=sys.stderr)
         return 2
     from exprgan_tf.evaluation.table import markdown_table

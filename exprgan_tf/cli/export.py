@@ -62,7 +62,7 @@ def main(argv=None) -> int:
             print(f"{args.compact}: editor of {checkpoint}, float16 weights, {mb:.1f} MB")
         path = (export_saved_model(editor, args.export_dir, version=args.version,
                                    overwrite=args.overwrite) if args.export_dir else None)
-    except (FileNotFoundError, FileExistsError, ValueError) as e:
+    except (OSError, ValueError) as e:  # FileNotFoundError, NotADirectoryError, ...
         print(f"error: {e}", file=sys.stderr)
         return 1
     if path is None:

@@ -37,7 +37,7 @@ def main(argv=None):
                              "non-commercial licence): pass --from /path/to/vgg-face.mat "
                              "(MatConvNet) or a Keras VGG-Face .h5")
             path = weights.import_vgg_face(args.src, force=args.force, dest=args.dest)
-    except (RuntimeError, ValueError, FileNotFoundError) as e:
+    except (RuntimeError, ValueError, OSError) as e:  # OSError: h5py on a non-HDF5 file
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(path)

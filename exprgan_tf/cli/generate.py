@@ -156,6 +156,14 @@ def main(argv=None) -> int:
     except PhotoError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    if args.face_box:
+        x, y, w, h = args.face_box
+        height, width = photo.shape[:2]
+        if x + w > width or y + h > height:
+            print(f"error: --face-box {x},{y},{w},{h} reaches x={x + w}, y={y + h}, outside "
+                  f"the {width}x{height} photo {args.image}; give a box inside it "
+                  "(X + W <= width, Y + H <= height).", file=sys.stderr)
+            return 2
     checkpoint = args.checkpoint or find_checkpoint()
     try:
         editor = load_editor(checkpoint)   # None: the error says where it looked

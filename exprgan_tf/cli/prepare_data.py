@@ -52,6 +52,9 @@ def main(argv=None):
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # an --out that cannot be created or written
+        print(f"error: cannot write the face set to {args.out}: {e}", file=sys.stderr)
+        return 2
     splits = collections.Counter(r["split"] for r in rows)
     subjects = {s: sorted({r["subject"] for r in rows if r["split"] == s}) for s in splits}
     print(f"Wrote {len(rows)} images to {args.out} in {time.time() - start:.1f} s")

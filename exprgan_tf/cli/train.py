@@ -12,7 +12,10 @@ generated in memory, run directory ``checkpoints/<preset>``. Any config value ca
 set with ``--set key.path=value`` (see ``exprgan_tf/config.py``); ``--config FILE``
 starts from a saved config instead of a preset.
 
-Ctrl-C saves a checkpoint and stops; run the same command to resume.
+Ctrl-C saves a checkpoint and stops with exit status 130; run the same command to
+resume. Exit status: 0 done (or stopped by --max-steps), 1 training failed (NaN/Inf,
+the run directory is in use by another trainer), 2 bad arguments or unusable
+checkpoints, 130 stopped by Ctrl-C / SIGTERM after saving.
 """
 
 from __future__ import annotations
@@ -71,6 +74,17 @@ def main(argv=None) -> int:
     run_dir = args.run_dir or os.path.join("checkpoints", config.name)
 
     from exprgan_tf import data
+    from exprgan_tf.run_dir import RunDirBusyError, RunDirLock
+
+    try:  # before loading data: a busy or impossible run directory refuses at once
+        if args.strategy != "multiworker":  # there the Trainer locks on the chief only
+            RunDirLock(run_dir).acquire()
+    except RunDirBusyError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except (ValueError, OSError) as e:
+        print(f"error: cannot use the run directory {run_dir}: {e}", file=sys.stderr)
+        return 2
     from exprgan_tf.training import NonFiniteLossError, Trainer, make_strategy
 
     if args.data and config.training.pair_intensities:
@@ -95,17 +109,23 @@ def main(argv=None) -> int:
     print(f"{len(images)} training and {len(test_images)} test images "
           f"({time.time() - t0:.1f} s).", flush=True)
 
+    trainer = None
     try:
         trainer = Trainer(config, run_dir, args.stage, images, labels,
                           sample_images=test_images[first][:8],
                           strategy=make_strategy(args.strategy), **pairing)
         trainer.fit(max_steps=args.max_steps)
-    except NonFiniteLossError as e:
+    except (NonFiniteLossError, RunDirBusyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    except ValueError as e:
+    except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    finally:
+        if trainer is not None:
+            trainer.close()
+    if trainer.interrupted:  # saved; a non-zero status tells scripts it did not finish
+        return 130
     print(f"Run directory: {run_dir} (config.json, ckpt/, samples/, logs/, history.csv). "
           f"TensorBoard: tensorboard --logdir {os.path.join(run_dir, 'logs')}")
     return 0

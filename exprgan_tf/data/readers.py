@@ -14,7 +14,7 @@ Two layouts are understood:
   columns ``path`` (relative to ``root``) and ``subject``.
 
 Images are decoded with Pillow, converted to RGB (grayscale, palette and RGBA images
-included), centre-cropped to a square and resized to ``image_size``. Files that cannot be
+included; 16-bit grayscale scaled to 8 bits, see :func:`to_rgb8`), centre-cropped to a square and resized to ``image_size``. Files that cannot be
 decoded are skipped with a single warning naming them; nothing is dropped silently.
 
 Example:
@@ -335,10 +335,41 @@ def select_split(records, split: str, test_subjects=None, test_fraction: float =
     return [r for r in records if r.subject in chosen]
 
 
+# Pillow modes of grayscale images with more than 8 bits per pixel. ``convert("RGB")``
+# clips their values to 255 (a 16-bit image comes out all white), so they are scaled.
+_WIDE_INT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def to_rgb8(image) -> np.ndarray:
+    """A decoded Pillow image as uint8 RGB ``[H, W, 3]``, in every reader of the package.
+
+    16-bit grayscale (``I;16``, and ``I`` as Pillow opens 16-bit PNG/TIFF) is scaled
+    from 0-65535 to 0-255; float grayscale (``F``) must lie in [0, 1]. Other modes go
+    through ``convert("RGB")``.
+
+    Raises:
+        ValueError: a float image with values outside [0, 1] (its scale is unknown).
+    """
+    if image.mode in _WIDE_INT_MODES:
+        values = np.asarray(image).astype(np.float64)
+        gray = np.round(np.clip(values, 0, 65535) / 257.0).astype(np.uint8)
+    elif image.mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        if not (np.all(np.isfinite(values)) and values.min() >= 0.0 and values.max() <= 1.0):
+            raise ValueError("a floating-point image must hold values in [0, 1]; this one "
+                             f"spans [{np.nanmin(values):g}, {np.nanmax(values):g}]. Save "
+                             "it as an 8- or 16-bit image.")
+        gray = np.round(values * 255.0).astype(np.uint8)
+    else:
+        return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return np.repeat(gray[..., None], 3, axis=-1)
+
+
 def load_image(path, image_size=None, detector=None) -> np.ndarray:
     """Decode one image file as uint8 RGB, optionally face-cropped and resized.
 
-    Grayscale, palette and RGBA files are converted to RGB. A non-square image is
+    Grayscale (8 or 16 bits), palette and RGBA files are converted to RGB
+    (:func:`to_rgb8`). A non-square image is
     centre-cropped to a square before resizing (or cropped around the face found by
     ``detector``, a callable ``uint8 image -> uint8 face crop``).
 
@@ -349,8 +380,7 @@ def load_image(path, image_size=None, detector=None) -> np.ndarray:
 
     with Image.open(path) as im:
         im.load()
-        rgb = im.convert("RGB")
-    arr = np.asarray(rgb, dtype=np.uint8)
+        arr = to_rgb8(im)
     if detector is not None:
         arr = detector(arr)
     return resize_square(arr, image_size) if image_size else arr

@@ -76,6 +76,28 @@ class EvaluationOptions:
     batch_size: int = 64
     seed: int = 0
 
+    def validate(self):
+        """Refuse settings that would fail late or be silently changed.
+
+        Raises:
+            ValueError: a count that must be positive is not, or a negative index.
+            FileNotFoundError: an explicitly named weights file does not exist.
+        """
+        for name in ("batch_size", "classifier_epochs", "pca_persons"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer. Received: "
+                                 f"{name}={value!r}")
+        if self.grid_subject < 0:
+            raise ValueError("grid_subject must be the index of a test subject (>= 0). "
+                             f"Received: grid_subject={self.grid_subject!r}")
+        if (self.identity_weights and self.identity_network != "none"
+                and not os.path.isfile(self.identity_weights)):
+            raise FileNotFoundError(
+                f"identity_weights={self.identity_weights!r} does not exist (given "
+                f"explicitly, so it is not skipped); fix the path, or leave it out to use "
+                f"the {self.identity_network} cache.")
+
 
 def log(msg):
     print(msg, flush=True)
@@ -258,7 +280,10 @@ def evaluate(run_dirs, options: EvaluationOptions) -> dict:
     from exprgan_tf.visualize import labelled_grid, plot_loss_curves, save_png
 
     t_start = time.time()
+    options.validate()
     out = options.out_dir
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ValueError(f"The output folder {out} is a file; give a folder (--out).")
     os.makedirs(out, exist_ok=True)
     notes = []
     if not run_dirs:
@@ -286,6 +311,9 @@ def evaluate(run_dirs, options: EvaluationOptions) -> dict:
     log(f"  {len(train_x)} training faces, {len(test_x)} test faces of "
         f"{len(set(test_s))} held-out subjects")
     subjects = list(dict.fromkeys(test_s.tolist()))          # in order
+    if options.grid_subject >= len(subjects):
+        raise ValueError(f"grid_subject={options.grid_subject} but the test split has "
+                         f"{len(subjects)} subjects (indices 0-{len(subjects) - 1}).")
     first_index = {s: int(np.flatnonzero(test_s == s)[0]) for s in subjects}
 
     # --- the classifier ---------------------------------------------------------------
@@ -355,7 +383,7 @@ def evaluate(run_dirs, options: EvaluationOptions) -> dict:
                  f"to the class mean.")
 
     details = {}
-    grid_subject = subjects[min(options.grid_subject, len(subjects) - 1)]
+    grid_subject = subjects[options.grid_subject]
     files = []
     for m, (run_dir, label) in enumerate(zip(run_dirs, labels)):
         log(f"[{m + 1}/{len(run_dirs)}] {label} ({run_dir})")

@@ -261,7 +261,7 @@ def read_vgg_face_arrays(path) -> dict:
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: unknown file type.
+        ValueError: unknown file type, or a file that does not read as its type.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -269,11 +269,17 @@ def read_vgg_face_arrays(path) -> dict:
                                 f"Keras VGG-Face .h5 and import it with: python "
                                 f"scripts/fetch_weights.py vgg_face --from FILE")
     if path.endswith(".mat"):
-        return read_matconvnet(path)
-    if path.endswith(".h5") or path.endswith(".hdf5"):
-        return read_keras_h5(path)
-    raise ValueError(f"VGG-Face weights must be a MatConvNet .mat or a Keras .h5 file. "
-                     f"Received: path={path!r}")
+        reader = read_matconvnet
+    elif path.endswith(".h5") or path.endswith(".hdf5"):
+        reader = read_keras_h5
+    else:
+        raise ValueError(f"VGG-Face weights must be a MatConvNet .mat or a Keras .h5 file. "
+                         f"Received: path={path!r}")
+    try:
+        return reader(path)
+    except OSError as e:  # h5py / scipy on a file that is not what its name says
+        raise ValueError(f"{path} cannot be read as a {os.path.splitext(path)[1]} file "
+                         f"({e}); is it the VGG-Face weights file, complete?") from None
 
 
 def load_vgg_face_weights(model, path, arrays=None):

@@ -123,13 +123,15 @@ def read_photo(path) -> np.ndarray:
     """
     from PIL import ImageOps
 
+    from exprgan_tf.data.readers import to_rgb8
+
     try:
         with Image.open(path) as image:
             image = ImageOps.exif_transpose(image)
-            return np.asarray(image.convert("RGB"))
+            return to_rgb8(image)
     except FileNotFoundError:
         raise PhotoError(f"{path}: no such file.") from None
-    except (UnidentifiedImageError, OSError) as e:
+    except (UnidentifiedImageError, OSError, ValueError) as e:
         raise PhotoError(f"{path} is not an image file that can be read "
                          f"(JPEG, PNG, BMP, GIF, WebP, ...): {e}") from None
 

@@ -10,7 +10,13 @@ then trains epoch by epoch with:
 - a checkpoint every ``training.checkpoint_every`` epochs, at the end, and when the
   run is interrupted with Ctrl-C / SIGTERM (between two steps, so nothing is lost and
   the resumed run equals an uninterrupted one);
-- a stop with a clear error on a NaN/Inf loss, leaving the last good checkpoint alone;
+- a stop with a clear error on a NaN/Inf loss or weight, leaving the last good
+  checkpoint alone (a checkpoint is never written with non-finite weights, nor over an
+  existing checkpoint file);
+- a lock on the run directory (:class:`~exprgan_tf.run_dir.RunDirLock`), so a second
+  trainer in it refuses to start;
+- networks initialised from ``training.seed``: two identical commands give identical
+  weights;
 - ``history.csv`` (per-epoch mean losses) and ``loss_curves.png`` at the end.
 
 Example:
@@ -56,7 +62,15 @@ FROZEN_SECTIONS = ("model", "preprocess")
 
 
 class NonFiniteLossError(FloatingPointError):
-    """A loss became NaN or Inf; the run stopped without saving the bad weights."""
+    """A loss or a weight became NaN or Inf; the run stopped without saving the bad
+    weights."""
+
+
+def init_seed(seed: int, stage: int) -> int:
+    """The seed the networks of ``stage`` are initialised from: derived from the run's
+    ``training.seed`` and the stage, so the networks a stage starts fresh are not
+    copies of the (untrained) ones of the stage before."""
+    return int(np.random.SeedSequence([seed, stage]).generate_state(1)[0])
 
 
 def make_strategy(kind: str = "auto") -> tf.distribute.Strategy:
@@ -89,13 +103,14 @@ class _StopRequest:
 
     def __init__(self):
         self.requested = False
+        self.signalled = False  # requested by a signal, not by max_steps
         self._old = {}
 
     def __enter__(self):
         def handler(signum, frame):
             if self.requested:  # a second Ctrl-C: stop now
                 raise KeyboardInterrupt
-            self.requested = True
+            self.requested = self.signalled = True
             print("\nInterrupt received: finishing this step, saving a checkpoint, then "
                   "stopping (press Ctrl-C again to abort without saving).", flush=True)
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -152,11 +167,18 @@ class Trainer:
         if self.batch_size % self.strategy.num_replicas_in_sync:
             raise ValueError(f"batch_size={self.batch_size} must be a multiple of the "
                              f"{self.strategy.num_replicas_in_sync} replicas.")
+        # One trainer per run directory (the chief of a multi-worker run writes it).
+        self.lock = rd.RunDirLock(self.run_dir, warn=lambda m: self.log(f"Warning: {m}"))
+        if self.strategy.extended.should_checkpoint:
+            self.lock.acquire()
         self._write_config()
 
         self.sample_images = np.asarray(images[:8] if sample_images is None
                                         else sample_images[:8])
         precision = config.training.precision
+        # Keras draws initial weights from its global seed generator: seed it, so two
+        # identical commands start from identical weights.
+        keras.utils.set_random_seed(init_seed(config.training.seed, stage))
         with self.strategy.scope():
             with dtype_policy(precision):  # float32 variables; mixed: compute dtype
                 self.nets = build_networks(config.model)
@@ -209,6 +231,7 @@ class Trainer:
             epoch=self.epoch, step_in_epoch=self.step_in_epoch, global_step=self.global_step)
         self.manager = tf.train.CheckpointManager(self.checkpoint, rd.ckpt_dir(self.run_dir, stage),
                                                   max_to_keep=3)
+        self.interrupted = False  # set when Ctrl-C / SIGTERM stopped fit()
         self.restored = self._restore()
         self.writer = tf.summary.create_file_writer(
             os.path.join(self.run_dir, rd.LOGS_DIR, f"stage{stage}"))
@@ -237,11 +260,20 @@ class Trainer:
         return build_identity_features(self.config.identity)
 
     def _restore(self) -> str:
-        latest = self.manager.latest_checkpoint
+        directory = rd.ckpt_dir(self.run_dir, self.stage)
+        # From the files on disk, not only the state file; unusable newer checkpoints
+        # are skipped (CheckpointError when there are checkpoints but none is usable).
+        latest = rd.newest_good_checkpoint(directory, warn=lambda m: self.log(f"Warning: {m}"))
+        self.last_good = latest
         if latest:
+            self._set_aside_newer_than(latest)
             self.checkpoint.restore(latest).assert_existing_objects_matched()
             msg = (f"Resuming stage {self.stage} from {latest}: epoch {int(self.epoch)}, "
                    f"step {int(self.step_in_epoch)} of that epoch.")
+            if self.manager.latest_checkpoint is None:
+                msg += (f" ({os.path.join(directory, 'checkpoint')} was missing; the "
+                        "checkpoint was found from its files.)")
+            msg += self._apply_learning_rate()
         elif self.stage > 1 and rd.latest_checkpoint(self.run_dir, self.stage - 1):
             prev = rd.latest_checkpoint(self.run_dir, self.stage - 1)
             names = CARRIED_OVER[self.stage]
@@ -259,6 +291,34 @@ class Trainer:
                 msg += f" (The original schedule runs stage {self.stage - 1} first.)"
         self.log(msg)
         return msg
+
+    def _set_aside_newer_than(self, prefix):
+        """Rename the files of unusable checkpoints newer than ``prefix`` to
+        ``*.unusable``: training from ``prefix`` would write checkpoints of the same
+        numbers, and a checkpoint file is never overwritten."""
+        prefixes = rd.checkpoints_on_disk(os.path.dirname(prefix))
+        for bad in prefixes[:prefixes.index(prefix)]:
+            for path in rd.checkpoint_files(bad):
+                os.replace(path, path + ".unusable")
+            self.log(f"Warning: renamed the files of {bad} to *.unusable (kept for "
+                     "inspection; delete them when done).")
+
+    def _apply_learning_rate(self) -> str:
+        """Give the restored optimisers the configured learning rate (the checkpoint
+        holds the one they were saved with); says so when it changes."""
+        lr = self.config.optimizer.learning_rate
+        before = {float(opt.learning_rate) for opt in self.optimizers.values()}
+        for opt in self.optimizers.values():
+            opt.learning_rate = lr
+        changed = sorted(v for v in before if not np.isclose(v, lr, rtol=1e-6, atol=0.0))
+        if not changed:
+            return ""
+        return (f" optimizer.learning_rate is {lr:g} from now on (the checkpoint's "
+                f"optimisers had {', '.join(f'{v:g}' for v in changed)}).")
+
+    def close(self):
+        """Release the run directory's lock (also released when the process ends)."""
+        self.lock.release()
 
     # --- the loop ----------------------------------------------------------------------
     def fit(self, epochs: int | None = None, max_steps: int | None = None) -> list[dict]:
@@ -283,6 +343,7 @@ class Trainer:
             return rows
         self.log(f"Stage {self.stage}: epochs {start + 1}-{epochs}, {steps} steps of "
                  f"{self.batch_size} images each, {self.strategy.num_replicas_in_sync} replica(s).")
+        self.interrupted = False
         with _StopRequest() as stop, self.writer.as_default():
             while int(self.epoch) < epochs:
                 epoch = int(self.epoch)
@@ -316,9 +377,10 @@ class Trainer:
                     if stop.requested:
                         break
                 if stop.requested and int(self.step_in_epoch) < steps:
-                    path = self.manager.save(checkpoint_number=int(self.global_step))
+                    path = self._save(epoch)
                     self.log(f"Stopped at epoch {epoch + 1}, step {int(self.step_in_epoch)}: "
                              f"saved {path}. Run the same command to resume.")
+                    self.interrupted = stop.signalled
                     return rows
                 self.epoch.assign_add(1)
                 self.step_in_epoch.assign(0)
@@ -328,10 +390,11 @@ class Trainer:
                 if last or (epoch + 1) % self.config.training.sample_every == 0:
                     self.sample(epoch + 1)
                 if last or stop.requested or (epoch + 1) % self.config.training.checkpoint_every == 0:
-                    path = self.manager.save(checkpoint_number=int(self.global_step))
+                    path = self._save(epoch)
                     self.log(f"Saved {path}")
                 if stop.requested:
                     self.log("Stopped after a full epoch. Run the same command to resume.")
+                    self.interrupted = stop.signalled
                     return rows
         self.writer.flush()
         plot = plot_loss_curves(os.path.join(self.run_dir, rd.HISTORY_FILE),
@@ -354,13 +417,41 @@ class Trainer:
             self._scalar_writer = write
         self._scalar_writer(losses, self.global_step)
 
+    def _save(self, epoch: int) -> str:
+        """Write a checkpoint at ``global_step``, only with finite weights and never over
+        a checkpoint file this run did not write."""
+        number = int(self.global_step)
+        prefix = os.path.join(self.manager.directory, f"ckpt-{number}")
+        if rd.checkpoint_files(prefix) and prefix not in self.manager.checkpoints:
+            raise rd.CheckpointError(
+                f"Not saving over {prefix}: its files exist but this run did not write "
+                f"them ({', '.join(rd.checkpoint_files(prefix))}). Move them away and run "
+                "the same command again.")
+        variables = [v for net in self.nets.as_dict().values() for v in net.weights]
+        variables += [v for opt in self.optimizers.values() for v in opt.variables]
+        bad = [v.path for v in variables if v.dtype in ("float16", "bfloat16", "float32")
+               and not bool(tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(v))))]
+        if bad:
+            raise NonFiniteLossError(
+                f"Non-finite weights in stage {self.stage}, epoch {epoch + 1}, step "
+                f"{int(self.step_in_epoch)}: {', '.join(bad[:5])}"
+                + (f" and {len(bad) - 5} more" if len(bad) > 5 else "") + ". Nothing was "
+                f"saved; the last good checkpoint is {self._last_good()}. Lower "
+                "optimizer.learning_rate or check the data.")
+        self.last_good = self.manager.save(checkpoint_number=number)
+        return self.last_good
+
+    def _last_good(self) -> str:
+        # The checkpoint restored or written last: both passed the finite checks.
+        return self.last_good or "none (none saved yet)"
+
     def _check_finite(self, values: dict, epoch: int):
         bad = {k: v for k, v in values.items() if not np.isfinite(v)}
         if bad:
             raise NonFiniteLossError(
                 f"Non-finite loss in stage {self.stage}, epoch {epoch + 1}, step "
                 f"{int(self.step_in_epoch) + 1}: {bad}. Nothing was saved after this step; the "
-                f"last good checkpoint is {self.manager.latest_checkpoint or 'none (none saved yet)'}."
+                f"last good checkpoint is {self._last_good()}."
                 " Lower optimizer.learning_rate or check the data.")
 
     def _history_row(self, epoch, sums, count, seconds) -> dict:
