@@ -508,15 +508,14 @@ def _is_editor_file(path) -> bool:
 
 
 def _is_editor_run(path) -> bool:
-    """A run directory whose encoder is trained (a stage-2 or stage-3 checkpoint)."""
+    """A run directory whose encoder is trained (a stage-2 or stage-3 checkpoint).
+    Only the files are looked at, not read: :func:`load_editor` then uses the newest
+    good one, and says so when a damaged one is skipped."""
     from exprgan_tf import run_dir
 
     if not os.path.isfile(run_dir.config_path(path)):
         return False
-    try:
-        return any(run_dir.latest_checkpoint(path, stage=s) for s in (2, 3))
-    except TypeError:  # a run-dir layout without per-stage checkpoints
-        return run_dir.latest_checkpoint(path) is not None
+    return any(run_dir.checkpoints_on_disk(run_dir.ckpt_dir(path, stage=s)) for s in (2, 3))
 
 
 def find_checkpoint(root=None) -> str | None:
