@@ -24,42 +24,6 @@ TESTS = os.path.dirname(os.path.abspath(__file__))
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
        "PYTHONPATH": os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")])}
 
-FIT_MIRRORED = textwrap.dedent('''
-    import sys
-    import numpy as np, tensorflow as tf, keras
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    sys.path.insert(0, sys.argv[1])
-    from test_training import tiny_config, tiny_data, weights_of, quiet
-    from exprgan_tf.training import Trainer, make_strategy
-    images, labels = tiny_data()
-    weights = {}
-    for kind in ("default", "mirrored"):
-        # Adam's epsilon = 1 makes its update proportional to the gradient: with the
-        # default 1e-8, float noise in near-zero gradients becomes +-lr sign flips.
-        t = Trainer(tiny_config(extra=["optimizer.epsilon=1.0", "optimizer.learning_rate=0.01"]),
-                    sys.argv[2] + kind, 1, images, labels, batch_size=8,
-                    strategy=make_strategy(kind), log=quiet)
-        t.fit(epochs=1, max_steps=2)
-        print(kind, t.strategy.num_replicas_in_sync, int(t.global_step), int(t.step_in_epoch))
-        weights[kind] = weights_of(t)
-    a, b = weights["default"], weights["mirrored"]
-    print("MAXDIFF", max(float(np.max(np.abs(x - y))) for n in a for x, y in zip(a[n], b[n])))
-''')
-
-
-@pytest.mark.slow  # two trainers in a fresh process, one of them traced for 2 replicas
-def test_fit_under_mirrored_on_two_logical_cpus_equals_the_single_device_fit(tmp_path):
-    out = subprocess.run([sys.executable, "-c", FIT_MIRRORED, TESTS, str(tmp_path) + "/"],
-                         capture_output=True, text=True, timeout=300, env=ENV)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert "default 1 2 2" in out.stdout and "mirrored 2 2 2" in out.stdout, out.stdout
-    line = [l for l in out.stdout.splitlines() if l.startswith("MAXDIFF")][0]
-    # 2 steps; the replicas sum their halves of the batch in another order: float noise
-    assert float(line.split()[1]) < 1e-6, line
-    assert tf.train.latest_checkpoint(rd.ckpt_dir(tmp_path / "mirrored", 1)).endswith("ckpt-2")
-
-
 # scripts/train.py's main(), printing a digest of the networks' weights when it is done.
 WORKER = textwrap.dedent('''
     import hashlib, sys
@@ -160,3 +124,32 @@ def test_two_workers_on_loopback_train_alike_and_only_the_chief_writes(tmp_path,
         rd.CONFIG_FILE, rd.LOCK_FILE]
     # The other worker's temporary checkpoints are gone.
     assert _files(tmp_path / "tmp-mw-1") == [] and _files(tmp_path / "tmp-mw-0") == []
+
+
+@pytest.mark.slow  # two fresh training processes, one of them traced for 2 replicas
+def test_train_script_mirrored_on_two_logical_cpus_equals_the_single_device_run(
+        tmp_path, small_folder):
+    data, config = small_folder
+    # Adam's epsilon = 1 makes its update proportional to the gradient: with the default
+    # 1e-8, float noise in near-zero gradients becomes +-lr sign flips.
+    args = ["--stage", "1", "--config", str(config), "--data", str(data), "--batch-size",
+            "8", "--max-steps", "2", "--set", "optimizer.epsilon=1.0", "--set",
+            "optimizer.learning_rate=0.01"]
+    runs = {"default": [], "mirrored": ["--cpu-replicas", "2"]}
+    procs = {kind: subprocess.Popen(
+        [sys.executable, os.path.join(REPO, "scripts", "train.py"), *args, "--strategy",
+         kind, "--run-dir", str(tmp_path / kind), *extra], stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, env=ENV) for kind, extra in runs.items()}
+    outs = {kind: p.communicate(timeout=400)[0] for kind, p in procs.items()}
+    for kind, p in procs.items():
+        assert p.returncode == 0, outs[kind][-2000:]
+    assert "1 replica(s)" in outs["default"] and "2 replica(s)" in outs["mirrored"]
+    readers = {kind: tf.train.load_checkpoint(rd.ckpt_dir(tmp_path / kind, 1) + "/ckpt-2")
+               for kind in runs}
+    names = [n for n in readers["default"].get_variable_to_shape_map()
+             if n.startswith(("decoder/", "image_discriminator/"))]
+    assert len(names) > 20
+    worst = max(float(np.max(np.abs(readers["default"].get_tensor(n)
+                                    - readers["mirrored"].get_tensor(n)))) for n in names)
+    # 2 steps; the replicas sum their halves of the batch in another order: float noise
+    assert worst < 1e-6, worst
