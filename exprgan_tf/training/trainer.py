@@ -329,7 +329,9 @@ class Trainer:
         """Give the restored optimisers the configured learning rate (the checkpoint
         holds the one they were saved with); says so when it changes."""
         lr = self.config.optimizer.learning_rate
-        before = {float(opt.learning_rate) for opt in self.optimizers.values()}
+        # (read through a tensor: under a strategy the variable is a MirroredVariable)
+        before = {float(tf.convert_to_tensor(opt.learning_rate))
+                  for opt in self.optimizers.values()}
         for opt in self.optimizers.values():
             opt.learning_rate = lr
         changed = sorted(v for v in before if not np.isclose(v, lr, rtol=1e-6, atol=0.0))
