@@ -60,12 +60,13 @@ def _start_workers(args, tmp_path, tag):
     for index in range(2):
         tmp = tmp_path / f"tmp-{tag}-{index}"
         tmp.mkdir()
-        env = {**ENV, "TMPDIR": str(tmp), "TF_CONFIG": json.dumps(
+        env = {**ENV, "TMPDIR": str(tmp), "PYTHONUNBUFFERED": "1", "TF_CONFIG": json.dumps(
             {"cluster": cluster, "task": {"type": "worker", "index": index}})}
         log = open(tmp_path / f"{tag}-{index}.log", "w")
         procs.append(subprocess.Popen([sys.executable, "-c", WORKER] + args + [
             "--strategy", "multiworker"], stdout=log, stderr=subprocess.STDOUT, env=env,
             cwd=tmp_path))
+        log.close()  # the worker has its own copy
     return procs
 
 
@@ -153,3 +154,59 @@ def test_train_script_mirrored_on_two_logical_cpus_equals_the_single_device_run(
                                     - readers["mirrored"].get_tensor(n)))) for n in names)
     # 2 steps; the replicas sum their halves of the batch in another order: float noise
     assert worst < 1e-6, worst
+
+
+def _wait_for(path, text, procs, timeout=300):
+    """Wait until ``text`` is in the file ``path`` (False when a process ended first)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if text in path.read_text():
+            return True
+        if any(p.poll() is not None for p in procs):
+            return False
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.slow  # three two-worker runs
+def test_a_killed_worker_then_the_same_commands_resume_to_the_uninterrupted_weights(
+        tmp_path, small_folder):
+    """Worker 1 is killed with SIGKILL after the checkpoint of epoch 2 (of 4); the chief
+    cannot go on without it and stops with exit status 1. Running the same two commands again
+    resumes both from the chief's checkpoint and ends with the weights of a run that
+    was never interrupted."""
+    data, config = small_folder
+
+    def args(run):
+        return ["--stage", "1", "--config", str(config), "--data", str(data), "--run-dir",
+                str(tmp_path / run), "--batch-size", "8", "--epochs", "4", "--set",
+                "training.checkpoint_every=2"]
+
+    plain = _start_workers(args("plain"), tmp_path, "plain")
+    killed = _start_workers(args("killed"), tmp_path, "killed")
+    saved = os.path.join(rd.ckpt_dir(tmp_path / "killed", 1), "ckpt-12")
+    try:
+        assert _wait_for(tmp_path / "killed-0.log", f"Saved {saved}", killed), \
+            _log(tmp_path, "killed", 0)[-2000:]
+        killed[1].send_signal(signal.SIGKILL)
+    finally:
+        _wait(killed, timeout=120)  # the chief is killed here if it does not stop
+    assert killed[1].returncode == -signal.SIGKILL
+    # The chief notices (its peer's heartbeats stop) and says what to do.
+    assert killed[0].returncode == 1, _log(tmp_path, "killed", 0)[-2000:]
+    assert "the cluster lost a worker" in _log(tmp_path, "killed", 0)
+    assert "ckpt-24" not in _log(tmp_path, "killed", 0)  # it was stopped mid-run
+    assert _wait(plain) == [0, 0], _log(tmp_path, "plain", 0)[-2000:]
+
+    again = _start_workers(args("killed"), tmp_path, "again")
+    assert _wait(again) == [0, 0], _log(tmp_path, "again", 0)[-2000:]
+    for index in range(2):
+        assert f"Resuming stage 1 from {saved}: epoch 2, step 0" in _log(tmp_path, "again", index)
+
+    def digest(tag, index):
+        return [l for l in _log(tmp_path, tag, index).splitlines() if l.startswith("WEIGHTS")][0]
+
+    assert digest("again", 0) == digest("again", 1) == digest("plain", 0) == digest("plain", 1)
+    assert digest("plain", 0).endswith(" 24")
+    assert sorted(f for f in _files(tmp_path / "killed" / "ckpt")) == sorted(
+        f for f in _files(tmp_path / "plain" / "ckpt"))

@@ -14,7 +14,7 @@ starts from a saved config instead of a preset.
 
 Ctrl-C saves a checkpoint and stops with exit status 130; run the same command to
 resume. Exit status: 0 done (or stopped by --max-steps), 1 training failed (NaN/Inf,
-the run directory is in use by another trainer), 2 bad arguments or unusable
+the run directory is in use by another trainer, a worker of the cluster died), 2 bad arguments or unusable
 checkpoints, 130 stopped by Ctrl-C / SIGTERM after saving.
 """
 
@@ -112,6 +112,8 @@ def main(argv=None) -> int:
     except (ValueError, OSError) as e:
         print(f"error: cannot use the run directory {run_dir}: {e}", file=sys.stderr)
         return 2
+    import tensorflow as tf
+
     from exprgan_tf.training import NonFiniteLossError, Trainer
 
     if args.data and config.training.pair_intensities:
@@ -144,6 +146,14 @@ def main(argv=None) -> int:
         trainer.fit(max_steps=args.max_steps)
     except (NonFiniteLossError, RunDirBusyError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except (tf.errors.UnavailableError, tf.errors.CancelledError) as e:
+        if args.strategy != "multiworker":
+            raise
+        # A worker died: the collectives of the others are aborted (heartbeats stop).
+        print(f"error: the cluster lost a worker ({str(e).splitlines()[0][:300]}). Run the "
+              "same command again on every worker: they resume from the chief's last "
+              "checkpoint.", file=sys.stderr)
         return 1
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
