@@ -93,6 +93,19 @@ def _files(root):
                   for d, _, names in os.walk(root) for f in names)
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--cpu-replicas", "0", "--strategy", "mirrored"],
+     "--cpu-replicas must be at least 1. Received: 0"),
+    (["--cpu-replicas", "2"], "--strategy auto would use one device"),
+])
+def test_bad_cpu_replicas_are_refused_before_any_work(argv, message, tmp_path, capsys):
+    from exprgan_tf.cli import train
+
+    assert train.main(["--stage", "1", "--run-dir", str(tmp_path / "run")] + argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.fixture(scope="module")
 def small_folder(tmp_path_factory):
     """5 subjects x 6 expressions x 2 frames at 32 px: 48 training faces (4 subjects)."""

@@ -94,6 +94,11 @@ def main(argv=None) -> int:
         print(f"error: --cpu-replicas must be at least 1. Received: {args.cpu_replicas}",
               file=sys.stderr)
         return 2
+    if args.cpu_replicas is not None and args.strategy not in ("mirrored", "multiworker"):
+        print(f"error: --cpu-replicas {args.cpu_replicas} splits the CPU for --strategy "
+              f"mirrored or multiworker; --strategy {args.strategy} would use one device.",
+              file=sys.stderr)
+        return 2
     try:  # devices and the cluster are fixed before TensorFlow runs its first op
         strategy = _strategy(args.strategy, args.cpu_replicas)
     except (ValueError, RuntimeError) as e:
