@@ -14,7 +14,7 @@ starts from a saved config instead of a preset.
 
 Ctrl-C saves a checkpoint and stops with exit status 130; run the same command to
 resume. Exit status: 0 done (or stopped by --max-steps), 1 training failed (NaN/Inf,
-the run directory is in use by another trainer), 2 bad arguments or unusable
+the run directory is in use by another trainer, a worker of the cluster died), 2 bad arguments or unusable
 checkpoints, 130 stopped by Ctrl-C / SIGTERM after saving.
 """
 
@@ -46,10 +46,28 @@ def parse_args(argv=None):
     p.add_argument("--strategy", default="auto",
                    choices=("auto", "default", "mirrored", "multiworker"),
                    help="tf.distribute strategy (auto: MirroredStrategy on several GPUs)")
+    p.add_argument("--cpu-replicas", type=int, default=None, metavar="N",
+                   help="split the CPU into N logical devices, so --strategy mirrored "
+                        "runs N replicas on a machine without GPUs (for tests and "
+                        "trying the distributed path; it is not faster)")
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="KEY=VALUE", help="override a config value, e.g. "
                    "--set optimizer.learning_rate=2e-4 (repeatable)")
     return p.parse_args(argv)
+
+
+def _strategy(kind: str, cpu_replicas: int | None):
+    """The strategy of ``--strategy``, after splitting the CPU into ``cpu_replicas``
+    logical devices (this has to happen before TensorFlow initialises its devices)."""
+    import tensorflow as tf
+
+    from exprgan_tf.training import make_strategy
+
+    if cpu_replicas is not None:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_replicas)
+    return make_strategy(kind)
 
 
 def main(argv=None) -> int:
@@ -72,6 +90,20 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     run_dir = args.run_dir or os.path.join("checkpoints", config.name)
+    if args.cpu_replicas is not None and args.cpu_replicas < 1:
+        print(f"error: --cpu-replicas must be at least 1. Received: {args.cpu_replicas}",
+              file=sys.stderr)
+        return 2
+    if args.cpu_replicas is not None and args.strategy not in ("mirrored", "multiworker"):
+        print(f"error: --cpu-replicas {args.cpu_replicas} splits the CPU for --strategy "
+              f"mirrored or multiworker; --strategy {args.strategy} would use one device.",
+              file=sys.stderr)
+        return 2
+    try:  # devices and the cluster are fixed before TensorFlow runs its first op
+        strategy = _strategy(args.strategy, args.cpu_replicas)
+    except (ValueError, RuntimeError) as e:
+        print(f"error: --strategy {args.strategy}: {e}", file=sys.stderr)
+        return 2
 
     from exprgan_tf import data
     from exprgan_tf.run_dir import RunDirBusyError, RunDirLock
@@ -85,7 +117,9 @@ def main(argv=None) -> int:
     except (ValueError, OSError) as e:
         print(f"error: cannot use the run directory {run_dir}: {e}", file=sys.stderr)
         return 2
-    from exprgan_tf.training import NonFiniteLossError, Trainer, make_strategy
+    import tensorflow as tf
+
+    from exprgan_tf.training import NonFiniteLossError, Trainer
 
     if args.data and config.training.pair_intensities:
         print(f"note: training.pair_intensities={list(config.training.pair_intensities)} "
@@ -113,10 +147,18 @@ def main(argv=None) -> int:
     try:
         trainer = Trainer(config, run_dir, args.stage, images, labels,
                           sample_images=test_images[first][:8],
-                          strategy=make_strategy(args.strategy), **pairing)
+                          strategy=strategy, **pairing)
         trainer.fit(max_steps=args.max_steps)
     except (NonFiniteLossError, RunDirBusyError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except (tf.errors.UnavailableError, tf.errors.CancelledError) as e:
+        if args.strategy != "multiworker":
+            raise
+        # A worker died: the collectives of the others are aborted (heartbeats stop).
+        print(f"error: the cluster lost a worker ({str(e).splitlines()[0][:300]}). Run the "
+              "same command again on every worker: they resume from the chief's last "
+              "checkpoint.", file=sys.stderr)
         return 1
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

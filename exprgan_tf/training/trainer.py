@@ -15,6 +15,12 @@ then trains epoch by epoch with:
   existing checkpoint file);
 - a lock on the run directory (:class:`~exprgan_tf.run_dir.RunDirLock`), so a second
   trainer in it refuses to start;
+- under ``MultiWorkerMirroredStrategy``, TensorFlow's pattern for files: every worker
+  runs the same loop and saves, but only the chief writes the run directory (config,
+  checkpoints, samples, history, TensorBoard events, the lock); the other workers save
+  their checkpoints to a temporary directory of their own and delete it, and all of
+  them resume from the chief's newest checkpoint (the run directory must therefore be
+  on a file system every worker reads);
 - networks initialised from ``training.seed``: two identical commands give identical
   weights;
 - ``history.csv`` (per-epoch mean losses) and ``loss_curves.png`` at the end.
@@ -30,8 +36,10 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 
 import keras
@@ -167,11 +175,13 @@ class Trainer:
         if self.batch_size % self.strategy.num_replicas_in_sync:
             raise ValueError(f"batch_size={self.batch_size} must be a multiple of the "
                              f"{self.strategy.num_replicas_in_sync} replicas.")
-        # One trainer per run directory (the chief of a multi-worker run writes it).
+        # Only the chief of a multi-worker run writes the run directory; a single-machine
+        # strategy is its own chief.
+        self.is_chief = bool(self.strategy.extended.should_checkpoint)
         self.lock = rd.RunDirLock(self.run_dir, warn=lambda m: self.log(f"Warning: {m}"))
-        if self.strategy.extended.should_checkpoint:
+        if self.is_chief:  # one trainer per run directory
             self.lock.acquire()
-        self._write_config()
+            self._write_config()
 
         self.sample_images = np.asarray(images[:8] if sample_images is None
                                         else sample_images[:8])
@@ -206,12 +216,15 @@ class Trainer:
             identity_features=identity_features if uses_identity and cache_identity else None,
             pair_groups=pair_groups if paired else None,
             pair_pool=pair_pool if paired and pool else None)
+        # The counters are read and advanced by the Python loop, between steps: plain
+        # host variables, not mirrored ones (int() of a MirroredVariable fails). Every
+        # worker advances them identically and restores them from the same checkpoint.
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                         name="step_in_epoch")
+        self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                       name="global_step")
         with self.strategy.scope():
-            self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-            self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False,
-                                             name="step_in_epoch")
-            self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False,
-                                           name="global_step")
             self.step = StageStep(stage, self.nets, self.optimizers, self.stage_config.losses,
                                   config.model.num_classes, identity_features,
                                   config.identity.layer_weights, self.strategy,
@@ -229,12 +242,16 @@ class Trainer:
             **self.nets.as_dict(), optimizer_EG=self.optimizers["EG"],
             optimizer_D_z=self.optimizers["D_z"], optimizer_D_img=self.optimizers["D_img"],
             epoch=self.epoch, step_in_epoch=self.step_in_epoch, global_step=self.global_step)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, rd.ckpt_dir(self.run_dir, stage),
-                                                  max_to_keep=3)
+        # A worker that is not the chief saves where nobody looks, and deletes it again.
+        self._worker_dir = None if self.is_chief else tempfile.mkdtemp(
+            prefix=f"exprgan-worker{self._task_id()}-")
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, self._worker_dir or rd.ckpt_dir(self.run_dir, stage), max_to_keep=3)
         self.interrupted = False  # set when Ctrl-C / SIGTERM stopped fit()
         self.restored = self._restore()
-        self.writer = tf.summary.create_file_writer(
-            os.path.join(self.run_dir, rd.LOGS_DIR, f"stage{stage}"))
+        self.writer = (tf.summary.create_file_writer(
+            os.path.join(self.run_dir, rd.LOGS_DIR, f"stage{stage}")) if self.is_chief
+            else tf.summary.create_noop_writer())
         self._scalar_writer = None  # compiled on first use, inside the writer's scope
 
     # --- set-up ----------------------------------------------------------------------
@@ -253,6 +270,10 @@ class Trainer:
                     f"settings as {path}.")
         self.config.save(path)
 
+    def _task_id(self) -> int:
+        resolver = getattr(self.strategy, "cluster_resolver", None)
+        return int(getattr(resolver, "task_id", 0) or 0)
+
     def _build_identity(self):
         if self.config.identity.network == "none":
             return None
@@ -266,11 +287,12 @@ class Trainer:
         latest = rd.newest_good_checkpoint(directory, warn=lambda m: self.log(f"Warning: {m}"))
         self.last_good = latest
         if latest:
-            self._set_aside_newer_than(latest)
+            if self.is_chief:  # the others only read the run directory
+                self._set_aside_newer_than(latest)
             self.checkpoint.restore(latest).assert_existing_objects_matched()
             msg = (f"Resuming stage {self.stage} from {latest}: epoch {int(self.epoch)}, "
                    f"step {int(self.step_in_epoch)} of that epoch.")
-            if self.manager.latest_checkpoint is None:
+            if self.is_chief and self.manager.latest_checkpoint is None:
                 msg += (f" ({os.path.join(directory, 'checkpoint')} was missing; the "
                         "checkpoint was found from its files.)")
             msg += self._apply_learning_rate()
@@ -307,7 +329,9 @@ class Trainer:
         """Give the restored optimisers the configured learning rate (the checkpoint
         holds the one they were saved with); says so when it changes."""
         lr = self.config.optimizer.learning_rate
-        before = {float(opt.learning_rate) for opt in self.optimizers.values()}
+        # (read through a tensor: under a strategy the variable is a MirroredVariable)
+        before = {float(tf.convert_to_tensor(opt.learning_rate))
+                  for opt in self.optimizers.values()}
         for opt in self.optimizers.values():
             opt.learning_rate = lr
         changed = sorted(v for v in before if not np.isclose(v, lr, rtol=1e-6, atol=0.0))
@@ -317,8 +341,11 @@ class Trainer:
                 f"optimisers had {', '.join(f'{v:g}' for v in changed)}).")
 
     def close(self):
-        """Release the run directory's lock (also released when the process ends)."""
+        """Release the run directory's lock (also released when the process ends) and
+        delete a non-chief worker's temporary checkpoints."""
         self.lock.release()
+        if self._worker_dir:
+            shutil.rmtree(self._worker_dir, ignore_errors=True)
 
     # --- the loop ----------------------------------------------------------------------
     def fit(self, epochs: int | None = None, max_steps: int | None = None) -> list[dict]:
@@ -357,7 +384,7 @@ class Trainer:
                     bar.update(skip)
                 sums, count, t0 = {}, 0, time.time()
                 data = self.strategy.experimental_distribute_dataset(
-                    self.inputs.epoch(epoch, skip))
+                    self._shard_by_batch(self.inputs.epoch(epoch, skip)))
                 print(f"Epoch {epoch + 1}/{epochs}", flush=True)
                 for batch in data:
                     losses = self.step(batch)
@@ -397,11 +424,25 @@ class Trainer:
                     self.interrupted = stop.signalled
                     return rows
         self.writer.flush()
+        if not self.is_chief:
+            self.log(f"Stage {self.stage} done (worker {self._task_id()}; the chief "
+                     "writes the run directory).")
+            return rows
         plot = plot_loss_curves(os.path.join(self.run_dir, rd.HISTORY_FILE),
                                 os.path.join(self.run_dir, "loss_curves.png"),
                                 title=f"{self.config.name}: losses per epoch")
         self.log(f"Stage {self.stage} done. Loss curves: {plot}")
         return rows
+
+    @staticmethod
+    def _shard_by_batch(ds: tf.data.Dataset) -> tf.data.Dataset:
+        """Every worker reads the same global batches and keeps its replicas' part of
+        each (sharding by data, not by file: the batches are built in memory), so a
+        multi-worker step sees the batch a single device would."""
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = \
+            tf.data.experimental.AutoShardPolicy.DATA
+        return ds.with_options(options)
 
     def _write_scalars(self, losses: dict):
         """Every loss of a step to TensorBoard at ``global_step``, in one compiled call
@@ -438,6 +479,12 @@ class Trainer:
                 + (f" and {len(bad) - 5} more" if len(bad) > 5 else "") + ". Nothing was "
                 f"saved; the last good checkpoint is {self._last_good()}. Lower "
                 "optimizer.learning_rate or check the data.")
+        if not self.is_chief:  # every worker saves (collectively); only the chief keeps it
+            self.manager.save(checkpoint_number=number)
+            shutil.rmtree(self._worker_dir, ignore_errors=True)
+            self.last_good = os.path.join(rd.ckpt_dir(self.run_dir, self.stage),
+                                          f"ckpt-{number}")
+            return self.last_good
         self.last_good = self.manager.save(checkpoint_number=number)
         return self.last_good
 
@@ -458,6 +505,8 @@ class Trainer:
         row = {"stage": self.stage, "epoch": epoch, "global_step": int(self.global_step),
                "seconds": round(seconds, 3)}
         row.update({k: sums[k] / max(count, 1) for k in self.step.keys if k in sums})
+        if not self.is_chief:
+            return row
         path = os.path.join(self.run_dir, rd.HISTORY_FILE)
         fields = ["stage", "epoch", "global_step", "seconds"] + HISTORY_LOSSES
         rows = []
@@ -493,7 +542,10 @@ class Trainer:
         return np.stack(rows)
 
     def sample(self, epoch: int) -> str:
-        """Write the sample grid of ``epoch`` as PNG and to TensorBoard."""
+        """Write the sample grid of ``epoch`` as PNG and to TensorBoard (the chief only;
+        another worker returns ``""``)."""
+        if not self.is_chief:
+            return ""
         sheet = self.sample_sheet()
         labels = (["input"] if self.stage > 1 else []) + list(EXPRESSIONS)
         grid = labelled_grid(sheet, row_labels=labels)
