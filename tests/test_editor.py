@@ -9,19 +9,9 @@ import pytest
 import tensorflow as tf
 
 from exprgan_tf import preprocessing
-from exprgan_tf.config import get_preset
 from exprgan_tf.controller import intensity_code
 from exprgan_tf.editor import ExpressionEditor, ImagePreprocess, load_editor
 from exprgan_tf.models import build_networks
-
-TINY = ["model.image_size=32", "model.encoder_filters=[4,8,8,16,16]",
-        "model.decoder_start_filters=16", "model.decoder_filters=[16,8,8,8,4]",
-        "model.decoder_final_filters=4"]
-
-
-def tiny_config(preset="exprgan-small"):
-    return get_preset(preset).override(TINY)
-
 
 def _batch(n=3, size=32, seed=0):
     rng = np.random.default_rng(seed)
@@ -32,7 +22,7 @@ def _batch(n=3, size=32, seed=0):
 
 
 @pytest.fixture(scope="module", params=["exprgan-small", "proposed-small"])
-def setup(request):
+def setup(request, tiny_config):
     keras.utils.set_random_seed(1)
     cfg = tiny_config(request.param)
     nets = build_networks(cfg.model)
@@ -114,7 +104,7 @@ def test_get_config_from_config_round_trip(setup):
     assert ImagePreprocess.from_config(layer.get_config()).get_config() == layer.get_config()
 
 
-def test_load_editor_from_a_training_run_dir(tmp_path):
+def test_load_editor_from_a_training_run_dir(tmp_path, tiny_config):
     from exprgan_tf import run_dir
 
     cfg = tiny_config("proposed-small")
@@ -285,14 +275,14 @@ def test_dtype_policy_is_the_networks_or_refused(setup):
     assert clone.dtype_policy.name == "mixed_bfloat16"
 
 
-def test_load_editor_warns_about_a_stage1_only_run(tmp_path):
+def test_load_editor_warns_about_a_stage1_only_run(tmp_path, tiny_config):
     from exprgan_tf import run_dir
 
     try:
         directory = run_dir.ckpt_dir(tmp_path, stage=1)
     except TypeError:
         pytest.skip("this run-dir layout has no per-stage checkpoints")
-    cfg = tiny_config()
+    cfg = tiny_config("exprgan-small")
     nets = build_networks(cfg.model)
     os.makedirs(directory)
     cfg.save(run_dir.config_path(tmp_path))

@@ -16,25 +16,21 @@ import pytest
 from PIL import Image
 
 from exprgan_tf.cli import generate
-from exprgan_tf.config import get_preset
 from exprgan_tf.editor import ExpressionEditor
 from exprgan_tf.serving import face_edit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "scripts", "generate.py")
 
-TINY = ["model.image_size=32", "model.encoder_filters=[4,8,8,16,16]",
-        "model.decoder_start_filters=16", "model.decoder_filters=[16,8,8,8,4]",
-        "model.decoder_final_filters=4"]
 HAS_MTCNN = importlib.util.find_spec("mtcnn") is not None
 needs_mtcnn = pytest.mark.skipif(not HAS_MTCNN, reason="face detection needs the optional "
                                  "'mtcnn' package (pip install mtcnn)")
 
 
 @pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
+def model_file(tmp_path_factory, tiny_config):
     keras.utils.set_random_seed(3)
-    editor = ExpressionEditor.from_config_tree(get_preset("exprgan-small").override(TINY))
+    editor = ExpressionEditor.from_config_tree(tiny_config("exprgan-small"))
     path = str(tmp_path_factory.mktemp("model") / "editor.keras")
     editor.save(path)
     return path

@@ -9,7 +9,7 @@ import keras
 from exprgan_tf.training import Trainer
 from exprgan_tf.training.flops import graph_flops, step_flops
 from exprgan_tf.training.precision import dtype_policy
-from test_training import quiet, tiny_config, tiny_data, weights_of
+from helpers import quiet, tiny_config, tiny_data, weights_of
 
 
 def _trainer(tmp_path, stage, extra=(), seed=11, **kwargs):
