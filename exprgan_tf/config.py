@@ -74,8 +74,9 @@ class ModelConfig:
         decoder_final_filters: channels of the last conv before the RGB conv.
         decoder_kernel: kernel size of the decoder convs.
         decoder_batch_norm: BatchNorm after each decoder conv but the last (not in the
-            original). Off in every preset; on the built-in face set it keeps stage 1
-            from collapsing into saturated images (see benchmarks/results/).
+            original). On in the ``-small`` presets, off in the paper-size ones; on the
+            built-in face set it keeps stage 1 from collapsing into saturated images
+            (see benchmarks/results/).
         label_tile: how many copies of c are concatenated to z at the decoder input
             (original: ``int(latent_dim / num_classes)`` = 8).
         dz_units: hidden units of D_z.
@@ -426,9 +427,6 @@ class ExprGANConfig:
                 return cls.from_json(f.read())
             except ValueError as e:
                 raise ValueError(f"{path}: {e}") from None
-
-    def replace(self, **sections) -> "ExprGANConfig":
-        return dataclasses.replace(self, **sections)
 
     def override(self, assignments) -> "ExprGANConfig":
         """Return a copy with ``"dotted.path=value"`` assignments applied.
