@@ -17,12 +17,62 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
 import os
 import types
 import typing
 from dataclasses import dataclass, field
 
 EXPRESSIONS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
+
+EXPRESSION_ALIASES = {
+    "anger": 0, "angry": 0, "an": 0,
+    "disgust": 1, "disgusted": 1, "di": 1,
+    "fear": 2, "fearful": 2, "afraid": 2, "fe": 2,
+    "happiness": 3, "happy": 3, "joy": 3, "ha": 3,
+    "sadness": 4, "sad": 4, "sa": 4,
+    "surprise": 5, "surprised": 5, "su": 5,
+}
+"""Every word (lower case) read as each class index of :data:`EXPRESSIONS`: the names
+and the spellings face datasets name their folders with."""
+
+
+def expression_index(expression, *, whole_words: bool = False) -> int:
+    """Class index of ``expression`` in :data:`EXPRESSIONS`: the one reading of an
+    expression for the command line, the face renderer and dataset folders.
+
+    Args:
+        expression: an index 0-5 (an ``int``, or its digits), a word of
+            :data:`EXPRESSION_ALIASES` in any case, or a prefix only one name starts
+            with (``"sur"``).
+        whole_words: read words of :data:`EXPRESSION_ALIASES` only, no digits and no
+            prefixes (dataset folders: a subject folder ``"3"`` or ``"f"`` is not an
+            expression).
+
+    Raises:
+        ValueError: ``expression`` is none of those.
+
+    Example:
+        >>> expression_index("Happy"), expression_index(5), expression_index("sur")
+        (3, 5, 5)
+    """
+    if isinstance(expression, str):
+        word = expression.strip().lower()
+        if word in EXPRESSION_ALIASES:
+            return EXPRESSION_ALIASES[word]
+        if not whole_words:
+            if word.isdigit():
+                return expression_index(int(word))
+            starts = [i for i, name in enumerate(EXPRESSIONS) if word and name.startswith(word)]
+            if len(starts) == 1:
+                return starts[0]
+    elif (isinstance(expression, numbers.Integral) and not isinstance(expression, bool)
+          and not whole_words and 0 <= expression < len(EXPRESSIONS)):
+        return int(expression)
+    synonyms = sorted(k for k in EXPRESSION_ALIASES if len(k) > 2 and k not in EXPRESSIONS)
+    raise ValueError(f"expression must be an index 0-{len(EXPRESSIONS) - 1} or one of "
+                     f"{list(EXPRESSIONS)} (or a synonym: {synonyms}). "
+                     f"Received: expression={expression!r}")
 
 ENCODER_VARIANTS = ("single", "dilated")
 IDENTITY_NETWORKS = ("none", "vgg_face", "dlib_resnet")

@@ -119,3 +119,17 @@ def test_invalid_json_file(tmp_path):
 def test_pair_intensities_must_lie_in_0_1(value):
     with pytest.raises(ValueError, match=r"training.pair_intensities=.*numbers in \[0, 1\]"):
         get_preset("proposed-small").override([f"training.pair_intensities={value}"])
+
+
+def test_one_reading_of_an_expression():
+    from exprgan_tf.config import expression_index
+
+    assert [expression_index(e) for e in (0, "5", " Happy ", "joy", "su", "dis", "f")] == [
+        0, 5, 3, 3, 5, 1, 2]
+    assert expression_index("Surprised", whole_words=True) == 5
+    for word in ("3", "f", "sur"):  # a dataset folder is read by whole words only
+        with pytest.raises(ValueError, match=f"Received: expression='{word}'"):
+            expression_index(word, whole_words=True)
+    for bad in (6, -1, True, "s", "smile", ""):  # "s": sadness or surprise
+        with pytest.raises(ValueError, match=r"expression must be an index 0-5 or one of "):
+            expression_index(bad)

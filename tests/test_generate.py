@@ -136,7 +136,7 @@ def test_grid_of_all_expressions(tmp_path, model_file, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--expression", "joy"], "unknown expression 'joy'"),
+    (["--expression", "smile"], "unknown expression 'smile'"),
     (["--intensity", "1.5"], "intensities must be in [0, 1]"),
     (["--sweep", "1"], "--sweep needs N >= 2"),
     (["--face-box", "1,2,3"], "expected X,Y,W,H"),

@@ -39,7 +39,7 @@ import math
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from exprgan_tf.config import EXPRESSIONS
+from exprgan_tf.config import EXPRESSIONS, expression_index
 
 
 class PhotoError(ValueError):
@@ -132,22 +132,6 @@ def read_photo(path) -> np.ndarray:
     except (UnidentifiedImageError, OSError) as e:
         raise PhotoError(f"{path} is not an image file that can be read "
                          f"(JPEG, PNG, BMP, GIF, WebP, ...): {e}") from None
-
-
-def expression_index(expression) -> int:
-    """A class index from an index or a name (case-insensitive, prefixes allowed)."""
-    if isinstance(expression, (int, np.integer)) and not isinstance(expression, bool):
-        if 0 <= expression < len(EXPRESSIONS):
-            return int(expression)
-    elif isinstance(expression, str):
-        name = expression.strip().lower()
-        if name.isdigit():
-            return expression_index(int(name))
-        matches = [i for i, e in enumerate(EXPRESSIONS) if e.startswith(name)] if name else []
-        if len(matches) == 1:
-            return matches[0]
-    raise ValueError(f"expression must be one of {list(EXPRESSIONS)} or an index in "
-                     f"[0, {len(EXPRESSIONS)}). Received: expression={expression!r}")
 
 
 class PhotoEditor:
