@@ -392,22 +392,5 @@ def _as_rgb(photo) -> np.ndarray:
     return np.ascontiguousarray(photo[..., :3])
 
 
-def grid(rows, labels=None, cell: int = 128, pad: int = 2) -> np.ndarray:
-    """Tile uint8 images (a list of rows, each a list of images) into one uint8 image,
-    each resized to ``cell x cell`` (aspect kept, letterboxed) on a white background."""
-    n_rows, n_cols = len(rows), max(len(r) for r in rows)
-    out = np.full((n_rows * (cell + pad) + pad, n_cols * (cell + pad) + pad, 3), 255, np.uint8)
-    for i, row in enumerate(rows):
-        for j, image in enumerate(row):
-            h, w = image.shape[:2]
-            k = cell / max(h, w)
-            th, tw = max(1, int(round(h * k))), max(1, int(round(w * k)))
-            tile = np.asarray(Image.fromarray(image).resize((tw, th), Image.BICUBIC))
-            y = pad + i * (cell + pad) + (cell - th) // 2
-            x = pad + j * (cell + pad) + (cell - tw) // 2
-            out[y:y + th, x:x + tw] = tile
-    return out
-
-
-__all__ = ["CROP_MODES", "EYE_LAYOUT", "Alignment", "Face", "PhotoEditor", "PhotoError", "expression_index", "grid",
+__all__ = ["CROP_MODES", "EYE_LAYOUT", "Alignment", "Face", "PhotoEditor", "PhotoError", "expression_index",
            "read_photo"]
