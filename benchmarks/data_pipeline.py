@@ -5,7 +5,7 @@ Measures (a) faces rendered per second by ``FaceSet.render_batch`` (what
 ``load_split(None, ...)`` costs), and (b) images per second delivered by
 ``make_dataset`` (in-memory arrays) and ``make_file_dataset`` (PNG files) for a few
 epochs after the first (cached) one, with and without the unsharp mask. Training on this
-CPU consumes ~20 img/s at 128x128 and ~200 img/s at 64x64 (DESIGN.md section 8), so
+CPU consumes ~20 img/s at 128x128 and ~200 img/s at 64x64 (README "Performance"), so
 the pipeline must deliver far more than that.
 
 Writes ``benchmarks/results/data_pipeline.json`` and prints it.
@@ -57,7 +57,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     from exprgan_tf.data.pipeline import make_dataset, make_file_dataset, steps_per_epoch
 
-    result = dict(**run_header("data_pipeline.py", argv), cpu_count=os.cpu_count(), batch_size=args.batch_size, runs=[])
+    result = dict(**run_header("data_pipeline.py", argv), cpu_count=os.cpu_count(),
+                  batch_size=args.batch_size, runs=[])
     for size in args.sizes:
         t = time.perf_counter()
         images, labels, _ = load_split(None, "train", image_size=size)

@@ -104,7 +104,7 @@ def _check_non_negative(path, value):
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Architecture of every network (DESIGN.md sections 3-4).
+    """Architecture of every network (docs/design.md, "Networks" and "What the paper changes").
 
     Args:
         image_size: height and width of square input/output images. Must be divisible
@@ -253,7 +253,7 @@ class IdentityConfig:
 
 @dataclass(frozen=True)
 class LossWeights:
-    """Weight of each term in the E+G loss of one stage (DESIGN.md section 3).
+    """Weight of each term in the E+G loss of one stage (docs/design.md, "The three stages").
 
     Args:
         pixel: L1 reconstruction loss.
@@ -373,7 +373,8 @@ class TrainingConfig:
         flip: random horizontal flip of training images.
         sample_every: epochs between sample grids.
         checkpoint_every: epochs between checkpoints (Ctrl-C and the end always save).
-        jit_compile: compile the train steps with XLA (slower on CPU; see DESIGN.md).
+        jit_compile: compile the train steps with XLA (slower on CPU; docs/design.md,
+            "Speed options").
         precision: ``"float32"`` (the default), or a Keras mixed-precision policy for
             the four networks: ``"mixed_bfloat16"`` or ``"mixed_float16"`` (the latter
             with dynamic loss scaling). Variables, the final tanh/logit outputs and the

@@ -1,4 +1,4 @@
-"""The exported SavedModel, tested the way TF Serving uses it (DESIGN.md section 7):
+"""The exported SavedModel, tested the way TF Serving uses it (docs/design.md, "Serving"):
 ``tf.saved_model.load`` + signatures, ``saved_model_cli show --all``, and a real
 ``tensorflow-serving-api`` PredictRequest over gRPC to a test-only PredictionService
 that wraps the loaded SavedModel."""

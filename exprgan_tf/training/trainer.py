@@ -42,7 +42,7 @@ from exprgan_tf.training.precision import dtype_policy, make_optimizer
 from exprgan_tf.training.steps import LOSS_KEYS, StageStep
 from exprgan_tf.visualize import labelled_grid, plot_loss_curves, save_png
 
-# Which networks a stage takes over from the stage before it (DESIGN.md section 3).
+# Which networks a stage takes over from the one before (docs/design.md, "The three stages").
 CARRIED_OVER = {2: ("decoder", "image_discriminator"),
                 3: ("encoder", "decoder", "latent_discriminator", "image_discriminator")}
 # history.csv columns: every loss of every stage, in a fixed order.
