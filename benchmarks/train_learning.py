@@ -154,7 +154,7 @@ def main(argv=None):
     t_start = time.time()
     meta = {**run_header("train_learning.py", argv), "tensorflow": tf.__version__, "cpu_count": os.cpu_count()}
     if args.checkpoint:
-        from exprgan_tf.editor import load_editor
+        from exprgan_tf.editor_io import load_editor
         editor = load_editor(args.checkpoint)
         config, enc, dec = learning.editor_networks(editor, args.preset)
         meta.update(model=args.checkpoint, preset=args.preset, overrides=[], training={})

@@ -10,7 +10,8 @@ import tensorflow as tf
 
 from exprgan_tf import preprocessing
 from exprgan_tf.controller import intensity_code
-from exprgan_tf.editor import ExpressionEditor, ImagePreprocess, load_editor
+from exprgan_tf.editor import ExpressionEditor, ImagePreprocess
+from exprgan_tf.editor_io import load_editor
 from exprgan_tf.models import build_networks
 
 def _batch(n=3, size=32, seed=0):
@@ -168,7 +169,7 @@ def test_wrong_image_size_or_dtype_is_a_value_error(setup):
 
 
 def test_compact_file_is_exact_in_float32_and_close_in_float16(setup, tmp_path):
-    from exprgan_tf.editor import save_compact
+    from exprgan_tf.editor_io import save_compact
 
     _, _, editor = setup
     images, expression, intensity = _batch()
@@ -199,7 +200,7 @@ def _fake_run(path, stage):
 
 def test_find_checkpoint_prefers_the_shipped_model_and_skips_non_editors(setup, tmp_path,
                                                                           monkeypatch):
-    from exprgan_tf.editor import find_checkpoint, pretrained_path, save_compact
+    from exprgan_tf.editor_io import find_checkpoint, pretrained_path, save_compact
 
     monkeypatch.delenv("EXPRGAN_TF_CHECKPOINT", raising=False)
     # Without a folder: the shipped model, whatever runs sit beside it in checkpoints/.
@@ -219,7 +220,7 @@ def test_find_checkpoint_prefers_the_shipped_model_and_skips_non_editors(setup, 
 
 
 def test_pretrained_names_and_the_error_when_nothing_is_found(setup, tmp_path, monkeypatch):
-    from exprgan_tf import editor as editor_module
+    from exprgan_tf import editor_io as editor_module
 
     _, _, editor = setup
     images, expression, intensity = _batch()

@@ -101,7 +101,7 @@ def test_face_box_edit_changes_only_the_face(tmp_path, model_file, capsys):
 
 
 def test_photo_editor_batches_settings_and_blends_like_single_edits(tmp_path, model_file):
-    from exprgan_tf.editor import load_editor
+    from exprgan_tf.editor_io import load_editor
 
     photo = _photo(tmp_path / "p.png", [(60, 120, 128)])
     tool = face_edit.PhotoEditor(load_editor(model_file))

@@ -131,7 +131,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from PIL import Image
 
-    from exprgan_tf.editor import find_checkpoint, load_editor
+    from exprgan_tf.editor_io import find_checkpoint, load_editor
     from exprgan_tf.serving.face_edit import Face, PhotoEditor, PhotoError, read_photo
 
     stem = os.path.splitext(os.path.basename(args.image))[0]

@@ -24,7 +24,7 @@ Steps, per face:
 
 Example:
     >>> import numpy as np                                              # doctest: +SKIP
-    >>> from exprgan_tf.editor import load_editor                       # doctest: +SKIP
+    >>> from exprgan_tf.editor_io import load_editor                       # doctest: +SKIP
     >>> from exprgan_tf.serving.face_edit import PhotoEditor, read_photo  # doctest: +SKIP
     >>> photo = read_photo("me.jpg")                                    # doctest: +SKIP
     >>> tool = PhotoEditor(load_editor("checkpoints/proposed-small"))   # doctest: +SKIP
