@@ -286,7 +286,7 @@ class ExpressionEditor(keras.Model):
             raise ValueError(f"images must have shape [N, {self.image_size}, "
                              f"{self.image_size}, {self.channels}]. Received: "
                              f"images.shape={images.shape} (edit photos of other sizes "
-                             "with exprgan_tf.serving.face_edit)")
+                             "with exprgan_tf.photo)")
         with tf.control_dependencies(_validation_ops(images, expression, intensity,
                                                      self.num_classes)):
             images = tf.identity(images)

@@ -93,7 +93,7 @@ def parse_args(argv=None):
     if args.expression.strip().lower() == "all":
         args.expressions = list(range(len(EXPRESSIONS)))
     else:
-        from exprgan_tf.serving.face_edit import expression_index
+        from exprgan_tf.config import expression_index
         try:
             args.expressions = [expression_index(args.expression)]
         except ValueError:
@@ -132,7 +132,7 @@ def main(argv=None) -> int:
     from PIL import Image
 
     from exprgan_tf.editor_io import find_checkpoint, load_editor
-    from exprgan_tf.serving.face_edit import Face, PhotoEditor, PhotoError, read_photo
+    from exprgan_tf.photo import Face, PhotoEditor, PhotoError, read_photo
 
     stem = os.path.splitext(os.path.basename(args.image))[0]
     try:

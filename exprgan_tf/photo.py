@@ -1,4 +1,5 @@
-"""Edit the expression of the faces inside a photo of any size.
+"""Edit the expression of the faces inside a photo of any size (client-side: detect,
+align, edit, blend back; ``exprgan-generate --image`` uses it).
 
 Steps, per face:
 
@@ -25,7 +26,7 @@ Steps, per face:
 Example:
     >>> import numpy as np                                              # doctest: +SKIP
     >>> from exprgan_tf.editor_io import load_editor                       # doctest: +SKIP
-    >>> from exprgan_tf.serving.face_edit import PhotoEditor, read_photo  # doctest: +SKIP
+    >>> from exprgan_tf.photo import PhotoEditor, read_photo            # doctest: +SKIP
     >>> photo = read_photo("me.jpg")                                    # doctest: +SKIP
     >>> tool = PhotoEditor(load_editor("checkpoints/proposed-small"))   # doctest: +SKIP
     >>> smiling = tool.edit(photo, "happiness", 0.8)                    # doctest: +SKIP
@@ -392,5 +393,5 @@ def _as_rgb(photo) -> np.ndarray:
     return np.ascontiguousarray(photo[..., :3])
 
 
-__all__ = ["CROP_MODES", "EYE_LAYOUT", "Alignment", "Face", "PhotoEditor", "PhotoError", "expression_index",
+__all__ = ["CROP_MODES", "EYE_LAYOUT", "Alignment", "Face", "PhotoEditor", "PhotoError",
            "read_photo"]
