@@ -97,7 +97,7 @@ def build(args, variant, images, labels, run_dir, rows):
                       cache_identity="no_identity_cache" not in variant["switches"],
                       log=lambda *a: None)
     if "dense_terms" in variant["switches"]:
-        trainer.step.skip_zero_weight_terms = False
+        trainer.step = trainer.step.rebuilt(skip_zero_weight_terms=False)
     if "old_subsample" in variant["switches"]:
         for layer in trainer.nets.encoder.layers:
             if isinstance(layer, DilatedConv2D):

@@ -190,10 +190,12 @@ class Trainer:
                                              name="step_in_epoch")
             self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False,
                                            name="global_step")
-            self.step = StageStep(stage, self.nets, self.optimizers, self.stage_config.losses,
-                                  config.model.num_classes, identity_features,
-                                  config.identity.layer_weights, self.strategy,
-                                  config.training.jit_compile)
+            self.step = StageStep(
+                stage=stage, networks=self.nets, optimizers=self.optimizers,
+                weights=self.stage_config.losses, num_classes=config.model.num_classes,
+                intensity_dim=config.model.intensity_dim, identity_features=identity_features,
+                identity_layer_weights=config.identity.layer_weights, strategy=self.strategy,
+                jit_compile=config.training.jit_compile)
             # Keras 3 optimisers create their slots on first use; build them now so the
             # step function traces once.
             self.optimizers["EG"].build(self.step.eg_vars)
