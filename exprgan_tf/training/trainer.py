@@ -35,6 +35,7 @@ import tensorflow as tf
 from exprgan_tf import run_dir as rd
 from exprgan_tf.config import EXPRESSIONS, ExprGANConfig
 from exprgan_tf.controller import intensity_code, sample_latent_prior
+from exprgan_tf.editor import ExpressionEditor
 from exprgan_tf.models import build_networks
 from exprgan_tf.preprocessing import preprocess_fn, to_display
 from exprgan_tf.training.inputs import TrainingInputs
@@ -392,16 +393,16 @@ class Trainer:
         if self.stage == 1:
             z = sample_latent_prior(tf.constant([self.config.training.seed, -1], tf.int64),
                                     cols, m.latent_dim)
-            rows = []
-        else:
-            x = preprocess_fn(self.config.preprocess)(self.sample_images)
-            z = self.nets.encoder(x, training=False)
-            rows = [to_display(x).numpy()]
-        for e in range(m.num_classes):
-            code = intensity_code(np.full(cols, e), np.ones(cols, np.float32),
-                                  m.num_classes, m.intensity_dim)
-            rows.append(to_display(self.nets.decoder([z, code], training=False)).numpy())
-        return np.stack(rows)
+            codes = [intensity_code(np.full(cols, e), np.ones(cols, np.float32),
+                                    m.num_classes, m.intensity_dim)
+                     for e in range(m.num_classes)]
+            return np.stack([to_display(self.nets.decoder([z, c], training=False)).numpy()
+                             for c in codes])
+        editor = ExpressionEditor.from_networks(self.config, self.nets.encoder,
+                                                self.nets.decoder)
+        shown = to_display(preprocess_fn(self.config.preprocess)(self.sample_images)).numpy()
+        return np.stack([shown] + [editor.edit(self.sample_images, e, 1.0)
+                                   for e in range(m.num_classes)])
 
     def sample(self, epoch: int) -> str:
         """Write the sample grid of ``epoch`` as PNG and to TensorBoard."""
