@@ -4,7 +4,7 @@ The pretrained editors live in ``checkpoints/pretrained-<preset>.npz``: the expo
 script writes them there and a source checkout (or an editable install) reads them
 there. A wheel has no ``checkpoints/`` folder, so building one copies every
 ``checkpoints/pretrained-*.npz`` into the package as ``exprgan_tf/pretrained/``, where
-``exprgan_tf.editor.pretrained_path`` looks first. Replacing the file in
+``exprgan_tf.editor_io.pretrained_path`` looks first. Replacing the file in
 ``checkpoints/`` under the same name is all a new wheel needs. Everything else about
 the package is in ``setup.cfg``.
 """

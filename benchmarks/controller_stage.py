@@ -21,7 +21,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import shutil
@@ -32,6 +31,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, os.pardir))
+from _results import run_header, write_result  # noqa: E402
 
 
 def real_face_classifier(image_size: int, path=None):
@@ -117,20 +117,16 @@ def main(argv=None):
                  f"{args.out}_step{done:05d}.png")
 
     result = {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "python benchmarks/controller_stage.py " + " ".join(argv or sys.argv[1:]),
+        **run_header("controller_stage.py", argv),
         "preset": args.preset, "overrides": args.overrides, "real_spread": round(spread_real, 4),
         "rows": rows,
     }
-    with open(args.out + ".json", "w") as f:
-        json.dump(result, f, indent=2)
     md = [f"# Controller stage ({result['date']})", "", f"Command: `{result['command']}`", "",
           f"Real faces of one expression: z_spread {result['real_spread']}; chance accuracy "
           "0.1667.", "", "| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
     md += ["| " + " | ".join(str(v) for v in r.values()) + " |" for r in rows]
     md += ["", f"![last samples]({os.path.basename(args.out)}_step{rows[-1]['step']:05d}.png)", ""]
-    with open(args.out + ".md", "w") as f:
-        f.write("\n".join(md))
+    write_result(args.out, result, md)
     print("\n".join(md))
 
 

@@ -23,7 +23,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import sys
@@ -35,6 +34,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.p
 
 from exprgan_tf.config import EXPRESSIONS  # noqa: E402
 from exprgan_tf.data.faces import LIGHTINGS, FaceSet  # noqa: E402
+from exprgan_tf.evaluation.classifier import build_expression_classifier  # noqa: E402
+from _results import run_header, write_result  # noqa: E402
 
 NUM_SUBJECTS, NUM_TRAIN = 80, 72
 
@@ -61,27 +62,6 @@ def standardise(images):
     x = images.astype(np.float32)
     mean = x.mean(axis=(1, 2, 3), keepdims=True)
     return (x - mean) / (x.std(axis=(1, 2, 3), keepdims=True) + 1e-3)
-
-
-def build_cnn(size, seed, learning_rate=5e-4):
-    import keras
-    keras.utils.set_random_seed(seed)
-    inputs = keras.Input((size, size, 3), name="image")
-    x = inputs
-    for i, f in enumerate((32, 64, 128, 128)):
-        x = keras.layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
-        x = keras.layers.BatchNormalization(name=f"bn{i}")(x)
-        x = keras.layers.ReLU(name=f"relu{i}")(x)
-        x = keras.layers.MaxPooling2D(name=f"pool{i}")(x)
-    x = keras.layers.Flatten(name="flatten")(x)
-    x = keras.layers.Dropout(0.3, name="dropout0")(x)
-    x = keras.layers.Dense(128, activation="relu", name="dense")(x)
-    x = keras.layers.Dropout(0.5, name="dropout")(x)
-    outputs = keras.layers.Dense(6, activation="softmax", name="probs")(x)
-    model = keras.Model(inputs, outputs, name="expression_cnn")
-    model.compile(keras.optimizers.Adam(learning_rate), "sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    return model
 
 
 def identity_benchmark(faces, size, rng, components=(10, 14, 30)):
@@ -162,7 +142,8 @@ def main(argv=None):
                                      intensities=(0.2, 0.3))
     render_s = time.time() - t0
 
-    model = build_cnn(args.size, seed=0, learning_rate=args.lr)
+    model = build_expression_classifier(args.size, seed=0, learning_rate=args.lr,
+                                        rescale=False)
     t0 = time.time()
     # The held-out set is only monitored (printed per epoch), never used for selection:
     # the reported accuracy is the last epoch's.
@@ -183,8 +164,7 @@ def main(argv=None):
     detection = mtcnn_detection_rate(faces, np.random.default_rng(7))
 
     result = dict(
-        date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        command="python benchmarks/data_learnability.py " + " ".join(argv or sys.argv[1:]),
+        **run_header("data_learnability.py", argv),
         size=args.size, epochs=args.epochs, learning_rate=args.lr,
         train_images=int(len(x_tr)), test_images=int(len(x_te)),
         expression_accuracy_intensity_ge_0_5=round(acc, 4),
@@ -201,9 +181,7 @@ def main(argv=None):
         seconds=dict(render=round(render_s, 1), cnn_train=round(train_s, 1),
                      identity=round(ident_s, 1)),
     )
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=2)
+    write_result(args.out, result)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -5,7 +5,7 @@ Measures (a) faces rendered per second by ``FaceSet.render_batch`` (what
 ``load_split(None, ...)`` costs), and (b) images per second delivered by
 ``make_dataset`` (in-memory arrays) and ``make_file_dataset`` (PNG files) for a few
 epochs after the first (cached) one, with and without the unsharp mask. Training on this
-CPU consumes ~20 img/s at 128x128 and ~200 img/s at 64x64 (DESIGN.md section 8), so
+CPU consumes ~20 img/s at 128x128 and ~200 img/s at 64x64 (README "Performance"), so
 the pipeline must deliver far more than that.
 
 Writes ``benchmarks/results/data_pipeline.json`` and prints it.
@@ -17,7 +17,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import sys
@@ -30,6 +29,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.p
 
 from exprgan_tf.config import PreprocessConfig  # noqa: E402
 from exprgan_tf.data import builtin, load_split  # noqa: E402
+from _results import run_header, write_result  # noqa: E402
 
 
 def _time_epochs(make, epochs, steps):
@@ -57,11 +57,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     from exprgan_tf.data.pipeline import make_dataset, make_file_dataset, steps_per_epoch
 
-    result = dict(date=datetime.datetime.now(datetime.timezone.utc)
-                  .strftime("%Y-%m-%d %H:%M UTC"),
-                  command="python benchmarks/data_pipeline.py " + " ".join(
-                      argv if argv is not None else sys.argv[1:]),
-                  cpu_count=os.cpu_count(), batch_size=args.batch_size, runs=[])
+    result = dict(**run_header("data_pipeline.py", argv), cpu_count=os.cpu_count(),
+                  batch_size=args.batch_size, runs=[])
     for size in args.sizes:
         t = time.perf_counter()
         images, labels, _ = load_split(None, "train", image_size=size)
@@ -92,9 +89,7 @@ def main(argv=None):
             run["files_unsharp_True"] = _time_epochs(make, args.epochs, steps)
         result["runs"].append(run)
         print(json.dumps(run), flush=True)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=2)
+    write_result(args.out, result)
     print(json.dumps(result, indent=2))
     return 0
 

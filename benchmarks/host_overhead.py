@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import io
 import json
 import os
 import sys
 import tempfile
 import time
+from _results import run_header  # noqa: E402
 
 
 def main(argv=None):
@@ -51,7 +51,8 @@ def main(argv=None):
     n = 8 * (args.steps + 2)
     images = rng.integers(0, 256, (n, 32, 32, 3)).astype(np.uint8)
     labels = rng.integers(0, 6, n)
-    result = dict(date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    header = run_header("host_overhead.py", argv)
+    result = dict(date=header["date"],
                   code=os.path.dirname(os.path.dirname(os.path.abspath(exprgan_tf.__file__))),
                   steps=args.steps, load_before=round(os.getloadavg()[0], 2),
                   cores_usable=len(os.sched_getaffinity(0)))

@@ -25,8 +25,6 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
 import platform
 import resource
@@ -49,6 +47,7 @@ from exprgan_tf.data.builtin import builtin_rows, render_pair_pool, render_rows 
 from exprgan_tf.data.faces import FaceSet  # noqa: E402
 from exprgan_tf.layers import DilatedConv2D  # noqa: E402
 from exprgan_tf.training import Trainer  # noqa: E402
+from _results import run_header, write_result  # noqa: E402
 
 SWITCHES = ("dense_terms", "old_subsample", "no_identity_cache")
 
@@ -98,7 +97,7 @@ def build(args, variant, images, labels, run_dir, rows):
                       cache_identity="no_identity_cache" not in variant["switches"],
                       log=lambda *a: None)
     if "dense_terms" in variant["switches"]:
-        trainer.step.skip_zero_weight_terms = False
+        trainer.step = trainer.step.rebuilt(skip_zero_weight_terms=False)
     if "old_subsample" in variant["switches"]:
         for layer in trainer.nets.encoder.layers:
             if isinstance(layer, DilatedConv2D):
@@ -161,9 +160,9 @@ def main(argv=None):
                             ratio_q1=round(float(np.quantile(ratios, 0.25)), 3),
                             ratio_q3=round(float(np.quantile(ratios, 0.75)), 3),
                             times=[round(float(x), 4) for x in ts]))
-    command = "python benchmarks/step_ab.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    report = dict(date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                  command=command, preset=args.preset, stage=args.stage, batch=args.batch,
+    header = run_header("step_ab.py", argv)
+    command = header["command"]
+    report = dict(date=header["date"], command=command, preset=args.preset, stage=args.stage, batch=args.batch,
                   identity=args.identity, set=args.set, pairs=args.pairs,
                   cores_usable=len(os.sched_getaffinity(0)), cpu_count=os.cpu_count(),
                   load_before=round(load_before, 2), load_after=round(load_after, 2),
@@ -194,11 +193,7 @@ def main(argv=None):
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out + ".json", "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=2)
-        with open(args.out + ".md", "w", encoding="utf-8") as f:
-            f.write(text)
+        write_result(args.out, report, text)
     return 0
 
 

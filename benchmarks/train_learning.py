@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime
 import json
 import os
 import shutil
@@ -38,6 +37,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, os.pardir))
+from _results import run_header, write_result  # noqa: E402
 
 
 def config_overrides(config) -> list:
@@ -152,12 +152,9 @@ def main(argv=None):
     from exprgan_tf.evaluation.classifier import default_judge_path, load_or_train_judge
 
     t_start = time.time()
-    meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "command": "python benchmarks/train_learning.py " + " ".join(
-                sys.argv[1:] if argv is None else argv),
-            "tensorflow": tf.__version__, "cpu_count": os.cpu_count()}
+    meta = {**run_header("train_learning.py", argv), "tensorflow": tf.__version__, "cpu_count": os.cpu_count()}
     if args.checkpoint:
-        from exprgan_tf.editor import load_editor
+        from exprgan_tf.editor_io import load_editor
         editor = load_editor(args.checkpoint)
         config, enc, dec = learning.editor_networks(editor, args.preset)
         meta.update(model=args.checkpoint, preset=args.preset, overrides=[], training={})
@@ -189,9 +186,6 @@ def main(argv=None):
     meta["judge"] = os.path.relpath(judge_path, os.path.join(HERE, os.pardir))
     meta["seconds_total"] = round(time.time() - t_start, 1)
     result = {**meta, "report": learning.public(report)}
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out + ".json", "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=2)
 
     md = [f"# Learning report: {os.path.basename(args.out)}", "",
           f"- Date: {meta['date']}; TF {meta['tensorflow']}, {meta['cpu_count']} CPUs",
@@ -211,8 +205,7 @@ def main(argv=None):
            "Input unchanged = the same measurement with the unedited input in place of the "
            "edit (for intensity: the clean neutral input).", "",
            f"![edits]({os.path.basename(png)})", ""]
-    with open(args.out + ".md", "w", encoding="utf-8") as f:
-        f.write("\n".join(md))
+    write_result(args.out, result, md)
     print("\n".join(md))
 
 

@@ -34,7 +34,6 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import platform
@@ -44,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from _results import run_header, write_result  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, "benchmarks", "results")
@@ -424,9 +424,7 @@ def write_report(result, path_md):
 
 
 def _save(result, out):
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    with open(out + ".json", "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=2)
+    write_result(out, result)
     return write_report(result, out + ".md")
 
 
@@ -474,9 +472,7 @@ def main(argv=None):
         args.steps = args.steps or 3
     variants = args.variants or [dict(label="this", code=None, overrides=[])]
 
-    result = dict(date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                  command="python benchmarks/train_speed.py " + " ".join(argv),
-                  machine=_machine(), load_start=round(os.getloadavg()[0], 2),
+    result = dict(**run_header("train_speed.py", argv), machine=_machine(),
                   overrides=args.overrides, cache_identity=not args.no_identity_cache,
                   warmup=args.warmup, steps=args.steps or "5 (small) / 3 (full)",
                   rounds=args.rounds, variants=variants, note=args.note, runs=[])

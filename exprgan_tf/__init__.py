@@ -11,7 +11,8 @@ Where things live:
 - :mod:`exprgan_tf.identity` - identity networks for L_id (VGG-Face, dlib ResNet);
 - :mod:`exprgan_tf.data` - the built-in face set, readers, ``tf.data`` pipeline;
 - :mod:`exprgan_tf.training` - the three training stages;
-- :mod:`exprgan_tf.editor` - ``ExpressionEditor`` / ``load_editor`` (``model.predict``);
+- :mod:`exprgan_tf.editor` - ``ExpressionEditor`` (``model.predict``);
+  :mod:`exprgan_tf.editor_io` - ``load_editor``, ``save_compact``, ``find_checkpoint``;
 - :mod:`exprgan_tf.serving` - SavedModel export and photo editing;
 - :mod:`exprgan_tf.cli` - the command-line tools (``exprgan-train``, ...).
 
@@ -32,8 +33,8 @@ from exprgan_tf.config import EXPRESSIONS, PRESETS, ExprGANConfig, get_preset
 # exprgan_tf.controller, exprgan_tf.identity.layers, exprgan_tf.editor). Keras looks
 # classes up in its registry when it loads a file, so they are imported here, not lazily.
 from exprgan_tf import controller, identity, layers  # noqa: F401  (registration)
-from exprgan_tf.editor import (ExpressionEditor, find_checkpoint, load_editor,
-                               pretrained_path, save_compact)
+from exprgan_tf.editor import ExpressionEditor
+from exprgan_tf.editor_io import find_checkpoint, load_editor, pretrained_path, save_compact
 
 __version__ = "0.1.0"
 

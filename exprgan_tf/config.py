@@ -18,12 +18,62 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 import os
 import types
 import typing
 from dataclasses import dataclass, field
 
 EXPRESSIONS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise")
+
+EXPRESSION_ALIASES = {
+    "anger": 0, "angry": 0, "an": 0,
+    "disgust": 1, "disgusted": 1, "di": 1,
+    "fear": 2, "fearful": 2, "afraid": 2, "fe": 2,
+    "happiness": 3, "happy": 3, "joy": 3, "ha": 3,
+    "sadness": 4, "sad": 4, "sa": 4,
+    "surprise": 5, "surprised": 5, "su": 5,
+}
+"""Every word (lower case) read as each class index of :data:`EXPRESSIONS`: the names
+and the spellings face datasets name their folders with."""
+
+
+def expression_index(expression, *, whole_words: bool = False) -> int:
+    """Class index of ``expression`` in :data:`EXPRESSIONS`: the one reading of an
+    expression for the command line, the face renderer and dataset folders.
+
+    Args:
+        expression: an index 0-5 (an ``int``, or its digits), a word of
+            :data:`EXPRESSION_ALIASES` in any case, or a prefix only one name starts
+            with (``"sur"``).
+        whole_words: read words of :data:`EXPRESSION_ALIASES` only, no digits and no
+            prefixes (dataset folders: a subject folder ``"3"`` or ``"f"`` is not an
+            expression).
+
+    Raises:
+        ValueError: ``expression`` is none of those.
+
+    Example:
+        >>> expression_index("Happy"), expression_index(5), expression_index("sur")
+        (3, 5, 5)
+    """
+    if isinstance(expression, str):
+        word = expression.strip().lower()
+        if word in EXPRESSION_ALIASES:
+            return EXPRESSION_ALIASES[word]
+        if not whole_words:
+            if word.isdigit():
+                return expression_index(int(word))
+            starts = [i for i, name in enumerate(EXPRESSIONS) if word and name.startswith(word)]
+            if len(starts) == 1:
+                return starts[0]
+    elif (isinstance(expression, numbers.Integral) and not isinstance(expression, bool)
+          and not whole_words and 0 <= expression < len(EXPRESSIONS)):
+        return int(expression)
+    synonyms = sorted(k for k in EXPRESSION_ALIASES if len(k) > 2 and k not in EXPRESSIONS)
+    raise ValueError(f"expression must be an index 0-{len(EXPRESSIONS) - 1} or one of "
+                     f"{list(EXPRESSIONS)} (or a synonym: {synonyms}). "
+                     f"Received: expression={expression!r}")
 
 ENCODER_VARIANTS = ("single", "dilated")
 IDENTITY_NETWORKS = ("none", "vgg_face", "dlib_resnet")
@@ -66,7 +116,7 @@ def _check_non_negative(path, value):
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Architecture of every network (DESIGN.md sections 3-4).
+    """Architecture of every network (docs/design.md, "Networks" and "What the paper changes").
 
     Args:
         image_size: height and width of square input/output images. Must be divisible
@@ -86,8 +136,9 @@ class ModelConfig:
         decoder_final_filters: channels of the last conv before the RGB conv.
         decoder_kernel: kernel size of the decoder convs.
         decoder_batch_norm: BatchNorm after each decoder conv but the last (not in the
-            original). Off in every preset; on the built-in face set it keeps stage 1
-            from collapsing into saturated images (see benchmarks/results/).
+            original). On in the ``-small`` presets, off in the paper-size ones; on the
+            built-in face set it keeps stage 1 from collapsing into saturated images
+            (see benchmarks/results/).
         label_tile: how many copies of c are concatenated to z at the decoder input
             (original: ``int(latent_dim / num_classes)`` = 8).
         dz_units: hidden units of D_z.
@@ -216,7 +267,7 @@ class IdentityConfig:
 
 @dataclass(frozen=True)
 class LossWeights:
-    """Weight of each term in the E+G loss of one stage (DESIGN.md section 3).
+    """Weight of each term in the E+G loss of one stage (docs/design.md, "The three stages").
 
     Args:
         pixel: L1 reconstruction loss.
@@ -336,7 +387,8 @@ class TrainingConfig:
         flip: random horizontal flip of training images.
         sample_every: epochs between sample grids.
         checkpoint_every: epochs between checkpoints (Ctrl-C and the end always save).
-        jit_compile: compile the train steps with XLA (slower on CPU; see DESIGN.md).
+        jit_compile: compile the train steps with XLA (slower on CPU; docs/design.md,
+            "Speed options").
         precision: ``"float32"`` (the default), or a Keras mixed-precision policy for
             the four networks: ``"mixed_bfloat16"`` or ``"mixed_float16"`` (the latter
             with dynamic loss scaling). Variables, the final tanh/logit outputs and the
@@ -440,9 +492,6 @@ class ExprGANConfig:
                 return cls.from_json(f.read())
             except ValueError as e:
                 raise ValueError(f"{path}: {e}") from None
-
-    def replace(self, **sections) -> "ExprGANConfig":
-        return dataclasses.replace(self, **sections)
 
     def override(self, assignments) -> "ExprGANConfig":
         """Return a copy with ``"dotted.path=value"`` assignments applied.

@@ -17,7 +17,7 @@ Example:
     >>> import numpy as np
     >>> from exprgan_tf.controller import intensity_code
     >>> c = intensity_code([3], [0.5])
-    >>> c.shape, float(c[0, 15]), float(c[0, 0])
+    >>> tuple(c.shape), float(c[0, 15]), float(c[0, 0])
     ((1, 30), 0.5, -0.5)
 """
 

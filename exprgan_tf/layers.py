@@ -11,9 +11,9 @@ Example:
     >>> import numpy as np
     >>> from exprgan_tf.layers import DilatedConv2D, ConcatLabel
     >>> x = np.zeros((2, 32, 32, 3), "float32")
-    >>> DilatedConv2D(8, 5, strides=2, dilation_rate=2)(x).shape
+    >>> tuple(DilatedConv2D(8, 5, strides=2, dilation_rate=2)(x).shape)
     (2, 16, 16, 8)
-    >>> ConcatLabel()([x, np.ones((2, 6), "float32")]).shape
+    >>> tuple(ConcatLabel()([x, np.ones((2, 6), "float32")]).shape)
     (2, 32, 32, 9)
 """
 

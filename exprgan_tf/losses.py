@@ -147,13 +147,3 @@ def total_variation(images) -> tf.Tensor:
     dy = images[:, 1:, :, :] - images[:, :-1, :, :]
     dx = images[:, :, 1:, :] - images[:, :, :-1, :]
     return (tf.nn.l2_loss(dy) / h + tf.nn.l2_loss(dx) / w) / n
-
-
-LOSSES = {
-    "pixel": pixel_loss,
-    "identity": identity_loss,
-    "q": q_loss,
-    "discriminator": discriminator_loss,
-    "generator": generator_loss,
-    "total_variation": total_variation,
-}

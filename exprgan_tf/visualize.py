@@ -17,9 +17,25 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 
-def image_grid(images, pad: int = 2, background: int = 255) -> np.ndarray:
-    """Tile uint8 images ``[rows, cols, H, W, 3]`` into one ``uint8`` picture with
-    ``pad`` pixels of ``background`` between and around cells."""
+def image_grid(images, pad: int = 2, background: int = 255, cell: int | None = None
+               ) -> np.ndarray:
+    """Tile uint8 images into one ``uint8`` picture with ``pad`` pixels of
+    ``background`` between and around cells: the one grid of the package (sample
+    sheets, the evaluation figures, ``exprgan-generate``'s photo grids).
+
+    Args:
+        images: ``[rows, cols, H, W, C]``; or, with ``cell``, a list of rows, each a
+            list of ``[H, W, 3]`` images of any size.
+        pad: pixels between and around the cells.
+        background: grey level of the padding and of empty cells.
+        cell: resize every image to fit a ``cell x cell`` square (aspect kept,
+            centred); ``None`` tiles the images at their size.
+    """
+    if cell is not None:
+        images = [[_fit(image, cell) for image in row] for row in images]
+        cols = max(len(row) for row in images)
+        blank = np.full((cell, cell, 3), background, np.uint8)
+        images = np.stack([np.stack(row + [blank] * (cols - len(row))) for row in images])
     images = np.asarray(images)
     if images.ndim != 5 or images.dtype != np.uint8:
         raise ValueError("image_grid expects uint8 images [rows, cols, H, W, C]. Received: "
@@ -33,15 +49,39 @@ def image_grid(images, pad: int = 2, background: int = 255) -> np.ndarray:
     return out
 
 
-def labelled_grid(images, row_labels=(), col_labels=(), pad: int = 2) -> np.ndarray:
-    """:func:`image_grid` with text labels left of each row and above each column."""
-    grid = image_grid(images, pad)
-    rows, cols, h, w, _ = np.asarray(images).shape
-    left = 70 if row_labels else 0
-    top = 14 if col_labels else 0
+def _fit(image, cell: int, background: int = 255) -> np.ndarray:
+    """``image`` resized (bicubic, aspect kept) and centred in a ``cell x cell`` square."""
+    h, w = image.shape[:2]
+    k = cell / max(h, w)
+    th, tw = max(1, int(round(h * k))), max(1, int(round(w * k)))
+    out = np.full((cell, cell, 3), background, np.uint8)
+    y, x = (cell - th) // 2, (cell - tw) // 2
+    out[y:y + th, x:x + tw] = np.asarray(Image.fromarray(image).resize((tw, th), Image.BICUBIC))
+    return out
+
+
+def labelled_grid(images, row_labels=(), col_labels=(), pad: int = 2, cell: int | None = None,
+                  label_width: int = 70, label_height: int = 14, corner: str = "") -> np.ndarray:
+    """:func:`image_grid` with text labels left of each row and above each column.
+
+    Args:
+        images, pad, cell: as :func:`image_grid`.
+        row_labels: one text per row, drawn in a ``label_width`` strip on the left.
+        col_labels: one text per column, drawn in a ``label_height`` strip on top.
+        corner: text in the top-left corner (what the row labels are).
+    """
+    grid = image_grid(images, pad, cell=cell)
+    if cell is None:
+        h, w = np.asarray(images).shape[2:4]
+    else:
+        h = w = cell
+    left = label_width if row_labels else 0
+    top = label_height if col_labels or corner else 0
     canvas = Image.new("RGB", (grid.shape[1] + left, grid.shape[0] + top), "white")
     canvas.paste(Image.fromarray(grid), (left, top))
     draw = ImageDraw.Draw(canvas)
+    if corner:
+        draw.text((2, 1), corner, fill="black")
     for r, text in enumerate(row_labels):
         draw.text((2, top + pad + r * (h + pad) + h // 2 - 5), str(text), fill="black")
     for k, text in enumerate(col_labels):

@@ -147,3 +147,17 @@ def test_non_finite_numbers_in_a_config_file_are_refused(key, raw, tmp_path):
 def test_non_finite_numbers_in_lists_are_refused(values):
     with pytest.raises(ValueError, match=r"identity.layer_weights=\(.*\): expected numbers >= 0"):
         get_preset("exprgan-small").override([f"identity.layer_weights={json.dumps(values)}"])
+
+
+def test_one_reading_of_an_expression():
+    from exprgan_tf.config import expression_index
+
+    assert [expression_index(e) for e in (0, "5", " Happy ", "joy", "su", "dis", "f")] == [
+        0, 5, 3, 3, 5, 1, 2]
+    assert expression_index("Surprised", whole_words=True) == 5
+    for word in ("3", "f", "sur"):  # a dataset folder is read by whole words only
+        with pytest.raises(ValueError, match=f"Received: expression='{word}'"):
+            expression_index(word, whole_words=True)
+    for bad in (6, -1, True, "s", "smile", ""):  # "s": sadness or surprise
+        with pytest.raises(ValueError, match=r"expression must be an index 0-5 or one of "):
+            expression_index(bad)

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import keras
 from exprgan_tf.controller import (ExpressionCode, intensity_code, sample_latent_prior,

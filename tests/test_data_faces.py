@@ -106,9 +106,10 @@ def test_sequence_runs_from_neutral_to_peak(faces):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(expression="joy"), "expression must be an index 0-5 or one of ['anger', 'disgust', "
-                             "'fear', 'happiness', 'sadness', 'surprise']. Received: "
-                             "expression='joy'"),
+    (dict(expression="smile"), "expression must be an index 0-5 or one of ['anger', "
+                               "'disgust', 'fear', 'happiness', 'sadness', 'surprise'] (or a "
+                               "synonym: "),
+    (dict(expression="smile"), "Received: expression='smile'"),
     (dict(expression=6), "Received: expression=6"),
     (dict(intensity=1.5), "intensity must be in [0, 1]. Received: intensity=1.5"),
     (dict(lighting="bright"), "lighting must be one of ['strong', 'weak', 'dark']. "

@@ -286,7 +286,7 @@ def _gray16(path, values):
 
 def test_16_bit_grayscale_is_scaled_to_8_bits_in_every_reader(tmp_path):
     # convert("RGB") clipped I;16 values to 255: the whole image came out white
-    from exprgan_tf.serving.face_edit import read_photo
+    from exprgan_tf.photo import read_photo
 
     ramp = np.tile(np.array([0, 257 * 64, 257 * 128, 65535], np.uint16), (4, 1))
     path = _gray16(str(tmp_path / "ramp.png"), ramp)

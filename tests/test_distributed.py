@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from exprgan_tf import run_dir as rd
 from exprgan_tf.cli import prepare_data
-from test_training import tiny_config
+from helpers import tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.dirname(os.path.abspath(__file__))

@@ -10,19 +10,10 @@ import pytest
 import tensorflow as tf
 
 from exprgan_tf import preprocessing
-from exprgan_tf.config import get_preset
 from exprgan_tf.controller import intensity_code
-from exprgan_tf.editor import ExpressionEditor, ImagePreprocess, load_editor
+from exprgan_tf.editor import ExpressionEditor, ImagePreprocess
+from exprgan_tf.editor_io import load_editor
 from exprgan_tf.models import build_networks
-
-TINY = ["model.image_size=32", "model.encoder_filters=[4,8,8,16,16]",
-        "model.decoder_start_filters=16", "model.decoder_filters=[16,8,8,8,4]",
-        "model.decoder_final_filters=4"]
-
-
-def tiny_config(preset="exprgan-small"):
-    return get_preset(preset).override(TINY)
-
 
 def _batch(n=3, size=32, seed=0):
     rng = np.random.default_rng(seed)
@@ -33,7 +24,7 @@ def _batch(n=3, size=32, seed=0):
 
 
 @pytest.fixture(scope="module", params=["exprgan-small", "proposed-small"])
-def setup(request):
+def setup(request, tiny_config):
     keras.utils.set_random_seed(1)
     cfg = tiny_config(request.param)
     nets = build_networks(cfg.model)
@@ -115,7 +106,7 @@ def test_get_config_from_config_round_trip(setup):
     assert ImagePreprocess.from_config(layer.get_config()).get_config() == layer.get_config()
 
 
-def test_load_editor_from_a_training_run_dir(tmp_path):
+def test_load_editor_from_a_training_run_dir(tmp_path, tiny_config):
     from exprgan_tf import run_dir
 
     cfg = tiny_config("proposed-small")
@@ -217,7 +208,7 @@ def test_int64_classes_do_not_wrap_inside_the_graph(setup):
 
 
 def test_damaged_editor_files_are_refused_naming_the_file(setup, tmp_path):
-    from exprgan_tf.editor import save_compact
+    from exprgan_tf.editor_io import save_compact
 
     _, _, editor = setup
     path = save_compact(editor, str(tmp_path / "e.npz"), "float32")
@@ -240,7 +231,7 @@ def test_damaged_editor_files_are_refused_naming_the_file(setup, tmp_path):
 
 
 def test_compact_file_is_exact_in_float32_and_close_in_float16(setup, tmp_path):
-    from exprgan_tf.editor import save_compact
+    from exprgan_tf.editor_io import save_compact
 
     _, _, editor = setup
     images, expression, intensity = _batch()
@@ -271,7 +262,7 @@ def _fake_run(path, stage):
 
 def test_find_checkpoint_prefers_the_shipped_model_and_skips_non_editors(setup, tmp_path,
                                                                           monkeypatch):
-    from exprgan_tf.editor import find_checkpoint, pretrained_path, save_compact
+    from exprgan_tf.editor_io import find_checkpoint, pretrained_path, save_compact
 
     monkeypatch.delenv("EXPRGAN_TF_CHECKPOINT", raising=False)
     # Without a folder: the shipped model, whatever runs sit beside it in checkpoints/.
@@ -291,7 +282,7 @@ def test_find_checkpoint_prefers_the_shipped_model_and_skips_non_editors(setup, 
 
 
 def test_pretrained_names_and_the_error_when_nothing_is_found(setup, tmp_path, monkeypatch):
-    from exprgan_tf import editor as editor_module
+    from exprgan_tf import editor_io as editor_module
 
     _, _, editor = setup
     images, expression, intensity = _batch()
@@ -347,14 +338,14 @@ def test_dtype_policy_is_the_networks_or_refused(setup):
     assert clone.dtype_policy.name == "mixed_bfloat16"
 
 
-def test_load_editor_warns_about_a_stage1_only_run(tmp_path):
+def test_load_editor_warns_about_a_stage1_only_run(tmp_path, tiny_config):
     from exprgan_tf import run_dir
 
     try:
         directory = run_dir.ckpt_dir(tmp_path, stage=1)
     except TypeError:
         pytest.skip("this run-dir layout has no per-stage checkpoints")
-    cfg = tiny_config()
+    cfg = tiny_config("exprgan-small")
     nets = build_networks(cfg.model)
     os.makedirs(directory)
     cfg.save(run_dir.config_path(tmp_path))

@@ -1,33 +1,27 @@
-"""scripts/evaluate.py end to end on two tiny run directories made here in seconds."""
+"""scripts/evaluate.py end to end on two tiny run directories made here (slow: trains
+and runs the script twice), and its refusals, called in this process (fast)."""
 
 import csv
 import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
-from exprgan_tf.config import get_preset
+from exprgan_tf.cli.evaluate import main
 from exprgan_tf.data import load_split
+from exprgan_tf.run_dir import config_path
 from exprgan_tf.training import Trainer
+from helpers import quiet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "scripts", "evaluate.py")
-TINY = ["model.image_size=32", "model.encoder_filters=[8,8,16,16,16]",
-        "model.decoder_start_filters=16", "model.decoder_filters=[16,16,8,8,8]",
-        "model.decoder_final_filters=4", "model.dimg_filters=[4,8,8,8]", "model.dimg_dense=16",
-        "model.q_shared_units=16", "model.q_head_units=8", "training.sample_every=100",
-        # one face in 27 leaves almost no subject in two expressions: no pairs
-        "training.stage2.losses.paired=0", "training.stage3.losses.paired=0"]
 
 
-def quiet(*args):
-    pass
-
-
-def make_run(path, preset):
-    cfg = get_preset(preset).override(TINY)
+def make_run(path, preset, tiny_config):
+    # one face in 27 leaves almost no subject in two expressions: the tiny config has
+    # the paired term off
+    cfg = tiny_config(preset)
     images, labels, _ = load_split(None, "train", 32)
     images, labels = images[::27], labels[::27]                 # 48 faces
     for stage in (1, 2):
@@ -36,9 +30,10 @@ def make_run(path, preset):
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, tiny_config):
     root = tmp_path_factory.mktemp("runs")
-    return [make_run(root / "a", "exprgan-small"), make_run(root / "b", "proposed-small")]
+    return [make_run(root / "a", "exprgan-small", tiny_config),
+            make_run(root / "b", "proposed-small", tiny_config)]
 
 
 def run_script(*args):
@@ -46,6 +41,14 @@ def run_script(*args):
                           cwd=ROOT, timeout=900)
 
 
+def run_main(capsys, *args):
+    """``exprgan-evaluate`` in this process: its exit code, stdout and stderr."""
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.slow  # trains 2 presets x 2 stages, then two evaluations in subprocesses
 def test_evaluate_writes_table_figures_and_progress(runs, tmp_path):
     out = tmp_path / "eval"
     clf = tmp_path / "clf.keras"
@@ -86,16 +89,19 @@ def test_evaluate_writes_table_figures_and_progress(runs, tmp_path):
     assert float(again[1][2]) == values["Accuracy"][0]
 
 
-def test_evaluate_fails_fast_without_fid_weights(runs, tmp_path):
-    r = run_script("--checkpoint", runs[0], "--out", str(tmp_path / "e"), "--fid-weights",
-                   str(tmp_path / "none.h5"))
-    assert r.returncode == 2
-    assert "InceptionV3 weights file not found" in r.stderr and "--no-fid" in r.stderr
+def test_evaluate_fails_fast_without_fid_weights(tmp_path, tiny_config, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    tiny_config().save(config_path(run))   # checked before the FID weights
+    code, _, err = run_main(capsys, "--checkpoint", str(run), "--out", str(tmp_path / "e"),
+                            "--fid-weights", str(tmp_path / "none.h5"))
+    assert code == 2
+    assert "InceptionV3 weights file not found" in err and "--no-fid" in err
     assert not (tmp_path / "e" / "table1.md").exists()
 
 
-def test_evaluate_rejects_a_folder_that_is_not_a_run(tmp_path):
-    r = run_script("--checkpoint", str(tmp_path), "--no-fid")
-    assert r.returncode == 2 and "not a run directory" in r.stderr
-    r = run_script("--checkpoint", str(tmp_path / "nope"), "--no-fid")
-    assert r.returncode == 2 and "is not a directory" in r.stderr
+def test_evaluate_rejects_a_folder_that_is_not_a_run(tmp_path, capsys):
+    code, _, err = run_main(capsys, "--checkpoint", str(tmp_path), "--no-fid")
+    assert code == 2 and "not a run directory" in err
+    code, _, err = run_main(capsys, "--checkpoint", str(tmp_path / "nope"), "--no-fid")
+    assert code == 2 and "is not a directory" in err

@@ -1,4 +1,4 @@
-"""scripts/generate.py and exprgan_tf.serving.face_edit on photos: output of the input's
+"""scripts/generate.py and exprgan_tf.photo on photos: output of the input's
 size, the photo unchanged outside the face, the face changed, and clear failures.
 
 Photos are made here from the built-in face renderer pasted on a noisy background (so
@@ -16,25 +16,21 @@ import pytest
 from PIL import Image
 
 from exprgan_tf.cli import generate
-from exprgan_tf.config import get_preset
 from exprgan_tf.editor import ExpressionEditor
-from exprgan_tf.serving import face_edit
+from exprgan_tf import photo as photo_edit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "scripts", "generate.py")
 
-TINY = ["model.image_size=32", "model.encoder_filters=[4,8,8,16,16]",
-        "model.decoder_start_filters=16", "model.decoder_filters=[16,8,8,8,4]",
-        "model.decoder_final_filters=4"]
 HAS_MTCNN = importlib.util.find_spec("mtcnn") is not None
 needs_mtcnn = pytest.mark.skipif(not HAS_MTCNN, reason="face detection needs the optional "
                                  "'mtcnn' package (pip install mtcnn)")
 
 
 @pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
+def model_file(tmp_path_factory, tiny_config):
     keras.utils.set_random_seed(3)
-    editor = ExpressionEditor.from_config_tree(get_preset("exprgan-small").override(TINY))
+    editor = ExpressionEditor.from_config_tree(tiny_config("exprgan-small"))
     path = str(tmp_path_factory.mktemp("model") / "editor.keras")
     editor.save(path)
     return path
@@ -105,11 +101,11 @@ def test_face_box_edit_changes_only_the_face(tmp_path, model_file, capsys):
 
 
 def test_photo_editor_batches_settings_and_blends_like_single_edits(tmp_path, model_file):
-    from exprgan_tf.editor import load_editor
+    from exprgan_tf.editor_io import load_editor
 
     photo = _photo(tmp_path / "p.png", [(60, 120, 128)])
-    tool = face_edit.PhotoEditor(load_editor(model_file))
-    face = face_edit.Face((145, 80, 70, 95))
+    tool = photo_edit.PhotoEditor(load_editor(model_file))
+    face = photo_edit.Face((145, 80, 70, 95))
     many, _ = tool.edit_many(photo, [("anger", 1.0), ("happiness", 0.5)], faces=[face])
     one = tool.edit(photo, "happiness", 0.5, faces=[face])
     np.testing.assert_array_equal(many[1], one)
@@ -117,7 +113,7 @@ def test_photo_editor_batches_settings_and_blends_like_single_edits(tmp_path, mo
 
 
 def test_alignment_round_trip_and_rotation():
-    al = face_edit.Alignment(center=(100.0, 80.0), side=96.0, angle=0.3, size=64)
+    al = photo_edit.Alignment(center=(100.0, 80.0), side=96.0, angle=0.3, size=64)
     for u, v in [(0, 0), (64, 0), (10, 50), (32, 32)]:
         x, y = al.to_photo(u, v)
         np.testing.assert_allclose(al.to_crop(x, y), (u, v), atol=1e-9)
@@ -140,7 +136,7 @@ def test_grid_of_all_expressions(tmp_path, model_file, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--expression", "joy"], "unknown expression 'joy'"),
+    (["--expression", "smile"], "unknown expression 'smile'"),
     (["--intensity", "1.5"], "intensities must be in [0, 1]"),
     (["--sweep", "1"], "--sweep needs N >= 2"),
     (["--face-box", "1,2,3"], "expected X,Y,W,H"),
@@ -256,7 +252,7 @@ def real_photos(tmp_path_factory):
 @needs_mtcnn
 def test_real_photo(real_photos, tmp_path, model_file, capsys):
     path = real_photos["obama.jpg"]
-    original = face_edit.read_photo(path)
+    original = photo_edit.read_photo(path)
     out = tmp_path / "obama_edit.png"
     code, stdout, err = _run(["--image", path, "--checkpoint", model_file, "--expression",
                               "surprise", "-o", str(out)], capsys)
@@ -289,7 +285,7 @@ def test_eye_aligned_crop_matches_the_training_face():
         photo[70:190, 90:210] = render
         scores = {}
         for mode in ("eyes", "box"):
-            tool = face_edit.PhotoEditor(_Size32(), crop=mode)
+            tool = photo_edit.PhotoEditor(_Size32(), crop=mode)
             crop = tool.crop(photo, tool.alignment(tool.detect(photo)[0])).astype(float)
             target = faces.render(subject, expression, 0.7, lighting="strong", size=32)
             scores[mode] = np.corrcoef(crop.ravel(), target.astype(float).ravel())[0, 1]

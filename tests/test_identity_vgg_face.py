@@ -4,8 +4,6 @@ layers; the fully-connected layers are tested at reduced width to keep files sma
 
 import importlib.util
 import os
-import subprocess
-import sys
 
 import h5py
 import numpy as np
@@ -178,17 +176,14 @@ def test_fetch_script_requires_a_vgg_face_file(capsys):
     assert "--from /path/to/vgg-face.mat" in capsys.readouterr().err
 
 
-def test_fetch_script_imports_user_file_into_cache(tmp_path, monkeypatch):
+def test_fetch_script_imports_user_file_into_cache(tmp_path, monkeypatch, capsys):
     arrays = _random_arrays()
     mat = str(tmp_path / "vgg-face.mat")
     _write_matconvnet(mat, arrays)
     monkeypatch.setenv("EXPRGAN_TF_CACHE", str(tmp_path / "cache"))
-    cmd = [sys.executable, os.path.join(ROOT, "scripts", "fetch_weights.py"), "vgg_face",
-           "--from", mat]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    assert _load_script().main(["vgg_face", "--from", mat]) == 0   # in this process
     cached = str(tmp_path / "cache" / "identity" / "vgg_face.h5")
-    assert done.stdout.strip().splitlines()[-1] == cached
+    assert capsys.readouterr().out.strip().splitlines()[-1] == cached
     features = identity.build_identity_features(IdentityConfig(network="vgg_face"))
     assert len(features.outputs) == 5
     _assert_loaded(features, arrays)

@@ -4,6 +4,7 @@ import tensorflow as tf
 
 import keras
 from exprgan_tf.layers import ConcatLabel, DilatedConv2D
+from helpers import check_layer
 
 
 def _reference(x, kernel, bias, stride, dilation):
@@ -77,21 +78,6 @@ def test_dilated_conv_fast_subsampling_is_bit_exact(size):
     np.testing.assert_array_equal(tape.gradient(la, layer.kernel), tape.gradient(lb, layer.kernel))
 
 
-def test_dilated_conv_serialises(tmp_path):
-    inp = keras.Input((16, 16, 3))
-    out = DilatedConv2D(4, 5, strides=2, dilation_rate=2, activation="relu", name="dc")(inp)
-    model = keras.Model(inp, out)
-    x = np.random.default_rng(0).normal(size=(2, 16, 16, 3)).astype("float32")
-    clone = keras.Model.from_config(model.get_config())
-    clone.set_weights(model.get_weights())
-    np.testing.assert_array_equal(clone(x), model(x))
-    path = tmp_path / "m.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
-    np.testing.assert_array_equal(loaded(x), model(x))
-    assert loaded.get_layer("dc").get_config()["dilation_rate"] == 2
-
-
 def test_dilated_conv_rejects_bad_arguments():
     with pytest.raises(ValueError, match="odd kernel_size.*Received: kernel_size=4"):
         DilatedConv2D(4, 4)
@@ -117,15 +103,45 @@ def test_concat_label_vector_and_map():
         ConcatLabel(duplicate=0)
 
 
-def test_compute_output_shape_takes_keras_3_keyword():
-    # Keras calls compute_output_shape(input_shape=...) (summary() of a built layer).
+def _every_custom_layer():
+    """(id, layer, inputs, output shape) for each serialisable layer of the package."""
     from exprgan_tf.controller import ExpressionCode
     from exprgan_tf.editor import ImagePreprocess
-    from exprgan_tf.identity.layers import PaddedAdd
+    from exprgan_tf.identity.layers import ChannelAffine, FaceNetInput, PaddedAdd
 
-    assert ConcatLabel(2).compute_output_shape(input_shape=[(2, 8, 8, 3), (2, 6)]) == (2, 8, 8, 15)
-    assert DilatedConv2D(4, 3).compute_output_shape(input_shape=(2, 9, 9, 3)) == (2, 5, 5, 4)
-    assert ExpressionCode(6, 5).compute_output_shape(input_shape=[(None,), (None,)]) == (None, 30)
-    assert ImagePreprocess().compute_output_shape(input_shape=(None, 8, 8, 3)) == (None, 8, 8, 3)
-    assert PaddedAdd().compute_output_shape(
-        input_shape=[(None, 4, 5, 2), (None, 5, 4, 2)]) == (None, 5, 5, 2)
+    rng = np.random.default_rng(0)
+
+    def normal(*shape):
+        return rng.normal(size=shape).astype("float32")
+
+    return [
+        ("DilatedConv2D", DilatedConv2D(4, 5, strides=2, dilation_rate=2, activation="relu",
+                                        bias_initializer="random_normal"),
+         normal(2, 16, 16, 3), (2, 8, 8, 4)),
+        ("ConcatLabel", ConcatLabel(duplicate=2),
+         [normal(2, 8, 8, 3), np.eye(6, dtype="float32")[:2]], (2, 8, 8, 15)),
+        ("ExpressionCode", ExpressionCode(6, 5),
+         [np.array([1, 4], "int32"), np.array([0.25, 1.0], "float32")], (2, 30)),
+        ("ImagePreprocess", ImagePreprocess(unsharp_mask=True, radius=1.5, amount=2.0),
+         rng.integers(0, 256, (2, 8, 8, 3)).astype("uint8"), (2, 8, 8, 3)),
+        ("FaceNetInput", FaceNetInput(mean=(129.1863, 104.7624, 93.594), scale=0.5),
+         np.tanh(normal(2, 8, 8, 3)), (2, 8, 8, 3)),
+        ("ChannelAffine", ChannelAffine(), normal(2, 4, 4, 3), (2, 4, 4, 3)),
+        ("PaddedAdd", PaddedAdd(), [normal(2, 4, 5, 2), normal(2, 5, 4, 3)], (2, 5, 5, 3)),
+    ]
+
+
+@pytest.mark.parametrize("index", range(7), ids=[c[0] for c in _every_custom_layer()])
+def test_custom_layer_shapes_config_and_keras_file(index, tmp_path):
+    _, layer, inputs, shape = _every_custom_layer()[index]
+    layer(inputs)
+    # weights that are not the initial ones, so that a lost weight shows
+    layer.set_weights([np.random.default_rng(1).normal(size=w.shape).astype(w.dtype)
+                       for w in layer.get_weights()])
+    check_layer(layer, inputs, shape, tmp_path)
+
+
+def test_dilated_conv_keeps_its_arguments_in_the_config():
+    layer = DilatedConv2D(4, 5, strides=2, dilation_rate=2, activation="relu")
+    clone = DilatedConv2D.from_config(layer.get_config())
+    assert (clone.filters, clone.kernel_size, clone.strides, clone.dilation_rate) == (4, 5, 2, 2)

@@ -1,5 +1,5 @@
 """Architecture tests. The golden parameter counts below were computed by hand from
-DESIGN.md section 3/4 (the original's layers), not read off the code:
+docs/design.md, "Networks" (the original's layers), not read off the code:
 
 Encoder "single", 128x128x3 -> 4x4x1024 -> 50:
   convs 5x5 with bias: 25*3*64+64 = 4864; 25*64*128+128 = 204928; 25*128*256+256 = 819456;

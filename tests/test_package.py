@@ -12,13 +12,9 @@ import zipfile
 import keras
 import pytest
 
-from exprgan_tf.config import get_preset
 from exprgan_tf.editor import ExpressionEditor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["model.image_size=32", "model.encoder_filters=[4,8,8,16,16]",
-        "model.decoder_start_filters=16", "model.decoder_filters=[16,8,8,8,4]",
-        "model.decoder_final_filters=4"]
 COMMANDS = ("exprgan-train", "exprgan-generate", "exprgan-export", "exprgan-evaluate",
             "exprgan-prepare-data", "exprgan-fetch-weights")
 
@@ -31,10 +27,10 @@ def _python(code, *args, cwd, env=None):
     return proc.stdout
 
 
-def test_import_exprgan_tf_alone_loads_a_keras_file(tmp_path):
+def test_import_exprgan_tf_alone_loads_a_keras_file(tmp_path, tiny_config):
     keras.utils.set_random_seed(0)
     # proposed: the dilated encoder (DilatedConv2D) and the decoder's ConcatLabel.
-    editor = ExpressionEditor.from_config_tree(get_preset("proposed-small").override(TINY))
+    editor = ExpressionEditor.from_config_tree(tiny_config("proposed-small"))
     editor.save(tmp_path / "editor.keras")
     out = _python("import sys, keras, exprgan_tf\n"
                   "m = keras.saving.load_model(sys.argv[1], safe_mode=True)\n"

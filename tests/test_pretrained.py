@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from exprgan_tf.editor import find_checkpoint, load_editor
+from exprgan_tf.editor_io import find_checkpoint, load_editor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = os.path.join(ROOT, "checkpoints", "pretrained-proposed-small.npz")

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from exprgan_tf import run_dir as rd
 from exprgan_tf.training import NonFiniteLossError, Trainer
-from test_training import quiet, tiny_config, tiny_data, weights_of
+from helpers import quiet, tiny_config, tiny_data, weights_of
 
 
 @pytest.fixture(scope="module")

@@ -77,7 +77,8 @@ TRAPS = [
 @pytest.mark.parametrize("case, name, argv, status, message", TRAPS, ids=[t[0] for t in TRAPS])
 def test_script_error_is_a_message_and_a_status(paths, capsys, case, name, argv, status, message):
     if "{tmp}/editor.npz" in argv:
-        from exprgan_tf.editor import ExpressionEditor, save_compact
+        from exprgan_tf.editor import ExpressionEditor
+        from exprgan_tf.editor_io import save_compact
 
         editor = ExpressionEditor.from_config_tree(get_preset("exprgan-small").override(TINY))
         save_compact(editor, os.path.join(paths["tmp"], "editor.npz"))

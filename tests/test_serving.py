@@ -1,4 +1,4 @@
-"""The exported SavedModel, tested the way TF Serving uses it (DESIGN.md section 7):
+"""The exported SavedModel, tested the way TF Serving uses it (docs/design.md, "Serving"):
 ``tf.saved_model.load`` + signatures, ``saved_model_cli show --all``, and a real
 ``tensorflow-serving-api`` PredictRequest over gRPC to a test-only PredictionService
 that wraps the loaded SavedModel."""
@@ -17,20 +17,16 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from exprgan_tf.config import get_preset
 from exprgan_tf.editor import ExpressionEditor
 from exprgan_tf.preprocessing import to_display
 from exprgan_tf.serving import export as export_lib
 
-TINY = ["model.image_size=32", "model.encoder_filters=[4,8,8,16,16]",
-        "model.decoder_start_filters=16", "model.decoder_filters=[16,8,8,8,4]",
-        "model.decoder_final_filters=4"]
 
 
 @pytest.fixture(scope="module")
-def editor():
+def editor(tiny_config):
     keras.utils.set_random_seed(2)
-    return ExpressionEditor.from_config_tree(get_preset("proposed-small").override(TINY))
+    return ExpressionEditor.from_config_tree(tiny_config("proposed-small"))
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ int32 expression, float32 intensity -> uint8 images) and ``edit_bytes`` (JPEG/PN
 -> PNG bytes). See docs/serving.md.
 
 ``--compact FILE.npz`` also (or instead) writes the editor as one small file with
-float16 weights (``exprgan_tf.editor.save_compact``; ``load_editor`` and
+float16 weights (``exprgan_tf.editor_io.save_compact``; ``load_editor`` and
 ``generate.py --checkpoint`` read it) - how a pretrained model is shipped in
 ``checkpoints/`` within the size limit.
 
@@ -48,7 +48,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from exprgan_tf.editor import find_checkpoint, load_editor, save_compact
+    from exprgan_tf.editor_io import find_checkpoint, load_editor, save_compact
     from exprgan_tf.serving.export import export_saved_model
 
     checkpoint = args.checkpoint or find_checkpoint()

@@ -93,7 +93,7 @@ def parse_args(argv=None):
     if args.expression.strip().lower() == "all":
         args.expressions = list(range(len(EXPRESSIONS)))
     else:
-        from exprgan_tf.serving.face_edit import expression_index
+        from exprgan_tf.config import expression_index
         try:
             args.expressions = [expression_index(args.expression)]
         except ValueError:
@@ -109,46 +109,30 @@ def parse_args(argv=None):
 LABEL_HEIGHT, LABEL_WIDTH = 18, 48
 
 
-def _labels(size, texts, positions):
-    """A white strip of ``size`` (width, height) with ``texts`` drawn at ``positions``."""
-    from PIL import Image, ImageDraw
-
-    strip = Image.new("RGB", size, "white")
-    draw = ImageDraw.Draw(strip)
-    for text, xy in zip(texts, positions):
-        draw.text(xy, text, fill=(0, 0, 0))
-    return np.asarray(strip)
-
-
 def _grid_image(photo, results, faces, tool, args):
     """Face regions in a grid: a header of expression names, a column of intensities."""
-    from exprgan_tf.serving.face_edit import grid
+    from exprgan_tf.visualize import labelled_grid
 
     top, left, bottom, right = tool.face_region(photo.shape, faces[0])
-    n_int, cell, pad = len(args.intensities), args.cell_size, 2
+    n_int = len(args.intensities)
     rows = []
     for i in range(n_int):
         row = [photo[top:bottom, left:right]]
         for k in range(len(args.expressions)):
             row.append(results[k * n_int + i][top:bottom, left:right])
         rows.append(row)
-    body = grid(rows, cell=cell, pad=pad)
-    side = _labels((LABEL_WIDTH, body.shape[0]), [f"{s:g}" for s in args.intensities],
-                   [(4, pad + i * (cell + pad) + cell // 2 - 6) for i in range(n_int)])
-    body = np.concatenate([side, body], axis=1)
-    names = ["intensity", "input"] + [EXPRESSIONS[e] for e in args.expressions]
-    header = _labels((body.shape[1], LABEL_HEIGHT), names,
-                     [(2, 3)] + [(LABEL_WIDTH + pad + j * (cell + pad) + 4, 3)
-                                 for j in range(len(names) - 1)])
-    return np.concatenate([header, body], axis=0)
+    return labelled_grid(rows, [f"{s:g}" for s in args.intensities],
+                         ["input"] + [EXPRESSIONS[e] for e in args.expressions],
+                         cell=args.cell_size, label_width=LABEL_WIDTH,
+                         label_height=LABEL_HEIGHT, corner="intensity")
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     from PIL import Image
 
-    from exprgan_tf.editor import find_checkpoint, load_editor
-    from exprgan_tf.serving.face_edit import Face, PhotoEditor, PhotoError, read_photo
+    from exprgan_tf.editor_io import find_checkpoint, load_editor
+    from exprgan_tf.photo import Face, PhotoEditor, PhotoError, read_photo
 
     stem = os.path.splitext(os.path.basename(args.image))[0]
     try:

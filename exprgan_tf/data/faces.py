@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from exprgan_tf.config import EXPRESSIONS
+from exprgan_tf.config import EXPRESSIONS, expression_index
 
 LIGHTINGS = ("strong", "weak", "dark")
 """Oulu-CASIA's three illumination conditions (normal, computer-screen only, near dark)."""
@@ -184,17 +184,6 @@ class Identity:
             clothes=tuple(_CLOTHES[rng.integers(len(_CLOTHES))]),
             background=tuple(_BACKGROUNDS[rng.integers(len(_BACKGROUNDS))] * u(0.95, 1.05)),
         )
-
-
-def expression_index(expression) -> int:
-    """Class index 0-5 of ``expression`` (an index or a name, case-insensitive)."""
-    if isinstance(expression, (int, np.integer)) and not isinstance(expression, bool):
-        if 0 <= int(expression) < len(EXPRESSIONS):
-            return int(expression)
-    elif isinstance(expression, str) and expression.lower() in EXPRESSIONS:
-        return EXPRESSIONS.index(expression.lower())
-    raise ValueError(f"expression must be an index 0-{len(EXPRESSIONS) - 1} or one of "
-                     f"{list(EXPRESSIONS)}. Received: expression={expression!r}")
 
 
 def action_units(expression, intensity: float) -> dict:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from exprgan_tf.config import EXPRESSIONS
+from exprgan_tf.config import EXPRESSION_ALIASES, EXPRESSIONS, expression_index
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
                     ".pgm")
@@ -42,16 +42,6 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".
 
 JUNK_FILES = ("thumbs.db", "desktop.ini", ".ds_store")
 """Operating-system files skipped without a warning (as are names starting with a dot)."""
-
-EXPRESSION_ALIASES = {
-    "anger": 0, "angry": 0, "an": 0,
-    "disgust": 1, "disgusted": 1, "di": 1,
-    "fear": 2, "fearful": 2, "afraid": 2, "fe": 2,
-    "happiness": 3, "happy": 3, "joy": 3, "ha": 3,
-    "sadness": 4, "sad": 4, "sa": 4,
-    "surprise": 5, "surprised": 5, "su": 5,
-}
-"""Folder names (lower case) accepted for each class index of ``config.EXPRESSIONS``."""
 
 LAYOUTS = ("auto", "oulu", "generic")
 
@@ -81,7 +71,10 @@ class Record:
 
 def expression_label(name: str):
     """Class index of an expression folder name, or ``None`` if it is not one."""
-    return EXPRESSION_ALIASES.get(name.strip().lower())
+    try:
+        return expression_index(name, whole_words=True)
+    except ValueError:
+        return None
 
 
 def _natural_key(name: str):

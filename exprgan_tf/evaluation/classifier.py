@@ -31,7 +31,8 @@ LEARNING_RATE = 5e-4
 
 def build_expression_classifier(image_size: int = 64, num_classes: int = 6,
                                 filters=FILTERS, dense_units: int = 128,
-                                learning_rate: float = LEARNING_RATE, seed=None):
+                                learning_rate: float = LEARNING_RATE, seed=None,
+                                rescale: bool = True):
     """The compiled Fig. 4 classifier.
 
     Args:
@@ -41,6 +42,9 @@ def build_expression_classifier(image_size: int = 64, num_classes: int = 6,
         dense_units: units of the hidden dense layer.
         learning_rate: Adam learning rate (the paper: 5e-4).
         seed: ``keras.utils.set_random_seed`` first (reproducible initial weights).
+        rescale: map 0-255 inputs to [-1, 1] in the model; ``False`` for inputs the
+            caller has normalised (``benchmarks/data_learnability.py`` standardises
+            each image).
 
     Returns:
         A ``keras.Model`` named ``expression_cnn``: uint8/float 0-255 images
@@ -56,7 +60,8 @@ def build_expression_classifier(image_size: int = 64, num_classes: int = 6,
         keras.utils.set_random_seed(seed)
     # === Layers / Functional Model ===
     inputs = keras.Input((image_size, image_size, 3), name="image")
-    x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(inputs)
+    x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(inputs) \
+        if rescale else inputs
     for i, f in enumerate(filters):
         x = keras.layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
         x = keras.layers.BatchNormalization(name=f"bn{i}")(x)

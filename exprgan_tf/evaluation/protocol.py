@@ -135,7 +135,8 @@ def safe_name(label) -> str:
 
 def edit_faces(encoder, decoder, config, images, targets, intensities,
                batch_size: int = 64, progress=None) -> np.ndarray:
-    """Edit uint8 ``images[i]`` to expression ``targets[i]`` at ``intensities[i]``.
+    """Edit uint8 ``images[i]`` to expression ``targets[i]`` at ``intensities[i]``
+    with :meth:`ExpressionEditor.edit <exprgan_tf.editor.ExpressionEditor.edit>`.
 
     Args:
         encoder, decoder: the networks (``run_dir.load_networks``).
@@ -149,23 +150,10 @@ def edit_faces(encoder, decoder, config, images, targets, intensities,
     Returns:
         uint8 ``[N, H, W, 3]``.
     """
-    from exprgan_tf.controller import intensity_code
-    from exprgan_tf.preprocessing import preprocess_fn, to_display
+    from exprgan_tf.editor import ExpressionEditor
 
-    pre = preprocess_fn(config.preprocess)
-    images = np.asarray(images)
-    targets = np.asarray(targets, np.int32)
-    intensities = np.broadcast_to(np.asarray(intensities, np.float32), targets.shape)
-    out = []
-    for s in range(0, len(images), batch_size):
-        x = pre(images[s:s + batch_size])
-        z = encoder(x, training=False)
-        code = intensity_code(targets[s:s + batch_size], intensities[s:s + batch_size],
-                              config.model.num_classes, config.model.intensity_dim)
-        out.append(to_display(decoder([z, code], training=False)).numpy())
-        if progress:
-            progress(min(s + batch_size, len(images)))
-    return np.concatenate(out) if out else np.zeros((0,) + images.shape[1:], np.uint8)
+    editor = ExpressionEditor.from_networks(config, encoder, decoder)
+    return editor.edit(images, targets, intensities, batch_size, progress)
 
 
 def _builtin_test_rows(options, size):

@@ -1,6 +1,6 @@
 """Frozen face networks for the identity loss L_id and the identity-similarity metric.
 
-Two networks (DESIGN.md section 5, docs/identity.md):
+Two networks (docs/design.md, "Identity networks"; docs/identity.md):
 
 * ``vgg_face`` - VGG-Face, as the paper and the original ExprGAN; bring its weights.
 * ``dlib_resnet`` - a Keras port of dlib's ResNet-34 face descriptor whose weights one

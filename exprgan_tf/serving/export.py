@@ -9,7 +9,7 @@ The SavedModel is written into TensorFlow Serving's versioned layout,
       resized back, so the output always has the input's shape. The whole image is the
       face crop: send a face cropped the way the training faces were (roughly eyes to
       chin, centred). To edit a face inside a larger photo use ``scripts/generate.py``
-      or :mod:`exprgan_tf.serving.face_edit` on the client.
+      or :mod:`exprgan_tf.photo` on the client.
     - ``expression``: int32 ``[N]``, class index in [0, 6)
       (anger, disgust, fear, happiness, sadness, surprise).
     - ``intensity``: float32 ``[N]`` in [0, 1].

@@ -33,6 +33,14 @@ Every random draw of a step (the code c and the prior z) arrives with the batch 
 :mod:`exprgan_tf.training.inputs`), so a step is a pure function of the batch and the
 variables: this is what makes resumed and distributed runs equal to plain ones.
 
+Why a custom loop and not ``keras.Model.fit`` with a ``train_step``: one forward pass
+feeds three optimisers (E+G, D_z, D_img), each differentiating its own loss on one
+persistent tape, as the original does; and a run must resume bit-exactly in the middle
+of an epoch (the position in the epoch and every random draw live in the checkpoint),
+which ``fit``'s epoch loop does not offer. The losses of a stage still read top to
+bottom in one method (:meth:`StageStep._stage23_losses`), as in the keras-io GAN
+examples.
+
 Each replica averages its losses over its own part of the batch and scales them by
 ``1 / num_replicas``; the optimisers sum the gradients over replicas, so the update
 equals the single-device one on the whole batch (BatchNorm statistics are synchronised).
@@ -79,26 +87,30 @@ LOSS_KEYS[3] = LOSS_KEYS[2]
 class StageStep:
     """A compiled train step for one stage.
 
-    Args:
+    Args (keyword only):
         stage: 1, 2 or 3.
         networks: :class:`~exprgan_tf.models.Networks`.
         optimizers: dict with ``"EG"``, ``"D_z"`` and ``"D_img"`` Keras optimisers,
             already built on their variables.
         weights: the stage's :class:`~exprgan_tf.config.LossWeights`.
-        num_classes: expression classes (for L_Q).
+        num_classes: expression classes (``model.num_classes``).
+        intensity_dim: code dims per class (``model.intensity_dim``).
         identity_features: frozen model ``[-1, 1] images -> list of maps``, or ``None``.
         identity_layer_weights: beta_l per identity layer (empty = all 1).
         strategy: the ``tf.distribute`` strategy the variables were created under.
         jit_compile: compile the per-replica step with XLA.
+        skip_zero_weight_terms: leave the terms whose weight is 0 out of the
+            differentiated sums (same values and gradients, fewer backward ops).
+            ``False`` only to measure or verify that (benchmarks/step_ab.py).
 
     Call it with a distributed batch (a dict with ``image``, ``label``, ``code``,
     ``z_prior``); it returns a dict of global-batch losses (scalars).
     ``trace_count`` counts how often the step was traced (1 in a healthy run).
     """
 
-    def __init__(self, stage, networks, optimizers, weights, num_classes=6,
-                 identity_features=None, identity_layer_weights=(), strategy=None,
-                 jit_compile=False):
+    def __init__(self, *, stage, networks, optimizers, weights, num_classes=6,
+                 intensity_dim=5, identity_features=None, identity_layer_weights=(),
+                 strategy=None, jit_compile=False, skip_zero_weight_terms=True):
         if stage not in (1, 2, 3):
             raise ValueError(f"stage must be 1, 2 or 3. Received: stage={stage!r}")
         self.stage = stage
@@ -106,13 +118,13 @@ class StageStep:
         self.optimizers = optimizers
         self.weights = weights
         self.num_classes = num_classes
+        self.intensity_dim = intensity_dim
         self.identity_features = identity_features
         self.identity_layer_weights = tuple(identity_layer_weights)
         self.strategy = strategy or tf.distribute.get_strategy()
+        self.jit_compile = jit_compile
+        self.skip_zero_weight_terms = skip_zero_weight_terms
         self.trace_count = 0
-        # Leave zero-weighted terms out of the losses that are differentiated (same
-        # values and gradients, fewer backward ops); False only to test that claim.
-        self.skip_zero_weight_terms = True
         self.keys = LOSS_KEYS[stage]
         self._replica_fn = tf.function(self._replica_step, jit_compile=jit_compile) \
             if jit_compile else self._replica_step
@@ -134,6 +146,17 @@ class StageStep:
     def __call__(self, distributed_batch):
         return self._step(distributed_batch)
 
+    def rebuilt(self, **changes) -> "StageStep":
+        """A new, untraced step on the same networks and optimisers, with ``changes``
+        to the constructor's arguments."""
+        arguments = dict(
+            stage=self.stage, networks=self.nets, optimizers=self.optimizers,
+            weights=self.weights, num_classes=self.num_classes,
+            intensity_dim=self.intensity_dim, identity_features=self.identity_features,
+            identity_layer_weights=self.identity_layer_weights, strategy=self.strategy,
+            jit_compile=self.jit_compile, skip_zero_weight_terms=self.skip_zero_weight_terms)
+        return StageStep(**{**arguments, **changes})
+
     # --- graph code --------------------------------------------------------------
     def _distributed_step(self, batch):
         self.trace_count += 1  # Python side effect: runs once per trace
@@ -144,13 +167,12 @@ class StageStep:
     def _replica_step(self, batch):
         scale = 1.0 / tf.cast(self.strategy.num_replicas_in_sync, tf.float32)
         if self.stage == 1:
-            out = self._stage1_losses(batch)
+            tape, values = self._stage1_losses(batch)
             updates = (("EG", "loss_G", self.eg_vars), ("D_img", "loss_D_img", self.dimg_vars))
         else:
-            out = self._stage23_losses(batch)
+            tape, values = self._stage23_losses(batch)
             updates = (("EG", "loss_EG", self.eg_vars), ("D_z", "loss_D_z", self.dz_vars),
                        ("D_img", "loss_D_img", self.dimg_vars))
-        tape, values = out
         for opt_name, loss_name, variables in updates:
             grads = [g * scale for g in self._gradients(tape, opt_name, values[loss_name],
                                                          variables)]
@@ -168,22 +190,122 @@ class StageStep:
                                  output_gradients=opt.scale_loss(tf.ones_like(loss)))
         return tape.gradient(loss, variables)
 
-    def _image_discriminator_losses(self, image, fake, label, code, v):
+    # --- the losses of a stage -----------------------------------------------------
+    def _stage1_losses(self, batch):
+        """Stage 1: G from the prior against D_img (with Q)."""
+        w = self.weights
+        image, label, code = batch["image"], batch["label"], batch["code"]
+        v = {}
+        with tf.GradientTape(persistent=True) as tape:
+            fake = self.nets.decoder([batch["z_prior"], code], training=True)
+            self._image_terms(image, fake, label, code, v)
+            v["loss_G"] = self._weighted_sum(((w.image_adversarial, "G_img"), (w.q, "L_Q")), v)
+            v["loss_D_img"] = self._image_discriminator_loss(v)
+        return tape, v
+
+    def _stage23_losses(self, batch):
+        """Stages 2 and 3: E+G reconstruct (and edit), D_z and D_img judge."""
+        w = self.weights
+        image, label, code = batch["image"], batch["label"], batch["code"]
+        v = {}
+        with tf.GradientTape(persistent=True) as tape:
+            # Forward pass: encode, decode with the face's own code.
+            z = self.nets.encoder(image, training=True)
+            fake = self.nets.decoder([z, code], training=True)
+            # The terms of each network's loss.
+            self._image_terms(image, fake, label, code, v)
+            prior_logit = self.nets.latent_discriminator(batch["z_prior"], training=True)
+            enc_logit = self.nets.latent_discriminator(z, training=True)
+            v["D_z_prior"] = L.real_loss(prior_logit)
+            v["D_z_enc"] = L.fake_loss(enc_logit)
+            v["E_z"] = L.generator_loss(enc_logit)
+            v["L1"] = L.pixel_loss(image, fake)
+            v["TV"] = L.total_variation(fake)
+            real_feats = self._real_identity_features(batch) if self.uses_identity else None
+            v["L_id"] = (self._identity_loss(real_feats, fake) if self.uses_identity
+                         else tf.constant(0.0))
+            self._paired_terms(batch, z, real_feats, v)
+            self._edit_terms(batch, z, v)
+            # The three losses.
+            v["loss_EG"] = self._weighted_sum(
+                ((w.pixel, "L1"), (w.identity, "L_id"), (w.q, "L_Q"),
+                 (w.image_adversarial, "G_img"), (w.latent_adversarial, "E_z"),
+                 (w.total_variation, "TV")), v)
+            if w.paired > 0:
+                v["loss_EG"] += w.paired * (v["L1_pair"] + w.identity * v["L_id_pair"])
+            if w.edit > 0:
+                v["loss_EG"] += w.edit * (v["G_edit"] + w.q * v["L_Q_edit"])
+            v["loss_D_z"] = v["D_z_prior"] + v["D_z_enc"]
+            v["loss_D_img"] = self._image_discriminator_loss(v)
+        return tape, v
+
+    # --- the terms -------------------------------------------------------------------
+    def _image_terms(self, image, fake, label, code, v):
+        """D_img on real and fake faces: ``D_img_real``, ``D_img_fake``, ``G_img``,
+        ``L_Q`` (Q's code regression on the fake) and ``D_img_mismatch`` (real faces
+        under a wrong label; 0 unless ``w_mismatch > 0``)."""
         real_logit, _ = self.nets.image_discriminator([image, label], training=True)
         fake_logit, fake_code = self.nets.image_discriminator([fake, label], training=True)
         v["L_Q"] = L.q_loss(fake_code, code, self.num_classes)
         v["D_img_real"] = L.real_loss(real_logit)
         v["D_img_fake"] = L.fake_loss(fake_logit)
         v["G_img"] = L.generator_loss(fake_logit)
-        v["loss_D_img"] = v["D_img_real"] + v["D_img_fake"] + v["L_Q"]
         if self.weights.mismatch > 0:
             wrong = tf.one_hot(other_class(label, code, self.num_classes), self.num_classes,
                                dtype=label.dtype)
             mismatch_logit, _ = self.nets.image_discriminator([image, wrong], training=True)
             v["D_img_mismatch"] = L.fake_loss(mismatch_logit)
-            v["loss_D_img"] += self.weights.mismatch * v["D_img_mismatch"]
         else:
             v["D_img_mismatch"] = tf.constant(0.0)
+
+    def _image_discriminator_loss(self, v):
+        """``L_Dimg = D_img(x) + D_img(fake) + L_Q [+ w_mismatch * mismatch]
+        [+ w_edit * (D_img(edit) + L_Q(edit))]``: the one place it is assembled."""
+        w = self.weights
+        loss = v["D_img_real"] + v["D_img_fake"] + v["L_Q"]
+        if w.mismatch > 0:
+            loss += w.mismatch * v["D_img_mismatch"]
+        if self.stage > 1 and w.edit > 0:
+            loss += w.edit * (v["D_img_edit"] + v["L_Q_edit"])
+        return loss
+
+    def _paired_terms(self, batch, z, real_feats, v):
+        """``L1_pair`` and ``L_id_pair``: the decode of ``z`` with the partner's code
+        against the partner face (0 unless ``w_paired > 0``)."""
+        if self.weights.paired <= 0:
+            v["L1_pair"] = v["L_id_pair"] = tf.constant(0.0)
+            return
+        if "pair_image" not in batch:
+            raise ValueError("losses.paired > 0 needs batches with pair_image, "
+                             "pair_target and pair_code (give the Trainer pair_groups).")
+        v["pair_edit"] = self.nets.decoder([z, batch["pair_code"]], training=True)
+        v["L1_pair"] = L.pixel_loss(batch["pair_image"], v["pair_edit"])
+        v["L_id_pair"] = (self._identity_loss(real_feats, v["pair_edit"])
+                          if self.uses_identity else tf.constant(0.0))
+
+    def _edit_terms(self, batch, z, v):
+        """``G_edit``, ``L_Q_edit`` and D_img's ``D_img_edit`` on ``z`` decoded with
+        another expression's code (0 unless ``w_edit > 0``). With the paired term the
+        edit is the partner's expression at intensity 1: the paired decode itself, or
+        its own decode when the partners come at lower intensities."""
+        if self.weights.edit <= 0:
+            v["G_edit"] = v["L_Q_edit"] = tf.constant(0.0)
+            return
+        if self.weights.paired <= 0:
+            target, code_t = edit_code(batch["label"], batch["code"], self.num_classes,
+                                       self.intensity_dim)
+            edit = self.nets.decoder([z, code_t], training=True)
+        elif "pair_full_code" in batch:
+            target, code_t = batch["pair_target"], batch["pair_full_code"]
+            edit = self.nets.decoder([z, code_t], training=True)
+        else:
+            target, code_t, edit = batch["pair_target"], batch["pair_code"], v["pair_edit"]
+        edit_logit, edit_q = self.nets.image_discriminator(
+            [edit, tf.one_hot(target, self.num_classes, dtype=batch["label"].dtype)],
+            training=True)
+        v["G_edit"] = L.generator_loss(edit_logit)
+        v["L_Q_edit"] = L.q_loss(edit_q, code_t, self.num_classes)
+        v["D_img_edit"] = L.fake_loss(edit_logit)
 
     def _weighted_sum(self, terms, values):
         """``sum(weight * values[name])`` in the order given, leaving out the terms
@@ -199,80 +321,18 @@ class StageStep:
             total = total + t
         return total
 
+    def _real_identity_features(self, batch):
+        """The identity features of the real faces, cached in the batch or computed;
+        no gradient flows into them."""
+        feats = batch.get("identity_features")
+        if feats is None:
+            feats = self.identity_features(batch["image"], training=False)
+        feats = feats if isinstance(feats, (list, tuple)) else [feats]
+        return [tf.stop_gradient(f) for f in feats]
+
     def _identity_loss(self, real_feats, fake):
         """L_id between precomputed (stopped) features of real faces and ``fake``."""
         fake_feats = self.identity_features(fake, training=False)
         fake_feats = fake_feats if isinstance(fake_feats, (list, tuple)) else [fake_feats]
         return L.identity_feature_loss(real_feats, fake_feats,
                                        self.identity_layer_weights or None)
-
-    def _stage1_losses(self, batch):
-        w = self.weights
-        v = {}
-        with tf.GradientTape(persistent=True) as tape:
-            fake = self.nets.decoder([batch["z_prior"], batch["code"]], training=True)
-            self._image_discriminator_losses(batch["image"], fake, batch["label"],
-                                             batch["code"], v)
-            v["loss_G"] = self._weighted_sum(((w.image_adversarial, "G_img"), (w.q, "L_Q")), v)
-        return tape, v
-
-    def _stage23_losses(self, batch):
-        w = self.weights
-        image, code = batch["image"], batch["code"]
-        v = {}
-        with tf.GradientTape(persistent=True) as tape:
-            z = self.nets.encoder(image, training=True)
-            fake = self.nets.decoder([z, code], training=True)
-            self._image_discriminator_losses(image, fake, batch["label"], code, v)
-            prior_logit = self.nets.latent_discriminator(batch["z_prior"], training=True)
-            enc_logit = self.nets.latent_discriminator(z, training=True)
-            v["D_z_prior"] = L.real_loss(prior_logit)
-            v["D_z_enc"] = L.fake_loss(enc_logit)
-            v["E_z"] = L.generator_loss(enc_logit)
-            v["loss_D_z"] = v["D_z_prior"] + v["D_z_enc"]
-            v["L1"] = L.pixel_loss(image, fake)
-            v["TV"] = L.total_variation(fake)
-            if self.uses_identity:
-                real_feats = batch.get("identity_features")
-                if real_feats is None:
-                    real_feats = self.identity_features(image, training=False)
-                real_feats = real_feats if isinstance(real_feats, (list, tuple)) else [real_feats]
-                real_feats = [tf.stop_gradient(f) for f in real_feats]
-                v["L_id"] = self._identity_loss(real_feats, fake)
-            else:
-                v["L_id"] = tf.constant(0.0)
-            v["loss_EG"] = self._weighted_sum(
-                ((w.pixel, "L1"), (w.identity, "L_id"), (w.q, "L_Q"),
-                 (w.image_adversarial, "G_img"), (w.latent_adversarial, "E_z"),
-                 (w.total_variation, "TV")), v)
-            if w.paired > 0:
-                if "pair_image" not in batch:
-                    raise ValueError("losses.paired > 0 needs batches with pair_image, "
-                                     "pair_target and pair_code (give the Trainer pair_groups).")
-                code_t, target = batch["pair_code"], batch["pair_target"]
-                edit = self.nets.decoder([z, code_t], training=True)
-                v["L1_pair"] = L.pixel_loss(batch["pair_image"], edit)
-                v["L_id_pair"] = (self._identity_loss(real_feats, edit) if self.uses_identity
-                                  else tf.constant(0.0))
-                v["loss_EG"] += w.paired * (v["L1_pair"] + w.identity * v["L_id_pair"])
-            else:
-                v["L1_pair"] = v["L_id_pair"] = tf.constant(0.0)
-            if w.edit > 0:
-                if w.paired <= 0:
-                    target, code_t = edit_code(batch["label"], code, self.num_classes,
-                                               code.shape[-1] // self.num_classes)
-                    edit = self.nets.decoder([z, code_t], training=True)
-                elif "pair_full_code" in batch:
-                    # Partners at lower intensities: the edit term judges the full one.
-                    code_t = batch["pair_full_code"]
-                    edit = self.nets.decoder([z, code_t], training=True)
-                edit_logit, edit_q = self.nets.image_discriminator(
-                    [edit, tf.one_hot(target, self.num_classes, dtype=batch["label"].dtype)],
-                    training=True)
-                v["G_edit"] = L.generator_loss(edit_logit)
-                v["L_Q_edit"] = L.q_loss(edit_q, code_t, self.num_classes)
-                v["loss_EG"] += w.edit * (v["G_edit"] + w.q * v["L_Q_edit"])
-                v["loss_D_img"] += w.edit * (L.fake_loss(edit_logit) + v["L_Q_edit"])
-            else:
-                v["G_edit"] = v["L_Q_edit"] = tf.constant(0.0)
-        return tape, v

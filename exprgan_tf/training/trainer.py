@@ -49,6 +49,7 @@ import tensorflow as tf
 from exprgan_tf import run_dir as rd
 from exprgan_tf.config import EXPRESSIONS, ExprGANConfig
 from exprgan_tf.controller import intensity_code, sample_latent_prior
+from exprgan_tf.editor import ExpressionEditor
 from exprgan_tf.models import build_networks
 from exprgan_tf.preprocessing import preprocess_fn, to_display
 from exprgan_tf.training.inputs import TrainingInputs
@@ -56,7 +57,7 @@ from exprgan_tf.training.precision import dtype_policy, make_optimizer
 from exprgan_tf.training.steps import LOSS_KEYS, StageStep
 from exprgan_tf.visualize import labelled_grid, plot_loss_curves, save_png
 
-# Which networks a stage takes over from the stage before it (DESIGN.md section 3).
+# Which networks a stage takes over from the one before (docs/design.md, "The three stages").
 CARRIED_OVER = {2: ("decoder", "image_discriminator"),
                 3: ("encoder", "decoder", "latent_discriminator", "image_discriminator")}
 # history.csv columns: every loss of every stage, in a fixed order.
@@ -225,10 +226,12 @@ class Trainer:
         self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False,
                                        name="global_step")
         with self.strategy.scope():
-            self.step = StageStep(stage, self.nets, self.optimizers, self.stage_config.losses,
-                                  config.model.num_classes, identity_features,
-                                  config.identity.layer_weights, self.strategy,
-                                  config.training.jit_compile)
+            self.step = StageStep(
+                stage=stage, networks=self.nets, optimizers=self.optimizers,
+                weights=self.stage_config.losses, num_classes=config.model.num_classes,
+                intensity_dim=config.model.intensity_dim, identity_features=identity_features,
+                identity_layer_weights=config.identity.layer_weights, strategy=self.strategy,
+                jit_compile=config.training.jit_compile)
             # Keras 3 optimisers create their slots on first use; build them now so the
             # step function traces once.
             self.optimizers["EG"].build(self.step.eg_vars)
@@ -530,16 +533,16 @@ class Trainer:
         if self.stage == 1:
             z = sample_latent_prior(tf.constant([self.config.training.seed, -1], tf.int64),
                                     cols, m.latent_dim)
-            rows = []
-        else:
-            x = preprocess_fn(self.config.preprocess)(self.sample_images)
-            z = self.nets.encoder(x, training=False)
-            rows = [to_display(x).numpy()]
-        for e in range(m.num_classes):
-            code = intensity_code(np.full(cols, e), np.ones(cols, np.float32),
-                                  m.num_classes, m.intensity_dim)
-            rows.append(to_display(self.nets.decoder([z, code], training=False)).numpy())
-        return np.stack(rows)
+            codes = [intensity_code(np.full(cols, e), np.ones(cols, np.float32),
+                                    m.num_classes, m.intensity_dim)
+                     for e in range(m.num_classes)]
+            return np.stack([to_display(self.nets.decoder([z, c], training=False)).numpy()
+                             for c in codes])
+        editor = ExpressionEditor.from_networks(self.config, self.nets.encoder,
+                                                self.nets.decoder)
+        shown = to_display(preprocess_fn(self.config.preprocess)(self.sample_images)).numpy()
+        return np.stack([shown] + [editor.edit(self.sample_images, e, 1.0)
+                                   for e in range(m.num_classes)])
 
     def sample(self, epoch: int) -> str:
         """Write the sample grid of ``epoch`` as PNG and to TensorBoard (the chief only;

@@ -1,4 +1,5 @@
-"""Edit the expression of the faces inside a photo of any size.
+"""Edit the expression of the faces inside a photo of any size (client-side: detect,
+align, edit, blend back; ``exprgan-generate --image`` uses it).
 
 Steps, per face:
 
@@ -24,8 +25,8 @@ Steps, per face:
 
 Example:
     >>> import numpy as np                                              # doctest: +SKIP
-    >>> from exprgan_tf.editor import load_editor                       # doctest: +SKIP
-    >>> from exprgan_tf.serving.face_edit import PhotoEditor, read_photo  # doctest: +SKIP
+    >>> from exprgan_tf.editor_io import load_editor                       # doctest: +SKIP
+    >>> from exprgan_tf.photo import PhotoEditor, read_photo            # doctest: +SKIP
     >>> photo = read_photo("me.jpg")                                    # doctest: +SKIP
     >>> tool = PhotoEditor(load_editor("checkpoints/proposed-small"))   # doctest: +SKIP
     >>> smiling = tool.edit(photo, "happiness", 0.8)                    # doctest: +SKIP
@@ -39,7 +40,7 @@ import math
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from exprgan_tf.config import EXPRESSIONS
+from exprgan_tf.config import EXPRESSIONS, expression_index
 
 
 class PhotoError(ValueError):
@@ -134,22 +135,6 @@ def read_photo(path) -> np.ndarray:
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise PhotoError(f"{path} is not an image file that can be read "
                          f"(JPEG, PNG, BMP, GIF, WebP, ...): {e}") from None
-
-
-def expression_index(expression) -> int:
-    """A class index from an index or a name (case-insensitive, prefixes allowed)."""
-    if isinstance(expression, (int, np.integer)) and not isinstance(expression, bool):
-        if 0 <= expression < len(EXPRESSIONS):
-            return int(expression)
-    elif isinstance(expression, str):
-        name = expression.strip().lower()
-        if name.isdigit():
-            return expression_index(int(name))
-        matches = [i for i, e in enumerate(EXPRESSIONS) if e.startswith(name)] if name else []
-        if len(matches) == 1:
-            return matches[0]
-    raise ValueError(f"expression must be one of {list(EXPRESSIONS)} or an index in "
-                     f"[0, {len(EXPRESSIONS)}). Received: expression={expression!r}")
 
 
 class PhotoEditor:
@@ -410,22 +395,5 @@ def _as_rgb(photo) -> np.ndarray:
     return np.ascontiguousarray(photo[..., :3])
 
 
-def grid(rows, labels=None, cell: int = 128, pad: int = 2) -> np.ndarray:
-    """Tile uint8 images (a list of rows, each a list of images) into one uint8 image,
-    each resized to ``cell x cell`` (aspect kept, letterboxed) on a white background."""
-    n_rows, n_cols = len(rows), max(len(r) for r in rows)
-    out = np.full((n_rows * (cell + pad) + pad, n_cols * (cell + pad) + pad, 3), 255, np.uint8)
-    for i, row in enumerate(rows):
-        for j, image in enumerate(row):
-            h, w = image.shape[:2]
-            k = cell / max(h, w)
-            th, tw = max(1, int(round(h * k))), max(1, int(round(w * k)))
-            tile = np.asarray(Image.fromarray(image).resize((tw, th), Image.BICUBIC))
-            y = pad + i * (cell + pad) + (cell - th) // 2
-            x = pad + j * (cell + pad) + (cell - tw) // 2
-            out[y:y + th, x:x + tw] = tile
-    return out
-
-
-__all__ = ["CROP_MODES", "EYE_LAYOUT", "Alignment", "Face", "PhotoEditor", "PhotoError", "expression_index", "grid",
+__all__ = ["CROP_MODES", "EYE_LAYOUT", "Alignment", "Face", "PhotoEditor", "PhotoError",
            "read_photo"]
