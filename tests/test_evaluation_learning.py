@@ -75,6 +75,7 @@ def test_z_spread_hand_computed():
 
 
 # --- the report, end to end on an untrained 32x32 model --------------------------------
+@pytest.mark.slow  # the whole held-out report: about 30 s
 def test_learning_report_end_to_end_without_dlib_weights():
     from exprgan_tf.config import get_preset
     from exprgan_tf.evaluation import learning

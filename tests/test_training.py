@@ -67,7 +67,8 @@ def test_fresh_stage_says_it_found_nothing(tmp_path, tiny_config, tiny_data):
     assert any("no checkpoint found" in m and "runs stage 1 first" in m for m in messages)
 
 
-@pytest.mark.parametrize("stage", [1, 3])
+# stage 3 (every network) runs by default; stage 1 is opt-in (70 s on 2 cores)
+@pytest.mark.parametrize("stage", [pytest.param(1, marks=pytest.mark.slow), 3])
 def test_kill_and_resume_equals_an_uninterrupted_run(stage, tmp_path, tiny_config, tiny_data):
     tf.config.experimental.enable_op_determinism()
     images, labels = tiny_data()
@@ -175,6 +176,7 @@ MIRRORED = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow  # a fresh TF process with two logical CPUs: over 2 min on 2 cores
 def test_mirrored_strategy_on_two_logical_cpus_matches_single_device(tmp_path):
     tests_dir = os.path.dirname(__file__)
     out = subprocess.run([sys.executable, "-c", MIRRORED, tests_dir, str(tmp_path) + "/"],
@@ -186,6 +188,7 @@ def test_mirrored_strategy_on_two_logical_cpus_matches_single_device(tmp_path):
     assert weight_diff < 1e-6 and loss_diff < 1e-5, line
 
 
+@pytest.mark.slow  # two scripts/train.py processes on the built-in faces: about 50 s
 def test_train_script_ctrl_c_saves_and_the_same_command_resumes(tmp_path, tiny_config):
     """scripts/train.py on the built-in faces: SIGINT mid-run saves a checkpoint and
     exits 130 (not 0: a script can tell it did not finish); running the same command
@@ -231,6 +234,7 @@ def _tiny_identity_net():
     return model
 
 
+@pytest.mark.slow  # two trainers with an identity network: about 30 s
 def test_cached_identity_features_leave_the_loss_unchanged(tmp_path, tiny_config, tiny_data):
     images, labels = tiny_data()
     cfg = tiny_config(extra=["training.stage2.losses.identity=1.0"])

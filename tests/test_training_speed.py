@@ -24,6 +24,7 @@ def _run(trainer, steps):
     return [{k: v.numpy() for k, v in trainer.step(b).items()} for b in batches]
 
 
+@pytest.mark.slow  # two deterministic trainers plus a FLOP count: about 50 s
 def test_zero_weight_terms_left_out_give_bit_identical_steps(tmp_path):
     """Stage 2 has G_img, E_z and TV at weight 0: leaving them out of loss_EG removes
     their backward ops and changes no value and no weight, bit for bit."""
@@ -80,6 +81,7 @@ def test_xla_step_equals_the_plain_step(tmp_path):
             np.testing.assert_allclose(b, a, atol=1e-5, err_msg=name)
 
 
+@pytest.mark.slow  # a precision option, like XLA: about 20 s
 def test_mixed_bfloat16_step_is_finite_float32_and_keeps_float32_variables(tmp_path):
     t = _trainer(tmp_path, 3, ["training.precision=mixed_bfloat16"])
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
@@ -110,6 +112,7 @@ def test_mixed_bfloat16_step_is_finite_float32_and_keeps_float32_variables(tmp_p
         assert any(not np.array_equal(a, b) for a, b in zip(before[name], after[name])), name
 
 
+@pytest.mark.slow  # a precision option, like XLA: about 20 s
 def test_mixed_float16_skips_an_overflowing_step_and_trains(tmp_path):
     t = _trainer(tmp_path, 2, ["training.precision=mixed_float16"])
     assert all(isinstance(o, keras.optimizers.LossScaleOptimizer)
