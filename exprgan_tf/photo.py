@@ -40,7 +40,7 @@ import math
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from exprgan_tf.config import EXPRESSIONS, expression_index
+from exprgan_tf.config import expression_index
 
 
 class PhotoError(ValueError):

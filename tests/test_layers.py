@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import keras
 from exprgan_tf.layers import ConcatLabel, DilatedConv2D
 from helpers import check_layer
 
