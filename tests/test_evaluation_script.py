@@ -36,9 +36,9 @@ def runs(tmp_path_factory, tiny_config):
             make_run(root / "b", "proposed-small", tiny_config)]
 
 
-def run_script(*args):
+def run_script(*args, env=None):
     return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=900)
+                          cwd=ROOT, timeout=900, env=env)
 
 
 def run_main(capsys, *args):
@@ -53,9 +53,11 @@ def test_evaluate_writes_table_figures_and_progress(runs, tmp_path):
     out = tmp_path / "eval"
     clf = tmp_path / "clf.keras"
     r = run_script("--checkpoint", runs[0], "--checkpoint", runs[1], "--out", str(out),
-                   "--no-fid", "--identity", "dlib_resnet", "--identity-weights",
-                   str(tmp_path / "missing.weights.h5"), "--classifier", str(clf),
-                   "--classifier-epochs", "1", "--pca-persons", "3")
+                   "--no-fid", "--identity", "dlib_resnet", "--classifier", str(clf),
+                   "--classifier-epochs", "1", "--pca-persons", "3",
+                   # an empty weights cache: identity is skipped, not an error (a missing
+                   # file given with --identity-weights is refused up front instead)
+                   env={**os.environ, "EXPRGAN_TF_CACHE": str(tmp_path / "empty_cache")})
     assert r.returncode == 0, r.stderr[-3000:]
     # progress while generating and scoring
     assert "[1/2] exprgan-small" in r.stdout and "[2/2] proposed-small" in r.stdout
