@@ -79,6 +79,8 @@ ENCODER_VARIANTS = ("single", "dilated")
 IDENTITY_NETWORKS = ("none", "vgg_face", "dlib_resnet")
 DIMG_NORMALIZATIONS = ("batch", "spectral")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+TRAINING_CODES = ("sampled", "intensity")
+"""What ``training.codes`` may be (see :class:`TrainingConfig`)."""
 
 
 def _fail(path, value, expected):
@@ -399,6 +401,14 @@ class TrainingConfig:
             of intensities in [0, 1]: from renders of each training subject in every
             expression at those intensities, coded at them, so the decoder learns
             intensity from examples (built-in face set only; not in the original).
+        codes: the code c each training face is decoded with (its reconstruction, and
+            stage 1's G from the prior). ``"sampled"`` (the original): the face's
+            expression with random intensities, target block ``|u|`` and the others
+            ``-|u|``, ``u ~ U(-1, 1)^intensity_dim``. ``"intensity"``: the face's
+            expression at the intensity it really has, ``(t, ..., t)`` / ``-t`` - the
+            test-time code of that intensity - so a weaker code is never asked for a
+            full expression (built-in face set only, whose renders know ``t``; not in
+            the original).
     """
 
     stage1: StageConfig = field(default_factory=_stage1)
@@ -411,6 +421,7 @@ class TrainingConfig:
     jit_compile: bool = False
     precision: str = "float32"
     pair_intensities: tuple = ()
+    codes: str = "sampled"
 
     def stage(self, number: int) -> StageConfig:
         if number not in (1, 2, 3):
@@ -428,6 +439,8 @@ class TrainingConfig:
             if not _is_finite_number(t) or not 0.0 <= t <= 1.0:
                 _fail(f"{prefix}.pair_intensities", list(self.pair_intensities),
                       "a list of numbers in [0, 1]")
+        if self.codes not in TRAINING_CODES:
+            _fail(f"{prefix}.codes", self.codes, f"one of {list(TRAINING_CODES)}")
 
 
 @dataclass(frozen=True)

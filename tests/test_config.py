@@ -121,6 +121,14 @@ def test_pair_intensities_must_lie_in_0_1(value):
         get_preset("proposed-small").override([f"training.pair_intensities={value}"])
 
 
+def test_training_codes_must_be_a_known_kind():
+    assert get_preset("proposed-small").training.codes == "sampled"
+    assert get_preset("proposed-small").override(
+        ["training.codes=intensity"]).training.codes == "intensity"
+    with pytest.raises(ValueError, match=r"training.codes=.*one of \['sampled', 'intensity'\]"):
+        get_preset("proposed-small").override(["training.codes=peak"])
+
+
 @pytest.mark.parametrize("key, raw", [
     ("optimizer.learning_rate", "NaN"), ("optimizer.learning_rate", "Infinity"),
     ("optimizer.beta_1", "NaN"), ("model.bn_momentum", "NaN"),

@@ -477,6 +477,31 @@ def test_pool_partners_are_coded_at_their_intensity(tiny_config, tiny_data):
         TrainingInputs(images, labels, cfg, 4, pair_pool=pool)
 
 
+def test_intensity_codes_code_each_face_at_its_own_intensity(tiny_config, tiny_data):
+    from exprgan_tf.training import TrainingInputs
+    images, _ = tiny_data(12)
+    labels = np.arange(12) % 6
+    t = np.linspace(0.0, 1.0, 12).astype(np.float32)
+    cfg = tiny_config(extra=["training.flip=false", "training.codes=intensity"])
+    arr = TrainingInputs(images, labels, cfg, 4, intensities=t).epoch_arrays(3)
+    plain = TrainingInputs(images, labels, tiny_config(extra=["training.flip=false"]),
+                           4).epoch_arrays(3)
+    for key in plain:  # only the code changes; the sampled one is served as the draw
+        if key != "code":
+            np.testing.assert_array_equal(plain[key], arr[key])
+    np.testing.assert_array_equal(arr["draw"], plain["code"])
+    me = _positions(arr["image"], TrainingInputs(images, labels, cfg, 4,
+                                                 intensities=t).images)
+    code = arr["code"].reshape(-1, 6, 5)
+    sign = np.where(np.arange(6)[None] == labels[me][:, None], 1.0, -1.0)
+    np.testing.assert_allclose(code, np.broadcast_to(sign[:, :, None] * t[me][:, None, None],
+                                                     code.shape), atol=1e-7)
+    with pytest.raises(ValueError, match="needs the expression intensity of every"):
+        TrainingInputs(images, labels, cfg, 4)
+    with pytest.raises(ValueError, match=r"intensities must be \[12\] numbers in \[0, 1\]"):
+        TrainingInputs(images, labels, cfg, 4, intensities=t + 0.5)
+
+
 def test_with_a_pool_the_edit_term_judges_the_full_intensity_decode(tmp_path, tiny_config,
                                                                     tiny_data):
     images, _ = tiny_data(8)

@@ -126,6 +126,11 @@ def main(argv=None) -> int:
               "needs the built-in set's renders; with --data the paired term pairs your "
               "training faces at intensity 1 (training.pair_intensities=[]).", flush=True)
         config = config.override(["training.pair_intensities=[]"])
+    if args.data and config.training.codes == "intensity":
+        print("note: training.codes=intensity needs the built-in set's known intensities; "
+              "with --data the faces are coded as the original does "
+              "(training.codes=sampled).", flush=True)
+        config = config.override(["training.codes=sampled"])
     size = config.model.image_size
     where = args.data or "the built-in face set"
     print(f"Loading {where} at {size}x{size} ...", flush=True)
@@ -134,6 +139,8 @@ def main(argv=None) -> int:
         images, labels, subjects = data.load_split(args.data, "train", size)
         pairing = data.pair_inputs(args.data, "train", subjects, size,
                                    config.training.pair_intensities if args.stage > 1 else ())
+        intensities = (data.face_intensities(args.data, "train")
+                       if config.training.codes == "intensity" else None)
         test_images, _, test_subjects = data.load_split(args.data, "test", size)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -147,7 +154,7 @@ def main(argv=None) -> int:
     try:
         trainer = Trainer(config, run_dir, args.stage, images, labels,
                           sample_images=test_images[first][:8],
-                          strategy=strategy, **pairing)
+                          strategy=strategy, intensities=intensities, **pairing)
         trainer.fit(max_steps=args.max_steps)
     except (NonFiniteLossError, RunDirBusyError) as e:
         print(f"error: {e}", file=sys.stderr)

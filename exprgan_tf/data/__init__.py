@@ -110,6 +110,31 @@ def pair_groups(data=None, split: str = "train", subjects=None, *, seed: int = 0
     return np.asarray(subjects)
 
 
+def face_intensities(data=None, split: str = "train", *, seed: int = 0,
+                     num_subjects: int = 80, frames: int = 3, lighting: str = "mixed",
+                     jitter: bool = True, test_fraction: float = 0.1):
+    """The expression intensity in [0, 1] of each face of :func:`load_split` (same
+    arguments, same order), which ``training.codes="intensity"`` codes the faces at.
+    Only the built-in set knows them (0.8 / 0.9 / 1.0 for its three peak frames).
+
+    Example:
+        >>> t = face_intensities(None, "test", num_subjects=10)
+        >>> len(t), round(float(t.min()), 2), float(t.max())
+        (18, 0.8, 1.0)
+
+    Raises:
+        ValueError: for data on disk, whose faces carry no intensity.
+    """
+    if data is not None:
+        raise ValueError("training.codes='intensity' needs each face's expression "
+                         "intensity, which only the built-in set (no --data) has. For "
+                         f"data on disk ({data}) set training.codes=sampled.")
+    rows = builtin_rows(seed=seed, num_subjects=num_subjects, frames=frames,
+                        lighting=lighting, jitter=jitter, test_fraction=test_fraction,
+                        split=split)
+    return np.array([r["intensity"] for r in rows], np.float32)
+
+
 def pair_pool(data=None, split: str = "train", image_size: int = 128, intensities=(1.0,),
               *, seed: int = 0, num_subjects: int = 80, frames: int = 3,
               lighting: str = "mixed", jitter: bool = True, test_fraction: float = 0.1):
@@ -167,6 +192,6 @@ def __getattr__(name):
     raise AttributeError(f"module 'exprgan_tf.data' has no attribute {name!r}")
 
 
-__all__ = ["EXPRESSION_AUS", "LIGHTINGS", "FaceSet", "action_units", "builtin_rows",
+__all__ = ["EXPRESSION_AUS", "LIGHTINGS", "FaceSet", "action_units", "builtin_rows", "face_intensities",
            "load_split", "make_dataset", "make_file_dataset", "pair_groups", "pair_inputs",
            "pair_pool", "read_images", "render_rows", "scan", "select_split", "steps_per_epoch"]

@@ -79,12 +79,16 @@ class TrainingInputs:
             ``groups`` and ``intensities``; ``pair_code`` is then the partner's
             expression at its intensity, and the batches also hold ``pair_full_code``
             (that expression at intensity 1, for the edit term).
+        intensities: float ``[N]`` in [0, 1], the expression intensity of each image;
+            needed with ``training.codes="intensity"``, where ``code`` is the image's
+            expression at it and the sampled code moves to ``draw`` (from which the
+            steps draw their wrong classes).
     """
 
     def __init__(self, images, labels, config: ExprGANConfig, batch_size: int,
                  chunk: int = 256, identity_features=None,
                  identity_cache_bytes: int = 2 << 30, log=print, pair_groups=None,
-                 pair_pool=None):
+                 pair_pool=None, intensities=None):
         images = np.asarray(images)
         labels = np.asarray(labels)
         m = config.model
@@ -102,6 +106,18 @@ class TrainingInputs:
                              f"batch. Received: batch_size={batch_size}")
         self.config = config
         self.batch_size = batch_size
+        self.intensities = None
+        if config.training.codes == "intensity":
+            if intensities is None:
+                raise ValueError("training.codes='intensity' needs the expression intensity "
+                                 "of every training image (intensities, from "
+                                 "exprgan_tf.data.face_intensities); only the built-in set "
+                                 "knows them. Set training.codes='sampled' for other data.")
+            t = np.asarray(intensities, np.float32)
+            if t.shape != labels.shape or not np.all((t >= 0.0) & (t <= 1.0)):
+                raise ValueError(f"intensities must be [{labels.shape[0]}] numbers in "
+                                 f"[0, 1]. Received: shape={t.shape}")
+            self.intensities = t
         self.labels = labels.astype(np.int32)
         fn = preprocessing.preprocess_fn(config.preprocess)
         self.images = np.concatenate([fn(images[i:i + chunk]).numpy()
@@ -176,11 +192,15 @@ class TrainingInputs:
             images[flip] = images[flip, :, ::-1]
         labels = self.labels[order]
         code = sample_training_code(labels, tf.constant([seed, epoch], tf.int64),
-                                    m.num_classes, m.intensity_dim)
+                                    m.num_classes, m.intensity_dim).numpy()
         z = sample_latent_prior(tf.constant([seed, _PRIOR_STREAM + epoch], tf.int64),
                                 len(order), m.latent_dim)
         arrays = {"image": images, "label": np.eye(m.num_classes, dtype=np.float32)[labels],
-                  "code": code.numpy(), "z_prior": z.numpy()}
+                  "code": code, "z_prior": z.numpy()}
+        if self.intensities is not None:
+            arrays["code"] = np.asarray(intensity_code(
+                labels, self.intensities[order], m.num_classes, m.intensity_dim), np.float32)
+            arrays["draw"] = code
         if self.pairs is not None:
             arrays.update(self._pair_arrays(order, flip, epoch))
         if self.identity_cache is not None:

@@ -67,10 +67,12 @@ def other_class(label, code, num_classes, intensity_index=0):
     return (true + 1 + tf.minimum(tf.cast(u * (k - 1), tf.int32), k - 2)) % k
 
 
-def edit_code(label, code, num_classes, intensity_dim):
+def edit_code(label, code, num_classes, intensity_dim, draw=None):
     """``(target [N], code' [N, K*D])``: the code of another expression
-    (:func:`other_class` on the second intensity) with the same intensities ``|u|``."""
-    target = other_class(label, code, num_classes, min(1, intensity_dim - 1))
+    (:func:`other_class` on the second intensity of ``draw``, default ``code``) with the
+    same intensities ``|u|``."""
+    target = other_class(label, code if draw is None else draw, num_classes,
+                         min(1, intensity_dim - 1))
     magnitudes = tf.abs(code[:, :intensity_dim])
     return target, _code_ops(target, magnitudes, num_classes, intensity_dim)
 
@@ -198,7 +200,7 @@ class StageStep:
         v = {}
         with tf.GradientTape(persistent=True) as tape:
             fake = self.nets.decoder([batch["z_prior"], code], training=True)
-            self._image_terms(image, fake, label, code, v)
+            self._image_terms(image, fake, label, code, v, batch.get("draw", code))
             v["loss_G"] = self._weighted_sum(((w.image_adversarial, "G_img"), (w.q, "L_Q")), v)
             v["loss_D_img"] = self._image_discriminator_loss(v)
         return tape, v
@@ -213,7 +215,7 @@ class StageStep:
             z = self.nets.encoder(image, training=True)
             fake = self.nets.decoder([z, code], training=True)
             # The terms of each network's loss.
-            self._image_terms(image, fake, label, code, v)
+            self._image_terms(image, fake, label, code, v, batch.get("draw", code))
             prior_logit = self.nets.latent_discriminator(batch["z_prior"], training=True)
             enc_logit = self.nets.latent_discriminator(z, training=True)
             v["D_z_prior"] = L.real_loss(prior_logit)
@@ -240,10 +242,10 @@ class StageStep:
         return tape, v
 
     # --- the terms -------------------------------------------------------------------
-    def _image_terms(self, image, fake, label, code, v):
+    def _image_terms(self, image, fake, label, code, v, draw):
         """D_img on real and fake faces: ``D_img_real``, ``D_img_fake``, ``G_img``,
         ``L_Q`` (Q's code regression on the fake) and ``D_img_mismatch`` (real faces
-        under a wrong label; 0 unless ``w_mismatch > 0``)."""
+        under a wrong label drawn from ``draw``; 0 unless ``w_mismatch > 0``)."""
         real_logit, _ = self.nets.image_discriminator([image, label], training=True)
         fake_logit, fake_code = self.nets.image_discriminator([fake, label], training=True)
         v["L_Q"] = L.q_loss(fake_code, code, self.num_classes)
@@ -251,7 +253,7 @@ class StageStep:
         v["D_img_fake"] = L.fake_loss(fake_logit)
         v["G_img"] = L.generator_loss(fake_logit)
         if self.weights.mismatch > 0:
-            wrong = tf.one_hot(other_class(label, code, self.num_classes), self.num_classes,
+            wrong = tf.one_hot(other_class(label, draw, self.num_classes), self.num_classes,
                                dtype=label.dtype)
             mismatch_logit, _ = self.nets.image_discriminator([image, wrong], training=True)
             v["D_img_mismatch"] = L.fake_loss(mismatch_logit)
@@ -293,7 +295,7 @@ class StageStep:
             return
         if self.weights.paired <= 0:
             target, code_t = edit_code(batch["label"], batch["code"], self.num_classes,
-                                       self.intensity_dim)
+                                       self.intensity_dim, batch.get("draw"))
             edit = self.nets.decoder([z, code_t], training=True)
         elif "pair_full_code" in batch:
             target, code_t = batch["pair_target"], batch["pair_full_code"]

@@ -160,12 +160,15 @@ class Trainer:
         pair_pool: the partners to draw from (:func:`exprgan_tf.data.pair_pool`); needed
             with ``training.pair_intensities``, ignored otherwise.
             :func:`exprgan_tf.data.pair_inputs` gives both arguments.
+        intensities: ``[N]`` the expression intensity of each training face
+            (:func:`exprgan_tf.data.face_intensities`); needed with
+            ``training.codes="intensity"``, ignored otherwise.
     """
 
     def __init__(self, config: ExprGANConfig, run_dir, stage: int, images, labels,
                  sample_images=None, strategy=None, identity_features=None,
                  batch_size: int | None = None, cache_identity: bool = True, log=print,
-                 pair_groups=None, pair_pool=None):
+                 pair_groups=None, pair_pool=None, intensities=None):
         self.stage_config = config.training.stage(stage)
         self.config = config
         self.stage = stage
@@ -216,7 +219,7 @@ class Trainer:
             images, labels, config, self.batch_size, log=log,
             identity_features=identity_features if uses_identity and cache_identity else None,
             pair_groups=pair_groups if paired else None,
-            pair_pool=pair_pool if paired and pool else None)
+            pair_pool=pair_pool if paired and pool else None, intensities=intensities)
         # The counters are read and advanced by the Python loop, between steps: plain
         # host variables, not mirrored ones (int() of a MirroredVariable fails). Every
         # worker advances them identically and restores them from the same checkpoint.
