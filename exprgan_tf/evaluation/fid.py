@@ -105,8 +105,35 @@ def gaussian_stats(features):
 
 
 def fid_from_features(real_features, fake_features) -> float:
-    """FID between two sets of features ``[N, D]``."""
-    return frechet_distance(*gaussian_stats(real_features), *gaussian_stats(fake_features))
+    """FID between two sets of features ``[N, D]``.
+
+    With at least as many samples as dimensions in both sets this is
+    :func:`frechet_distance` of their :func:`gaussian_stats`. With fewer (the usual
+    case here: hundreds of faces, 2048 features) both covariances are low rank, and
+    the trace term is computed exactly from the samples instead of from a ``D x D``
+    matrix square root: with ``A``, ``B`` the centred features over ``sqrt(N - 1)``
+    (so ``S_r = A^T A``, ``S_g = B^T B``), the non-zero eigenvalues of ``S_r S_g`` are
+    the squared singular values of ``A B^T``, so ``Tr((S_r S_g)^(1/2))`` is the sum
+    of the singular values of an ``N_r x N_g`` matrix. Same value (without the
+    ``eps`` the singular case needs), seconds instead of minutes at D = 2048.
+    """
+    a = np.asarray(real_features, np.float64)
+    b = np.asarray(fake_features, np.float64)
+    for f in (a, b):
+        if f.ndim != 2 or len(f) < 2:
+            raise ValueError("fid_from_features expects features [N, D] with N >= 2. "
+                             f"Received: shapes {a.shape} and {b.shape}")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError("fid_from_features expects features of the same D. Received: "
+                         f"shapes {a.shape} and {b.shape}")
+    if min(len(a), len(b)) >= a.shape[1]:
+        return frechet_distance(*gaussian_stats(a), *gaussian_stats(b))
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    ca = (a - mu_a) / np.sqrt(len(a) - 1)
+    cb = (b - mu_b) / np.sqrt(len(b) - 1)
+    trace_sqrt = np.linalg.svd(ca @ cb.T, compute_uv=False).sum()
+    diff = mu_a - mu_b
+    return float(diff @ diff + np.sum(ca * ca) + np.sum(cb * cb) - 2.0 * trace_sqrt)
 
 
 def _keras_cache_file():
