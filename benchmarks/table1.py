@@ -178,6 +178,13 @@ def stages_to_train(run_dir, budget, preset=None, seed=None) -> list:
     return [stage for stage, d in zip((1, 2, 3), done) if not d]
 
 
+def plan(runs_root, presets, seeds, budget) -> dict:
+    """``{(preset, seed): stages still to train}`` of every run of the table (see
+    :func:`stages_to_train`; raises its :class:`BudgetError`)."""
+    return {(p, s): stages_to_train(run_dir_of(runs_root, p, s), budget, p, s)
+            for p in presets for s in seeds}
+
+
 def train_command(preset, seed, stage, run_dir, budget) -> list:
     """The ``exprgan_tf.cli.train`` command of one stage of one run."""
     cmd = [sys.executable, "-m", "exprgan_tf.cli.train", "--stage", str(stage),
@@ -732,8 +739,7 @@ def main(argv=None):
         f"runs in {args.runs}")
 
     try:
-        todo = {key: stages_to_train(run_dir_of(args.runs, *key), budget, *key)
-                for key in runs}
+        todo = plan(args.runs, args.presets, args.seeds, budget)
     except BudgetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
