@@ -33,20 +33,23 @@ again. Ctrl-C / SIGTERM: the running stages save a checkpoint and stop (a second
 aborts them without saving). A run directory trained with another budget is refused
 (``<run dir>/table1_run.json`` records it).
 
-**Budget (measured, not guessed).** ``benchmarks/results/recipe/README.md``: two
+**Budget (from measured step times).** ``benchmarks/results/recipe/README.md``: two
 ``proposed-small`` runs of the recipe (1 / 12 / 20 epochs = 81 + 972 + 1620 = 2673
 steps of batch 16) side by side on the 2-core machine, about one core each, took 40.8
 and 39.1 min of steps (stage 2: 0.94-0.96 s/step, stage 3: 0.82-0.91 s/step) and 44 and
 43 min of wall time for the three stages. ``exprgan-small``'s step is 0.82-0.90x
 ``proposed-small``'s (``benchmarks/results/speed/train_speed_small_recipe.md``), the
-no-unsharp model's is ``proposed-small``'s (same networks). So with ``--jobs 2`` (two
-seeds of a preset side by side, as measured) each preset takes about 44 min of wall
-time, 3 presets ~132 min (~2673 x 0.96 s = 43 min of steps + ~1 min of start-up per
-stage), plus scoring (learning report 22-36 s per run measured, the dlib descriptors
-of the 1296 training faces once, and with ImageNet weights about 7,300 InceptionV3
-passes at 299x299, ~5-10 min): about 2 h 30 min in all, inside the 3 hours. On a
-machine shared with other jobs the steps are slower; ``--epochs 1 12 16`` (2349 steps,
-~38 min per preset) keeps a margin then.
+no-unsharp model's is ``proposed-small``'s (same networks; the mask is pre-processing).
+So with ``--jobs 2`` (the two seeds of a preset side by side, as measured) a preset
+takes 43-46 min of wall time (measured 43-44; pessimistic: 2673 steps x 0.96 s = 43 min
+plus ~1 min of start-up per stage), the three presets 129-138 min (exprgan-small
+somewhat less). Scoring adds the learning report (22-38 s per run measured, x 6), the
+dlib descriptors of the 1296 training faces once, and with ImageNet weights about
+7,300 InceptionV3 passes at 299x299 (estimated, not measured: 5.7 GFLOP each at the
+68-82 GFLOP/s per core measured for the train step, on 1-2 cores: 5-10 min). In all about 2 h 20 min
+to 2 h 35 min: inside the 3 hours with 25-40 min to spare. On a machine shared with
+other jobs the steps are slower; ``--epochs 1 12 16`` (2349 steps, ~38-41 min per
+preset) keeps a margin then, at the cost of training less than the shipped recipe.
 
 Examples:
     # the full table (offline: no ImageNet weights can be downloaded here)
