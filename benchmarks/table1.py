@@ -46,8 +46,8 @@ plus ~1 min of start-up per stage), the three presets 129-138 min (exprgan-small
 somewhat less). Scoring adds the learning report (22-38 s per run measured, x 6), the
 dlib descriptors of the 1296 training faces once, and with ImageNet weights about
 7,300 InceptionV3 passes at 299x299 (estimated, not measured: 5.7 GFLOP each at the
-68-82 GFLOP/s per core measured for the train step, on 1-2 cores: 5-10 min). In all about 2 h 20 min
-to 2 h 35 min: inside the 3 hours with 25-40 min to spare. On a machine shared with
+68-82 GFLOP/s per core measured for the train step, on 1-2 cores: 5-10 min). In all
+about 2 h 20 min to 2 h 35 min: inside the 3 hours with 25-40 min to spare. On a machine shared with
 other jobs the steps are slower; ``--epochs 1 12 16`` (2349 steps, ~38-41 min per
 preset) keeps a margin then, at the cost of training less than the shipped recipe.
 
@@ -620,7 +620,8 @@ def measurement_notes(entries, scorer, jobs) -> list:
     reports = [e["report"] for e in entries]
     judge_real = [r["expression"]["judge_on_real"] for r in reports]
     pca = reports[0]["pca"]
-    notes = [f"CNN expression classifier: the Fig. 4 CNN `{os.path.relpath(scorer.judge_path, ROOT)}` "
+    judge = os.path.relpath(scorer.judge_path, ROOT)
+    notes = [f"CNN expression classifier: the Fig. 4 CNN `{judge}` "
              f"(trained on the training subjects only; {min(judge_real):.1%} on the real "
              f"held-out faces), on every held-out face edited to each expression at "
              f"intensity 1 ({reports[0]['edits']} edits; held-out subjects "

@@ -128,7 +128,8 @@ def run_metrics(report, fid=None, fd_dlib=None, times=None) -> dict:
     n, g, i = report["nearest_true_target"], report["ground_truth"], report["intensity"]
     sp = report["same_person"]
     m = {"expression": e["accuracy"], "expression_input": e["input_unchanged"],
-         "pca_at_10": p["accuracy_at_10"], "pca_at_10_input": p["input_unchanged"]["accuracy_at_10"],
+         "pca_at_10": p["accuracy_at_10"],
+         "pca_at_10_input": p["input_unchanged"]["accuracy_at_10"],
          "pca_best": p["best_accuracy"], "pca_best_input": p["input_unchanged"]["best_accuracy"],
          "pca_best_components": p["best_components"],
          "pca_best_components_input": p["input_unchanged"]["best_components"],
