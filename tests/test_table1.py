@@ -270,3 +270,37 @@ def test_write_outputs_on_synthetic_runs(tmp_path):
     row = [r for r in rows if r["measure"] == "expression" and r["model"] == "exprgan-small"][0]
     assert float(row["mean"]) == pytest.approx(0.81) and row["values"] == "0.8;0.82"
     assert row["paper"] == "91%" and float(row["input_unchanged"]) == pytest.approx(1 / 6)
+
+
+# --- the scorer's FID / FD plumbing (stand-in feature extractors) -----------------------
+def test_scorer_fid_and_fd_against_the_reference(monkeypatch):
+    import keras
+    import numpy as np
+
+    from exprgan_tf.evaluation import fid, learning
+
+    monkeypatch.setattr(learning, "dlib_descriptor", lambda weights=None: None)
+    scorer = table1.Scorer(64, fid_weights="inception.h5")
+    pool = keras.Sequential([keras.Input((None, None, 3)), keras.layers.GlobalAveragePooling2D()])
+    built = []
+    monkeypatch.setattr(fid, "inception_feature_extractor", lambda w: built.append(w) or pool)
+    rng = np.random.default_rng(0)
+    faces = lambda n, hi: rng.integers(0, hi, (n, 8, 8, 3)).astype(np.uint8)  # noqa: E731
+    real, inputs, edits = faces(20, 255), faces(12, 200), faces(12, 100)
+    monkeypatch.setattr(scorer, "_train_faces", lambda: real)
+    mean = lambda x: np.asarray(x, np.float64).mean(axis=(1, 2))  # noqa: E731
+    out = scorer.fid(edits, inputs)
+    assert out["edits"] == pytest.approx(fid.fid_from_features(mean(real), mean(edits)))
+    assert out["input_unchanged"] == pytest.approx(fid.fid_from_features(mean(real),
+                                                                         mean(inputs)))
+    assert out["edits"] > out["input_unchanged"] > 0          # darker edits: further away
+    scorer.fid(faces(12, 50), inputs)
+    assert built == ["inception.h5"]                          # one extractor, one reference
+
+    scorer.descriptor = lambda x, training=False: np.asarray(x).mean(axis=(1, 2))
+    fd = scorer.fd_dlib(mean(edits) / 127.5 - 1, mean(inputs) / 127.5 - 1)
+    assert fd["edits"] == pytest.approx(fid.fid_from_features(mean(real) / 127.5 - 1,
+                                                               mean(edits) / 127.5 - 1))
+    assert scorer.fd_value({"fd_dlib": fd}) is fd
+    scorer.fid_weights, scorer.fid_reason = None, "not measured (--no-fid)"
+    assert scorer.fid_value({"fid": out}) == "not measured (--no-fid)"
