@@ -84,3 +84,21 @@ def check_layer(layer, inputs, expected_shape, tmp_path):
     assert type(loaded.layers[-1]) is type(layer)
     np.testing.assert_array_equal(np.asarray(loaded(inputs)), out)
     return out
+
+
+def load_benchmark(name):
+    """The script ``benchmarks/<name>.py`` as a module (its ``main`` not run), for tests
+    of a benchmark's own logic. Loaded once per process."""
+    import importlib.util
+    import os
+    import sys
+
+    key = f"benchmark_{name}"
+    if key not in sys.modules:
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
+                            "benchmarks", f"{name}.py")
+        spec = importlib.util.spec_from_file_location(key, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]

@@ -169,6 +169,25 @@ def test_frechet_distance_singular_covariances_and_shapes():
         fid.frechet_distance(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3))
 
 
+def test_fid_from_features_low_rank_path_equals_the_matrix_square_root():
+    # fewer samples than dimensions: the trace term comes from the singular values of an
+    # N1 x N2 matrix; it must equal Tr(sqrtm(S1 S2)) (up to the eps the sqrtm path adds)
+    rng = np.random.default_rng(2)
+    for n1, n2, d in ((5, 7, 16), (12, 9, 64), (3, 30, 16)):
+        a, b = rng.normal(size=(n1, d)), 1.5 * rng.normal(size=(n2, d)) + 0.3
+        ref = fid.frechet_distance(*fid.gaussian_stats(a), *fid.gaussian_stats(b))
+        assert fid.fid_from_features(a, b) == pytest.approx(ref, rel=1e-6)
+        assert fid.fid_from_features(b, a) == pytest.approx(ref, rel=1e-6)
+        assert abs(fid.fid_from_features(a, a)) < 1e-9
+    # N >= D takes the matrix path; in D = 1 it is |mu1 - mu2|^2 + (s1 - s2)^2
+    assert fid.fid_from_features([[0.0], [2.0]], [[5.0], [9.0]]) == pytest.approx(
+        (1 - 7) ** 2 + (np.sqrt(2) - np.sqrt(8)) ** 2)
+    with pytest.raises(ValueError, match="same D"):
+        fid.fid_from_features(np.zeros((3, 4)), np.zeros((3, 5)))
+    with pytest.raises(ValueError, match="N >= 2"):
+        fid.fid_from_features(np.zeros((1, 4)), np.zeros((3, 4)))
+
+
 def test_fid_without_weights_says_how_to_provide_them(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.delenv(fid.WEIGHTS_ENV, raising=False)

@@ -49,7 +49,8 @@ FEATURE_DIM = 2048
 
 
 class InceptionWeightsError(FileNotFoundError):
-    """The ImageNet InceptionV3 weights are neither cached, nor given, nor downloadable."""
+    """The ImageNet InceptionV3 weights are neither cached, nor given, nor downloadable,
+    or the file given does not load into InceptionV3 (no top)."""
 
 
 def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
@@ -104,8 +105,35 @@ def gaussian_stats(features):
 
 
 def fid_from_features(real_features, fake_features) -> float:
-    """FID between two sets of features ``[N, D]``."""
-    return frechet_distance(*gaussian_stats(real_features), *gaussian_stats(fake_features))
+    """FID between two sets of features ``[N, D]``.
+
+    With at least as many samples as dimensions in both sets this is
+    :func:`frechet_distance` of their :func:`gaussian_stats`. With fewer (the usual
+    case here: hundreds of faces, 2048 features) both covariances are low rank, and
+    the trace term is computed exactly from the samples instead of from a ``D x D``
+    matrix square root: with ``A``, ``B`` the centred features over ``sqrt(N - 1)``
+    (so ``S_r = A^T A``, ``S_g = B^T B``), the non-zero eigenvalues of ``S_r S_g`` are
+    the squared singular values of ``A B^T``, so ``Tr((S_r S_g)^(1/2))`` is the sum
+    of the singular values of an ``N_r x N_g`` matrix. Same value (without the
+    ``eps`` the singular case needs), seconds instead of minutes at D = 2048.
+    """
+    a = np.asarray(real_features, np.float64)
+    b = np.asarray(fake_features, np.float64)
+    for f in (a, b):
+        if f.ndim != 2 or len(f) < 2:
+            raise ValueError("fid_from_features expects features [N, D] with N >= 2. "
+                             f"Received: shapes {a.shape} and {b.shape}")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError("fid_from_features expects features of the same D. Received: "
+                         f"shapes {a.shape} and {b.shape}")
+    if min(len(a), len(b)) >= a.shape[1]:
+        return frechet_distance(*gaussian_stats(a), *gaussian_stats(b))
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    ca = (a - mu_a) / np.sqrt(len(a) - 1)
+    cb = (b - mu_b) / np.sqrt(len(b) - 1)
+    trace_sqrt = np.linalg.svd(ca @ cb.T, compute_uv=False).sum()
+    diff = mu_a - mu_b
+    return float(diff @ diff + np.sum(ca * ca) + np.sum(cb * cb) - 2.0 * trace_sqrt)
 
 
 def _keras_cache_file():
@@ -165,30 +193,50 @@ def resolve_inception_weights(weights="imagenet", download: bool = True,
                                 f"available: not in {cached}, {reason}. " + how_to_provide())
 
 
-def inception_feature_extractor(weights="imagenet", download: bool = True):
+def inception_feature_extractor(weights="imagenet", download: bool = True,
+                                input_size: int = INPUT_SIZE):
     """InceptionV3 pool features of uint8 images.
 
     Args:
-        weights: ``"imagenet"`` (cache or download), a weights file path, or ``"random"``
-            (tests only).
+        weights: ``"imagenet"`` (cache or download), a weights file path (Keras's
+            legacy ``.h5`` download, or a ``.weights.h5`` that Keras 3's
+            ``save_weights`` wrote), or ``"random"`` (tests only).
         download: allow Keras's download when ``"imagenet"`` is not cached.
+        input_size: the size images are resized to. FID is defined at 299; a smaller
+            size (>= 75, InceptionV3's minimum) only makes tests of this path faster -
+            its numbers are not FIDs.
 
     Returns:
         A ``keras.Model`` from uint8/float 0-255 images ``[N, H, W, 3]`` (any size) to
         ``[N, 2048]`` float32 features.
 
     Raises:
-        InceptionWeightsError: no weights (the message says how to provide them).
+        InceptionWeightsError: no weights, or a file that does not load into
+            InceptionV3 without its top (the message names the file and says how to
+            provide the right one).
     """
     import keras
 
     path = resolve_inception_weights(weights, download=download)
     inputs = keras.Input((None, None, 3), name="image")
-    x = keras.layers.Resizing(INPUT_SIZE, INPUT_SIZE, interpolation="bilinear",
+    x = keras.layers.Resizing(input_size, input_size, interpolation="bilinear",
                               name="resize")(inputs)
     x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="to_pm1")(x)
-    base = keras.applications.InceptionV3(include_top=False, weights=path, pooling="avg",
-                                          input_shape=(INPUT_SIZE, INPUT_SIZE, 3))
+    try:
+        with warnings.catch_warnings():   # a wrong file warns per layer before failing
+            warnings.simplefilter("ignore", UserWarning)
+            base = keras.applications.InceptionV3(include_top=False, weights=path,
+                                                  pooling="avg",
+                                                  input_shape=(input_size, input_size, 3))
+    except (OSError, ValueError) as e:     # not HDF5 / not these layers
+        if path is None:
+            raise
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise InceptionWeightsError(
+            f"{path} does not load as InceptionV3 weights without the top "
+            f"(include_top=False): {type(e).__name__}: {first}. Expected "
+            f"{WEIGHTS_FILE} or a file of InceptionV3(include_top=False).save_weights. "
+            + how_to_provide()) from None
     outputs = base(x)
     return keras.Model(inputs, outputs, name="inception_v3_pool")
 

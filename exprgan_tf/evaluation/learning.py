@@ -270,11 +270,15 @@ def learning_report(encoder, decoder, config, *, judge, descriptor=None, heldout
                           "real_faces": scores.z_spread(real), "draws": int(z_draws)}
     report["seconds"] = round(time.time() - t0, 1)
     report["_edits"] = edits          # not JSON: for figures; strip with public()
+    if descriptor is not None:        # for Frechet distances over dlib descriptors
+        report["_dlib"] = {"inputs": d_in[src], "edits": d_edit}
     return report
 
 
 def public(report) -> dict:
-    """The report without its private arrays (``_edits``), ready for ``json.dump``."""
+    """The report without its private arrays (``_edits``: the edits, uint8 ``[864, H,
+    W, 3]``; ``_dlib``: with dlib, the descriptors of the unedited inputs and of the
+    edits, ``{"inputs", "edits"}`` ``[864, 128]``), ready for ``json.dump``."""
     return {k: v for k, v in report.items() if not k.startswith("_")}
 
 

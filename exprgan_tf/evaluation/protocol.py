@@ -156,6 +156,26 @@ def edit_faces(encoder, decoder, config, images, targets, intensities,
     return editor.edit(images, targets, intensities, batch_size, progress)
 
 
+def expression_figure(rows, row_labels, path, label_width: int = 70) -> str:
+    """The layout of the paper's Fig. 6 and 7, written as PNG: one labelled row per
+    face (or per model), each the input then its six expressions in
+    :data:`~exprgan_tf.config.EXPRESSIONS` order.
+
+    Args:
+        rows: uint8 ``[7, H, W, 3]`` each (input + six expressions).
+        row_labels: one text per row.
+        path: the PNG to write.
+        label_width: pixels of the row-label strip (about 6 per character).
+
+    Returns:
+        ``path``.
+    """
+    from exprgan_tf.visualize import labelled_grid, save_png
+
+    return save_png(labelled_grid(np.stack(rows), row_labels, ["input"] + list(EXPRESSIONS),
+                                  label_width=label_width), path)
+
+
 def _builtin_test_rows(options, size):
     from exprgan_tf.data import builtin_rows
     return builtin_rows(split="test")
@@ -423,14 +443,12 @@ def evaluate(run_dirs, options: EvaluationOptions) -> dict:
             truth = gt[src == gi]
             cells.insert(0, np.concatenate([test_x[gi:gi + 1], truth]))
             row_names.insert(0, "truth")
-        files.append(save_png(labelled_grid(np.stack(cells), row_names,
-                                            ["input"] + list(EXPRESSIONS)),
-                              os.path.join(out, f"fig6_{name}.png")))
+        files.append(expression_figure(cells, row_names,
+                                       os.path.join(out, f"fig6_{name}.png")))
         rows7 = [np.concatenate([test_x[first_index[s]:first_index[s] + 1],
                                  edits[src == first_index[s]]]) for s in subjects]
-        files.append(save_png(labelled_grid(np.stack(rows7), subjects,
-                                            ["input"] + list(EXPRESSIONS)),
-                              os.path.join(out, f"fig7_{name}.png")))
+        files.append(expression_figure(rows7, subjects,
+                                       os.path.join(out, f"fig7_{name}.png")))
         sw_t = np.repeat(np.arange(6), len(SWEEP_INTENSITIES))
         sw_s = np.tile(SWEEP_INTENSITIES, 6)
         sweep_img = edit_faces(enc, dec, config, test_x[[gi] * len(sw_t)], sw_t,
