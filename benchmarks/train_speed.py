@@ -26,10 +26,11 @@ Every run writes ``<out>.json`` and ``<out>.md`` (date, command, machine, the CP
 flags, load before/after each configuration, and whether oneDNN was on in each child).
 
 Variants (``--variant``) are compared interleaved, one subprocess each: another
-checkout, config overrides, or environment variables (``env.NAME=VALUE``). Each
-variant's matmul rate is measured in its own environment (at the start and at the
-end), so "% matmul" is the step's share of what TensorFlow's float32 matmul reaches
-with the same kernels. ``--onednn`` compares the package's default (oneDNN on), oneDNN
+checkout, config overrides, or environment variables (``env.NAME=VALUE``). Every
+training subprocess also measures the float32 matmul rate (2048 x 2048) just before
+and after its timed steps, so "% matmul" is the step's share of what TensorFlow's
+matmul reaches with the same kernels, under the same load; the 4096 x 4096 limits
+(float32 and bfloat16) are measured once per variant at the start. ``--onednn`` compares the package's default (oneDNN on), oneDNN
 off (``TF_ENABLE_ONEDNN_OPTS=0``), and both with ``ONEDNN_MAX_CPU_ISA=AVX2`` (on an
 AVX-512 CPU an emulation of an AVX2 CPU's kernels, not a real AVX2 CPU; with oneDNN off
 TensorFlow's Eigen convolutions still call oneDNN's sgemm, which obeys the cap), and
@@ -105,26 +106,34 @@ def _median(values):
     return values[n // 2] if n % 2 else 0.5 * (values[n // 2 - 1] + values[n // 2])
 
 
+def _matmul_gflops(tf, n, dtype="float32", repeats=5):
+    """GFLOP/s of a warm ``tf.linalg.matmul`` of two n x n matrices (median)."""
+    a = tf.cast(tf.random.normal((n, n)), dtype)
+    b = tf.cast(tf.random.normal((n, n)), dtype)
+    f = tf.function(tf.linalg.matmul)
+    for _ in range(2):
+        f(a, b).numpy()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        f(a, b).numpy()
+        times.append(time.perf_counter() - start)
+    return round(2 * n ** 3 / _median(times) / 1e9, 1)
+
+
 def child_matmul(spec):
     """GFLOP/s of a warm ``tf.linalg.matmul`` of two n x n matrices."""
     tf = _tf(spec.get("code"))
     n = spec.get("n", 4096)
     out = {}
     for dtype in spec.get("dtypes", ("float32", "bfloat16")):
-        a = tf.cast(tf.random.normal((n, n)), dtype)
-        b = tf.cast(tf.random.normal((n, n)), dtype)
-        f = tf.function(tf.linalg.matmul)
-        for _ in range(2):
-            f(a, b).numpy()
-        times = []
-        for _ in range(5):
-            start = time.perf_counter()
-            f(a, b).numpy()
-            times.append(time.perf_counter() - start)
-        out[f"matmul_{dtype}_gflops"] = round(2 * n ** 3 / _median(times) / 1e9, 1)
+        out[f"matmul_{dtype}_gflops"] = _matmul_gflops(tf, n, dtype)
     out["n"] = n
     out.update(_onednn_state())
     return out
+
+
+MATMUL_N_IN_RUN = 2048  # 17 GFLOP per product: a few seconds per measurement here
 
 
 def child_kernels(spec):
@@ -225,6 +234,9 @@ def child_train(spec):
         except FileNotFoundError as e:
             return {"skipped": str(e).splitlines()[0]}
         setup_s = time.perf_counter() - start
+        # The matmul rate in this process, just before and after the timed steps: the
+        # step's share of it is robust to a load that changes between processes.
+        matmul_before = _matmul_gflops(tf, MATMUL_N_IN_RUN)
         calls = []
         step = trainer.step
 
@@ -241,6 +253,7 @@ def child_train(spec):
         trainer.step = Timed()
         trainer.manager.save = lambda *a, **k: "(benchmark: not saved)"
         trainer.fit(epochs=1, max_steps=calls_needed)
+        matmul_after = _matmul_gflops(tf, MATMUL_N_IN_RUN)
         trainer.step = step
         timed = range(warmup, warmup + steps)
         step_s = _median([calls[i][1] - calls[i][0] for i in timed])
@@ -256,6 +269,8 @@ def child_train(spec):
                    step_img_per_s=round(batch / step_s, 2),
                    gflop_per_image=round(flops["total"] / batch / 1e9, 3),
                    gflops=round(flops["total"] / loop_s / 1e9, 1),
+                   matmul_in_run_gflops=round(0.5 * (matmul_before + matmul_after), 1),
+                   matmul_in_run=[matmul_before, matmul_after],
                    trace_count=step.trace_count,
                    uses_identity=bool(step.uses_identity),
                    **_onednn_state(),
@@ -501,12 +516,13 @@ def write_report(result, path_md):
         "step = the compiled step; loop = one iteration of `Trainer.fit` (step + losses "
         "to host + NaN guard + progress bar + TensorBoard + next batch); img/s from the "
         "loop; GFLOP/img counted from the step's graph; % = achieved GFLOP/s over the "
-        "variant's float32 matmul rate.",
+        f"float32 matmul rate ({MATMUL_N_IN_RUN}x{MATMUL_N_IN_RUN}) measured in the same "
+        "process just before and after the timed steps (mean of the two; 'matmul' column).",
         "",
         "| stage | preset | size | batch | identity | variant | oneDNN | setup s | trace s "
-        "| step s | loop s | host ms | img/s | GFLOP/img | GFLOP/s | % matmul | peak RSS MiB "
-        "| traces | load |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| step s | loop s | host ms | img/s | GFLOP/img | GFLOP/s | matmul GFLOP/s | % matmul "
+        "| peak RSS MiB | traces | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["runs"]:
         head = (f"| {r['stage']} | {r['preset']} | {r['size']} | {r['batch']} | "
@@ -514,13 +530,14 @@ def write_report(result, path_md):
         if not _ok(r):
             why = r.get("skipped") or r["error"].strip().splitlines()[-1]
             lines.append(head + f"- | {'skipped' if 'skipped' in r else 'ERROR'}: "
-                         f"{why[:120]} |" + " |" * 11 + f" {r['load_before']}/{r['load_after']} |")
+                         f"{why[:120]} |" + " |" * 12 + f" {r['load_before']}/{r['load_after']} |")
             continue
-        f32 = _limit(result, r["variant"])[0]
+        f32 = r.get("matmul_in_run_gflops") or _limit(result, r["variant"])[0]
         pct = f"{100 * r['gflops'] / f32:.0f}%" if f32 else "-"
         lines.append(head + f"{_onednn_label(r)} | {r['setup_s']} | {r['trace_s']} | "
                      f"{r['step_s']:.3f} | {r['loop_s']:.3f} | {r['host_ms']} | "
-                     f"{r['img_per_s']} | {r['gflop_per_image']} | {r['gflops']} | {pct} | "
+                     f"{r['img_per_s']} | {r['gflop_per_image']} | {r['gflops']} | "
+                     f"{_fmt(r.get('matmul_in_run_gflops'))} | {pct} | "
                      f"{r['peak_rss_mib']} | {r['trace_count']} | "
                      f"{r['load_before']}/{r['load_after']} |")
     if len(variants) > 1:
@@ -535,9 +552,10 @@ def write_report(result, path_md):
                 got = [r for r in result["runs"]
                        if r["key"] == key and r["variant"] == v["label"] and _ok(r)]
                 med[v["label"]] = _median([r["img_per_s"] for r in got]) if got else None
-                f32 = _limit(result, v["label"])[0]
-                share[v["label"]] = (_median([r["gflops"] for r in got]) / f32
-                                     if got and f32 else None)
+                shares = [r["gflops"] / (r.get("matmul_in_run_gflops")
+                                         or _limit(result, v["label"])[0] or float("nan"))
+                          for r in got]
+                share[v["label"]] = _median(shares) if shares else None
             cells = []
             for v in variants:
                 x = med[v["label"]]
@@ -696,8 +714,6 @@ def main(argv=None):
                 print(spec["key"], v["label"], json.dumps(r), flush=True)
                 result["load_end"] = round(os.getloadavg()[0], 2)
                 _save(result, args.out)  # after every run, so a long sweep can be watched
-    if not args.no_limit and result["runs"]:
-        measure_limits()  # again at the end: the load may have changed
     result["load_end"] = round(os.getloadavg()[0], 2)
     print(_save(result, args.out))
     return 0
