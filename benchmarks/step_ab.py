@@ -13,7 +13,9 @@ one of these switches that put back what this branch changed, to measure it:
 
 - ``dense_terms``: keep the zero-weight loss terms in the differentiated sums;
 - ``old_subsample``: the previous ``DilatedConv2D`` (pad the full map, strided slice);
-- ``no_identity_cache``: compute the real images' identity features in every step.
+- ``no_identity_cache``: compute the real images' identity features in every step;
+- ``synced_bn``: BatchNorm with synchronised statistics on one replica (as before
+  issue 18; now they are synchronised only with several replicas).
 
 Examples:
     python benchmarks/step_ab.py --preset proposed-small --stage 2 --batch 16 \\
@@ -37,6 +39,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+# The package before TensorFlow, as its commands do (it may set the oneDNN default).
+from exprgan_tf.models import _blocks, decoder  # noqa: E402  (switch synced_bn)
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -49,7 +54,7 @@ from exprgan_tf.layers import DilatedConv2D  # noqa: E402
 from exprgan_tf.training import Trainer  # noqa: E402
 from _results import run_header, write_result  # noqa: E402
 
-SWITCHES = ("dense_terms", "old_subsample", "no_identity_cache")
+SWITCHES = ("dense_terms", "old_subsample", "no_identity_cache", "synced_bn")
 
 
 def _previous_dilated_call(self, inputs):
@@ -88,14 +93,20 @@ def build(args, variant, images, labels, run_dir, rows):
         overrides.append(f"identity.network={args.identity}")
     config = get_preset(args.preset).override(overrides)
     keras.utils.set_random_seed(0)
-    trainer = Trainer(config, run_dir, args.stage, images, labels, batch_size=args.batch,
-                      pair_groups=[f"{r['subject']}/{r['lighting']}" for r in rows],
-                      pair_pool=render_pair_pool(FaceSet(), rows,
-                                                 config.training.pair_intensities,
-                                                 config.model.image_size)
-                      if config.training.pair_intensities else None,
-                      cache_identity="no_identity_cache" not in variant["switches"],
-                      log=lambda *a: None)
+    previous = _blocks.synchronized_batch_norm
+    if "synced_bn" in variant["switches"]:  # the builders read it while the Trainer builds
+        _blocks.synchronized_batch_norm = decoder.synchronized_batch_norm = lambda: True
+    try:
+        trainer = Trainer(config, run_dir, args.stage, images, labels, batch_size=args.batch,
+                          pair_groups=[f"{r['subject']}/{r['lighting']}" for r in rows],
+                          pair_pool=render_pair_pool(FaceSet(), rows,
+                                                     config.training.pair_intensities,
+                                                     config.model.image_size)
+                          if config.training.pair_intensities else None,
+                          cache_identity="no_identity_cache" not in variant["switches"],
+                          log=lambda *a: None)
+    finally:
+        _blocks.synchronized_batch_norm = decoder.synchronized_batch_norm = previous
     if "dense_terms" in variant["switches"]:
         trainer.step = trainer.step.rebuilt(skip_zero_weight_terms=False)
     if "old_subsample" in variant["switches"]:

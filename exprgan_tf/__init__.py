@@ -18,7 +18,9 @@ Where things live:
 
 ``import exprgan_tf`` imports TensorFlow and Keras and registers every serialisable
 class of the package, so ``keras.saving.load_model("editor.keras", safe_mode=True)``
-works after it alone.
+works after it alone. On x86, when TensorFlow is not imported yet and
+``TF_ENABLE_ONEDNN_OPTS`` is unset, it first sets ``TF_ENABLE_ONEDNN_OPTS=1`` (oneDNN
+kernels; :mod:`exprgan_tf.cpu`); ``TF_ENABLE_ONEDNN_OPTS=0`` keeps them off.
 
 Example:
     >>> import exprgan_tf
@@ -27,14 +29,21 @@ Example:
     64
 """
 
-from exprgan_tf.config import EXPRESSIONS, PRESETS, ExprGANConfig, get_preset
+# Before anything imports TensorFlow: oneDNN on by default on x86 (exprgan_tf.cpu);
+# TF_ENABLE_ONEDNN_OPTS=0 in the environment keeps it off.
+from exprgan_tf import cpu as _cpu
+
+_cpu.onednn_set_by_package = _cpu.default_onednn()
+
+from exprgan_tf.config import EXPRESSIONS, PRESETS, ExprGANConfig, get_preset  # noqa: E402
 
 # The modules below define every registered Keras class (exprgan_tf.layers,
 # exprgan_tf.controller, exprgan_tf.identity.layers, exprgan_tf.editor). Keras looks
 # classes up in its registry when it loads a file, so they are imported here, not lazily.
-from exprgan_tf import controller, identity, layers  # noqa: F401  (registration)
-from exprgan_tf.editor import ExpressionEditor
-from exprgan_tf.editor_io import find_checkpoint, load_editor, pretrained_path, save_compact
+from exprgan_tf import controller, identity, layers  # noqa: F401,E402  (registration)
+from exprgan_tf.editor import ExpressionEditor  # noqa: E402
+from exprgan_tf.editor_io import (find_checkpoint, load_editor, pretrained_path,  # noqa: E402
+                                  save_compact)
 
 __version__ = "0.1.0"
 

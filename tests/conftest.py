@@ -4,6 +4,11 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# The package first, as every command of it does: on x86 it turns oneDNN on unless
+# TF_ENABLE_ONEDNN_OPTS is set, so the suite runs with the users' default (run it with
+# TF_ENABLE_ONEDNN_OPTS=0 and =1 to cover both kernel sets).
+import exprgan_tf  # noqa: E402,F401
+
 import pytest  # noqa: E402
 
 import helpers  # noqa: E402

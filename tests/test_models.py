@@ -180,3 +180,72 @@ def test_bad_model_config_is_rejected():
     with pytest.raises(ValueError, match=r"model.image_size=48: expected a multiple of "
                                          r"2\*\*len\(encoder_filters\) = 32"):
         get_preset("exprgan-small").override(["model.image_size=48"])
+
+
+def _bn_layers(model):
+    return [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+
+
+def test_batch_norm_is_synchronised_only_with_several_replicas(monkeypatch):
+    import tensorflow as tf
+
+    from exprgan_tf.models import _blocks
+
+    assert not _blocks.synchronized_batch_norm()  # the default strategy: one replica
+    with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():  # one replica too
+        d = build_latent_discriminator(get_preset("exprgan-small").model)
+    assert [l.synchronized for l in _bn_layers(d)] == [False] * 3
+
+    class TwoReplicas:
+        num_replicas_in_sync = 2
+
+    monkeypatch.setattr(tf.distribute, "get_strategy", lambda: TwoReplicas())
+    assert _blocks.synchronized_batch_norm()
+
+
+def test_plain_and_synchronised_batch_norm_agree_on_one_replica(monkeypatch, tiny_config):
+    """The training forward pass, the gradients and the moving statistics of D_img and
+    of a BatchNorm decoder are the same numbers with either path (float rounding aside:
+    the synchronised path's variance is E[x^2] - E[x]^2), and the weights are the same
+    variables, so either loads the other's weights."""
+    import tensorflow as tf
+
+    from exprgan_tf.models import _blocks, decoder
+
+    cfg = tiny_config("exprgan-small", ["model.dimg_normalization=batch",
+                                        "model.decoder_batch_norm=true"]).model
+    plain = [build_image_discriminator(cfg), build_decoder(cfg)]
+    monkeypatch.setattr(_blocks, "synchronized_batch_norm", lambda: True)
+    monkeypatch.setattr(decoder, "synchronized_batch_norm", lambda: True)
+    synced = [build_image_discriminator(cfg), build_decoder(cfg)]
+    for p, s in zip(plain, synced):
+        assert {l.synchronized for l in _bn_layers(p)} == {False}
+        assert {l.synchronized for l in _bn_layers(s)} == {True}
+        assert [w.path for w in p.weights] == [w.path for w in s.weights]
+        s.set_weights(p.get_weights())
+
+    rng = np.random.default_rng(0)
+    inputs = [[rng.uniform(-1, 1, (4, 32, 32, 3)).astype("float32"),
+               np.eye(6, dtype="float32")[[0, 2, 3, 5]]],
+              [rng.uniform(-1, 1, (4, cfg.latent_dim)).astype("float32"),
+               rng.uniform(-1, 1, (4, cfg.code_dim)).astype("float32")]]
+
+    def run(model, x):
+        with tf.GradientTape() as tape:
+            outs = tf.nest.flatten(model(x, training=True))
+            loss = sum(tf.reduce_sum(o * o) for o in outs)
+        grads = tape.gradient(loss, model.trainable_weights)
+        return ([o.numpy() for o in outs], [g.numpy() for g in grads],
+                [w.numpy() for w in model.non_trainable_weights])
+
+    for p, s, x in zip(plain, synced, inputs):
+        for a, b in zip(run(p, x), run(s, x)):
+            assert len(a) == len(b) > 0
+            # within 1e-4 of the largest output / gradient / statistic (a conv bias
+            # before BatchNorm has a true gradient of 0: only its rounding differs)
+            scale = max(np.abs(v).max() for v in b)
+            worst = max(np.abs(u - v).max() for u, v in zip(a, b))
+            assert worst <= 1e-4 * scale, (worst, scale)
+        # the moving statistics moved (momentum 0.999: by 0.1% of the batch mean)
+        assert any(np.abs(w.numpy()).max() > 0 for w in p.non_trainable_weights
+                   if "moving_mean" in w.path)

@@ -131,6 +131,12 @@ def main(argv=None) -> int:
               "with --data the faces are coded as the original does "
               "(training.codes=sampled).", flush=True)
         config = config.override(["training.codes=sampled"])
+    if config.training.precision == "mixed_bfloat16":
+        from exprgan_tf import cpu
+
+        note = cpu.mixed_bfloat16_note(onednn=cpu.onednn_enabled())
+        if note:  # measured slower than float32 there (README, "Performance")
+            print(note, flush=True)
     size = config.model.image_size
     where = args.data or "the built-in face set"
     print(f"Loading {where} at {size}x{size} ...", flush=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 import keras
+import tensorflow as tf
 
 
 def conv_init(c_in: int, c_out: int, kernel: int) -> keras.initializers.Initializer:
@@ -35,9 +36,21 @@ def dense(x, units: int, name: str, dtype=None):
                               name=name, dtype=dtype)(x)
 
 
+def synchronized_batch_norm() -> bool:
+    """Whether a BatchNorm layer built now synchronises its batch statistics across
+    replicas: only when the ``tf.distribute`` strategy in scope has several, so a
+    distributed step equals the single-device one. With one replica the plain
+    statistics are the same numbers (up to float rounding: the synchronised path
+    computes ``E[x^2] - E[x]^2``, the plain one ``E[(x - E[x])^2]``) without the
+    synchronised path's extra sums and all-reduces. The variables are the same either
+    way, so checkpoints and weight files load into both."""
+    return tf.distribute.get_strategy().num_replicas_in_sync > 1
+
+
 def batch_norm(x, cfg, name: str):
     """The discriminators' BatchNorm: TF1 ``contrib.layers.batch_norm`` defaults
-    (learned offset, no scale, momentum 0.999, epsilon 1e-3). Statistics are
-    synchronised across replicas, so a distributed step equals the single-device one."""
+    (learned offset, no scale, momentum 0.999, epsilon 1e-3); statistics synchronised
+    when the strategy has several replicas (:func:`synchronized_batch_norm`)."""
     return keras.layers.BatchNormalization(momentum=cfg.bn_momentum, epsilon=cfg.bn_epsilon,
-                                           scale=False, synchronized=True, name=name)(x)
+                                           scale=False, synchronized=synchronized_batch_norm(),
+                                           name=name)(x)

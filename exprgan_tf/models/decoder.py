@@ -22,16 +22,18 @@ import keras
 
 from exprgan_tf.config import ModelConfig
 from exprgan_tf.layers import ConcatLabel
-from exprgan_tf.models._blocks import decoder_conv_init, dense
+from exprgan_tf.models._blocks import decoder_conv_init, dense, synchronized_batch_norm
 
 
 def _conv(x, filters, cfg, name, batch_norm=False):
     x = keras.layers.Conv2D(filters, cfg.decoder_kernel, padding="same", use_bias=False,
                             kernel_initializer=decoder_conv_init(), name=name)(x)
     if batch_norm:
-        # Keras defaults (scale and offset), statistics synchronised across replicas
-        # like the discriminators' so a distributed step equals the single-device one.
-        x = keras.layers.BatchNormalization(synchronized=True, name=f"{name}_bn")(x)
+        # Keras defaults (scale and offset); statistics synchronised when there are
+        # several replicas, like the discriminators', so a distributed step equals the
+        # single-device one.
+        x = keras.layers.BatchNormalization(synchronized=synchronized_batch_norm(),
+                                            name=f"{name}_bn")(x)
     return x
 
 
