@@ -9,8 +9,8 @@ Where things live:
 - :mod:`exprgan_tf.models` - encoder, decoder, D_z, D_img + Q builders;
 - :mod:`exprgan_tf.losses` - every loss as a pure function;
 - :mod:`exprgan_tf.identity` - identity networks for L_id (VGG-Face, dlib ResNet);
-- :mod:`exprgan_tf.data` - the built-in face set, readers, ``tf.data`` pipeline;
-- :mod:`exprgan_tf.training` - the three training stages;
+- :mod:`exprgan_tf.data` - the built-in face set and dataset readers;
+- :mod:`exprgan_tf.training` - the three training stages and their one input path;
 - :mod:`exprgan_tf.editor` - ``ExpressionEditor`` (``model.predict``);
   :mod:`exprgan_tf.editor_io` - ``load_editor``, ``save_compact``, ``find_checkpoint``;
 - :mod:`exprgan_tf.serving` - SavedModel export and photo editing;

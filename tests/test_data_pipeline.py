@@ -1,158 +1,214 @@
-"""tf.data pipeline: shapes, pre-processing, reproducible epochs, files, errors."""
+"""The one training input path (``training/inputs.TrainingInputs``): batches from
+arrays in memory, from a folder decoded once into memory, and from a folder streamed
+file by file are the same batches; epochs are functions of (seed, epoch); a resume, a
+worker's shard and a flip are exact; bad input is refused with a message."""
+
+import re
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
 
-from exprgan_tf.config import PreprocessConfig
-from exprgan_tf.data import pipeline
-from exprgan_tf.preprocessing import preprocess_image
+from exprgan_tf import data
+from exprgan_tf.cli import prepare_data
+from exprgan_tf.preprocessing import preprocess_fn
+from exprgan_tf.training import TrainingInputs
+from helpers import quiet
 
-N, S, B = 20, 8, 6
+B = 8
+STREAM = 0  # cache_bytes that streams every batch from the source
 
 
 @pytest.fixture(scope="module")
-def data():
-    """Image i holds value 10*i in the top-left pixel's red channel, a left-right
-    asymmetric pattern elsewhere so flips are visible, label i % 6."""
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (N, S, S, 3), dtype=np.uint8)
-    images[:, :, : S // 2, 1] = 0
-    images[:, :, S // 2:, 1] = 255
-    images[:, 0, 0, 0] = np.arange(N) * 10
-    images[:, 0, -1, 0] = np.arange(N) * 10
-    return images, (np.arange(N) % 6).astype(np.int32)
-
-
-def _ids(x):
-    """Image ids of a batch of [-1, 1] images (from the corner pixels)."""
-    v = np.round((np.asarray(x)[:, 0, 0, 0] + 1.0) * 127.5 / 10).astype(int)
-    return v.tolist()
+def folder(tmp_path_factory):
+    """The project's own writer at 32 px: 2 training subjects x 6 expressions x 3 frames
+    (36 faces, 4 steps of 8 per epoch), 1 test subject; with the in-memory arrays
+    ``load_split`` reads from it and the file list ``list_split`` gives."""
+    root = tmp_path_factory.mktemp("data") / "faces"
+    assert prepare_data.main(["--out", str(root), "--size", "32", "--num-subjects", "3"]) == 0
+    images, labels, subjects = data.load_split(str(root), "train", 32)
+    paths, file_labels, file_subjects = data.list_split(str(root), "train")
+    np.testing.assert_array_equal(labels, file_labels)
+    np.testing.assert_array_equal(subjects, file_subjects)
+    return dict(root=root, images=images, labels=labels, subjects=subjects, paths=paths)
 
 
 def _batches(ds):
-    return [(x.numpy(), y.numpy()) for x, y in ds]
+    return [{k: (tuple(x.numpy() for x in v) if isinstance(v, tuple) else v.numpy())
+             for k, v in b.items()} for b in ds]
 
 
-def test_training_batches_shapes_range_and_one_hot(data):
-    images, labels = data
-    ds = pipeline.make_dataset(images, labels, None, batch_size=B, seed=1)
-    assert ds.element_spec[0].shape.as_list() == [B, S, S, 3]
-    assert ds.element_spec[1].shape.as_list() == [B, 6]
-    out = _batches(ds)
-    assert len(out) == pipeline.steps_per_epoch(N, B) == 3
-    for x, y in out:
-        assert x.dtype == np.float32 and -1.0 <= x.min() and x.max() <= 1.0
-        assert y.dtype == np.float32 and (y.sum(1) == 1).all()
-        assert (y.argmax(1) == labels[_ids(x)]).all()
+def _assert_same(a, b):
+    assert len(a) == len(b) and len(a) > 0
+    for x, y in zip(a, b):
+        assert sorted(x) == sorted(y)
+        for k in x:
+            assert x[k].dtype == y[k].dtype, k
+            np.testing.assert_array_equal(x[k], y[k], err_msg=k)
 
 
-def test_each_training_epoch_is_a_permutation(data):
-    images, labels = data
-    ids = sum((_ids(x) for x, _ in _batches(
-        pipeline.make_dataset(images, labels, None, batch_size=B, seed=2))), [])
-    assert len(ids) == 18 and len(set(ids)) == 18 and set(ids) <= set(range(N))
+def _ids(batch_images, reference):
+    """Index in ``reference`` of every image of ``batch_images`` (or of its mirror)."""
+    out = []
+    for img in batch_images:
+        hits = [j for j, r in enumerate(reference)
+                if np.array_equal(img, r) or np.array_equal(img, r[:, ::-1])]
+        assert len(hits) == 1
+        out.append(hits[0])
+    return out
 
 
-def test_same_seed_same_batches_other_seed_other_order(data):
-    images, labels = data
-    a = _batches(pipeline.make_dataset(images, labels, None, batch_size=B, seed=3))
-    b = _batches(pipeline.make_dataset(images, labels, None, batch_size=B, seed=3))
-    c = _batches(pipeline.make_dataset(images, labels, None, batch_size=B, seed=4))
-    assert all(np.array_equal(p[0], q[0]) for p, q in zip(a, b))
-    assert [_ids(x) for x, _ in a] != [_ids(x) for x, _ in c]
+def test_streamed_and_cached_folder_give_the_in_memory_batches(folder, tiny_config):
+    cfg = tiny_config()
+    messages = []
+    kw = dict(pair_groups=folder["subjects"], log=messages.append)
+    memory = TrainingInputs(folder["images"], folder["labels"], cfg, B, **kw)
+    cached = TrainingInputs(folder["paths"], folder["labels"], cfg, B, **kw)
+    streamed = TrainingInputs(folder["paths"], folder["labels"], cfg, B, cache_bytes=STREAM,
+                              **kw)
+    assert not memory.streamed and not cached.streamed and streamed.streamed
+    assert streamed.images is None
+    np.testing.assert_array_equal(cached.images, memory.images)
+    assert messages == [  # arrays in memory that fit say nothing
+        "Training data: 36 image files, 0 MiB pre-processed (<= the 2048 MiB cache limit): "
+        "decoded once and kept in memory.",
+        "Training data: 36 image files, 0 MiB pre-processed (> the 0 MiB cache limit): "
+        "streaming them, each batch read and pre-processed as it is needed."]
+    for epoch, skip in ((0, 0), (1, 0), (2, 3)):
+        expected = _batches(memory.epoch(epoch, skip))
+        assert len(expected) == 4 - skip
+        _assert_same(_batches(cached.epoch(epoch, skip)), expected)
+        _assert_same(_batches(streamed.epoch(epoch, skip)), expected)
+    # the batch dict the train step takes, with static shapes (one trace)
+    spec = streamed.epoch(0).element_spec
+    assert sorted(spec) == ["code", "image", "label", "pair_code", "pair_image",
+                            "pair_target", "z_prior"]
+    assert spec["image"].shape.as_list() == [B, 32, 32, 3]
+    assert spec["pair_image"].shape.as_list() == [B, 32, 32, 3]
 
 
-def test_epoch_k_equals_the_kth_epoch_of_an_uninterrupted_run(data):
-    images, labels = data
-    run = _batches(pipeline.make_dataset(images, labels, None, batch_size=B, seed=5,
-                                         epoch=0, num_epochs=3))
-    assert len(run) == 9
-    resumed = _batches(pipeline.make_dataset(images, labels, None, batch_size=B, seed=5,
-                                             epoch=2))
-    assert all(np.array_equal(p[0], q[0]) and np.array_equal(p[1], q[1])
-               for p, q in zip(run[6:], resumed))
-    orders = [sum((_ids(x) for x, _ in run[k * 3:(k + 1) * 3]), []) for k in range(3)]
-    assert orders[0] != orders[1] != orders[2]
-    # The global TF seed does not change the order.
-    tf.random.set_seed(123)
-    again = _batches(pipeline.make_dataset(images, labels, None, batch_size=B, seed=5,
-                                           epoch=2))
-    assert all(np.array_equal(p[0], q[0]) for p, q in zip(resumed, again))
+def test_an_epoch_is_a_permutation_with_matching_labels_in_range(folder, tiny_config):
+    inputs = TrainingInputs(folder["paths"], folder["labels"], tiny_config(), B,
+                            cache_bytes=STREAM, log=quiet)
+    reference = preprocess_fn(tiny_config().preprocess)(folder["images"]).numpy()
+    batches = _batches(inputs.epoch(0))
+    ids = sum((_ids(b["image"], reference) for b in batches), [])
+    assert len(ids) == 32 and len(set(ids)) == 32
+    assert ids == inputs.epoch_plan(0)["index"][:32].tolist()
+    for b in batches:
+        assert -1.0 <= b["image"].min() and b["image"].max() <= 1.0
+        assert (b["label"].sum(1) == 1).all()
+        np.testing.assert_array_equal(b["label"].argmax(1),
+                                      folder["labels"][_ids(b["image"], reference)])
 
 
-def test_flips_are_random_per_image_and_can_be_disabled(data):
-    images, labels = data
-    left_dark = lambda x: x[:, :, 0, 1] < 0  # noqa: E731  (green channel 0 on the left)
-    flipped = [~left_dark(x).all(axis=1) for x, _ in _batches(pipeline.make_dataset(
-        images, labels, None, batch_size=B, seed=6, num_epochs=4))]
-    flipped = np.concatenate(flipped)
-    assert 0 < flipped.sum() < len(flipped)
-    plain = np.concatenate([~left_dark(x).all(axis=1) for x, _ in _batches(
-        pipeline.make_dataset(images, labels, None, batch_size=B, seed=6, flip=False))])
-    assert not plain.any()
+def test_epochs_depend_on_seed_and_epoch_only(folder, tiny_config):
+    def plan(seed, epoch):
+        cfg = tiny_config(extra=[f"training.seed={seed}"])
+        return TrainingInputs(folder["paths"], folder["labels"], cfg, B, cache_bytes=STREAM,
+                              log=quiet).epoch_plan(epoch)
+
+    a = plan(3, 1)
+    tf.random.set_seed(123)  # the global TF seed plays no part
+    np.random.seed(5)
+    b = plan(3, 1)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert a["index"].tolist() != plan(4, 1)["index"].tolist()
+    assert a["index"].tolist() != plan(3, 2)["index"].tolist()
 
 
-def test_flipped_images_are_exact_mirrors(data):
-    images, labels = data
-    ref = preprocess_image(images).numpy()
-    for x, _ in _batches(pipeline.make_dataset(images, labels, None, batch_size=B, seed=7)):
-        for img, i in zip(x, _ids(x)):
-            assert np.array_equal(img, ref[i]) or np.array_equal(img, ref[i][:, ::-1])
+def test_flips_are_exact_mirrors_drawn_per_image_and_can_be_disabled(folder, tiny_config):
+    reference = preprocess_fn(tiny_config().preprocess)(folder["images"]).numpy()
+    for flip in (True, False):
+        cfg = tiny_config(extra=[f"training.flip={str(flip).lower()}"])
+        inputs = TrainingInputs(folder["paths"], folder["labels"], cfg, B, cache_bytes=STREAM,
+                                log=quiet)
+        plan = inputs.epoch_plan(0)
+        b = _batches(inputs.epoch(0).take(2))
+        images = np.concatenate([x["image"] for x in b])
+        for k, img in enumerate(images):
+            i, f = plan["index"][k], plan["flip"][k]
+            np.testing.assert_array_equal(img, reference[i][:, ::-1] if f else reference[i])
+        assert plan["flip"].any() == flip and (not flip or not plan["flip"].all())
 
 
-def test_evaluation_keeps_order_every_image_and_no_flip(data):
-    images, labels = data
-    cfg = PreprocessConfig(unsharp_mask=True, radius=1.0, amount=1.0)
-    out = _batches(pipeline.make_dataset(images, labels, cfg, batch_size=B, training=False))
-    assert [len(x) for x, _ in out] == [6, 6, 6, 2]
-    x = np.concatenate([x for x, _ in out])
-    np.testing.assert_allclose(x, preprocess_image(images, True, 1.0, 1.0).numpy(), atol=1e-6)
+def test_a_workers_replica_batches_make_up_its_share_of_each_global_batch(folder, tiny_config):
+    inputs = TrainingInputs(folder["paths"], folder["labels"], tiny_config(), B,
+                            cache_bytes=STREAM, log=quiet)
+    skip = 1
+    full = _batches(inputs.epoch(2, skip))
+    # 2 workers x 2 replicas: per-replica batches of 2, each worker's in replica order
+    shards = [_batches(inputs.epoch(2, skip, tf.distribute.InputContext(
+        num_input_pipelines=2, input_pipeline_id=w, num_replicas_in_sync=4))) for w in (0, 1)]
+    assert [len(s) for s in shards] == [6, 6]  # 3 steps x 2 local replicas
+    for step, batch in enumerate(full):
+        parts = shards[0][2 * step:2 * step + 2] + shards[1][2 * step:2 * step + 2]
+        for k in batch:
+            np.testing.assert_array_equal(np.concatenate([p[k] for p in parts]), batch[k])
 
 
-def test_file_dataset_decodes_png_and_jpeg_gray_and_odd_sizes(tmp_path, data):
-    images, labels = data
-    paths = []
-    for i in range(4):
-        p = tmp_path / f"{i}.png"
-        Image.fromarray(images[i]).save(p)
-        paths.append(str(p))
-    ds = pipeline.make_file_dataset(paths, labels[:4], None, batch_size=2, image_size=S,
-                                    training=False)
-    x = np.concatenate([x for x, _ in _batches(ds)])
-    np.testing.assert_allclose(x, preprocess_image(images[:4]).numpy(), atol=1e-6)
-    gray = tmp_path / "gray.jpg"
-    Image.fromarray(np.full((30, 50), 128, np.uint8), mode="L").save(gray, quality=100)
-    ds = pipeline.make_file_dataset([str(gray)] * 3, [1, 2, 3], None, batch_size=2,
-                                    image_size=16, seed=0)
-    (x, y), = _batches(ds)
-    assert x.shape == (2, 16, 16, 3) and np.abs(x - (128 / 127.5 - 1)).max() < 0.02
+def test_files_decode_as_load_split_reads_them(tmp_path, tiny_config):
+    """Odd sizes, grayscale and JPEG, in the generic layout: the streamed batches hold
+    what load_split (Pillow, centre crop, Lanczos) gives."""
+    rng = np.random.default_rng(0)
+    for s in range(1, 4):
+        for e, expression in enumerate(("happy", "sad", "anger")):
+            folder = tmp_path / expression
+            folder.mkdir(exist_ok=True)
+            if e == 0:
+                Image.fromarray(rng.integers(0, 256, (50, 40), np.uint8), mode="L").save(
+                    folder / f"S{s}_a.jpg", quality=90)
+            else:
+                Image.fromarray(rng.integers(0, 256, (45, 61, 3), np.uint8)).save(
+                    folder / f"S{s}_a.png")
+    images, labels, _ = data.load_split(str(tmp_path), "all", 32)
+    paths, _, _ = data.list_split(str(tmp_path), "all")
+    cfg = tiny_config(extra=["training.flip=false"])
+    memory = TrainingInputs(images, labels, cfg, 3, log=quiet)
+    streamed = TrainingInputs(paths, labels, cfg, 3, cache_bytes=STREAM, log=quiet)
+    _assert_same(_batches(streamed.epoch(0)), _batches(memory.epoch(0)))
+
+
+def test_an_unreadable_file_is_named(folder, tiny_config, tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png")
+    paths = [str(p) for p in folder["paths"]]
+    streamed = TrainingInputs(paths, folder["labels"], tiny_config(), B, cache_bytes=STREAM,
+                              log=quiet)
+    paths[streamed.epoch_plan(0)["index"][0]] = str(bad)  # the first face of epoch 0
+    message = re.escape(f"Cannot read the training image {bad} (UnidentifiedImageError")
+    with pytest.raises(ValueError, match=message):  # decoding the cache
+        TrainingInputs(paths, folder["labels"], tiny_config(), B, log=quiet)
+    streamed = TrainingInputs(paths, folder["labels"], tiny_config(), B, cache_bytes=STREAM,
+                              log=quiet)
+    # in the first batch (Trainer.fit turns this into the ValueError: test_training.py)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        next(iter(streamed.epoch(0)))
+    with pytest.raises(ValueError, match="epoch_arrays holds a whole epoch of images"):
+        streamed.epoch_arrays(0)
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(images=np.zeros((0, 8, 8, 3), np.uint8), labels=np.zeros(0, int)),
-     "images is empty: expected at least one image. Received: images.shape=(0, 8, 8, 3)"),
-    (dict(images=np.zeros((4, 8, 8), np.uint8)),
-     "images must have shape [N, H, W, 3]. Received: images.shape=(4, 8, 8)"),
-    (dict(labels=np.arange(3)), "labels must have shape (4,) to match the images. "
-                                "Received: labels.shape=(3,)"),
-    (dict(labels=np.array([0, 1, 2, 6])), "labels must be in [0, 6). Received values in [0, 6]"),
-    (dict(batch_size=0), "batch_size must be an integer >= 1. Received: batch_size=0"),
-    (dict(epoch=-1), "epoch must be an integer >= 0. Received: epoch=-1"),
-    (dict(num_epochs=0), "num_epochs must be a positive integer or None. "
-                         "Received: num_epochs=0"),
-    (dict(batch_size=5), "A training epoch needs at least one full batch: 4 image(s) < "
-                         "batch_size=5."),
+    (dict(images=np.zeros((4, 16, 16, 3), np.uint8)),
+     r"images must have shape [N, 32, 32, 3]. Received: shape=(4, 16, 16, 3)"),
+    (dict(labels=np.arange(3)), "labels must have shape [4]. Received: shape=(3,)"),
+    (dict(labels=np.array([0, 1, 2, 6])),
+     "labels must be in [0, 6). Received: min=0, max=6"),
+    (dict(batch_size=5), "The training set has 4 images, fewer than one batch. Received: "
+                         "batch_size=5"),
+    (dict(images=["a.png", "b.png", "c.png"]), "labels must have shape [3]. "
+                                               "Received: shape=(4,)"),
 ])
-def test_bad_arguments_raise_clear_errors(kwargs, message):
-    args = dict(images=np.zeros((4, 8, 8, 3), np.uint8), labels=np.arange(4), batch_size=2)
+def test_bad_arguments_raise_clear_errors(kwargs, message, tiny_config):
+    args = dict(images=np.zeros((4, 32, 32, 3), np.uint8), labels=np.arange(4), batch_size=2)
     args.update(kwargs)
     with pytest.raises(ValueError) as e:
-        pipeline.make_dataset(**args)
+        TrainingInputs(config=tiny_config(), log=quiet, **args)
     assert str(e.value) == message
 
 
-def test_file_dataset_rejects_empty_paths():
-    with pytest.raises(ValueError, match="paths is empty: expected at least one image file."):
-        pipeline.make_file_dataset([], [], batch_size=2)
+def test_list_split_refuses_the_built_in_set():
+    with pytest.raises(ValueError, match="list_split lists the files of a dataset folder"):
+        data.list_split(None)

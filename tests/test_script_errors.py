@@ -10,12 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from exprgan_tf.config import get_preset
+from helpers import tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["model.image_size=32", "model.encoder_filters=[4,8,8,16,16]",
-        "model.decoder_start_filters=16", "model.decoder_filters=[16,8,8,8,4]",
-        "model.decoder_final_filters=4"]
 
 
 def script(name):
@@ -33,7 +30,7 @@ def paths(tmp_path):
     (tmp_path / "garbage.h5").write_text("not HDF5")
     run = tmp_path / "run"
     run.mkdir()
-    get_preset("exprgan-small").override(TINY).save(run / "config.json")
+    tiny_config("exprgan-small").save(run / "config.json")
     for s in range(1, 5):
         for expression in ("happy", "sad"):
             folder = tmp_path / "data" / expression
@@ -80,7 +77,7 @@ def test_script_error_is_a_message_and_a_status(paths, capsys, case, name, argv,
         from exprgan_tf.editor import ExpressionEditor
         from exprgan_tf.editor_io import save_compact
 
-        editor = ExpressionEditor.from_config_tree(get_preset("exprgan-small").override(TINY))
+        editor = ExpressionEditor.from_config_tree(tiny_config("exprgan-small"))
         save_compact(editor, os.path.join(paths["tmp"], "editor.npz"))
     argv = [a.format(**paths) for a in argv]
     assert script(name).main(argv) == status

@@ -3,14 +3,15 @@
 import os
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import keras
+from exprgan_tf import data
 from exprgan_tf import run_dir as rd
+from exprgan_tf.cli import prepare_data
 from exprgan_tf.preprocessing import preprocess_fn, to_display
 from exprgan_tf.training import NonFiniteLossError, Trainer
 from helpers import quiet, weights_of
@@ -147,47 +148,6 @@ def test_bad_inputs_are_refused(tmp_path, tiny_config, tiny_data):
         Trainer(tiny_config(), tmp_path, 1, images, labels, batch_size=64, log=quiet)
 
 
-MIRRORED = textwrap.dedent('''
-    import numpy as np, tensorflow as tf, keras, sys
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    sys.path.insert(0, sys.argv[1])
-    from helpers import tiny_config, tiny_data, weights_of, quiet
-    from exprgan_tf.training import Trainer
-    images, labels = tiny_data()
-    results = []
-    for kind in ("default", "mirrored"):
-        keras.utils.set_random_seed(3)
-        strategy = (tf.distribute.get_strategy() if kind == "default" else
-                    tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
-        # Adam's epsilon = 1 makes its update proportional to the gradient: with the
-        # default 1e-8, float noise in near-zero gradients becomes +-lr sign flips.
-        t = Trainer(tiny_config(extra=["optimizer.epsilon=1.0", "optimizer.learning_rate=0.01"]),
-                    sys.argv[2] + kind, 3, images, labels, batch_size=8,
-                    strategy=strategy, log=quiet)
-        assert t.strategy.num_replicas_in_sync == (1 if kind == "default" else 2)
-        losses = [t.step(b) for b in t.strategy.experimental_distribute_dataset(
-            t.inputs.epoch(0).take(2))]
-        results.append((weights_of(t), {k: float(v) for k, v in losses[-1].items()}))
-    (wa, la), (wb, lb) = results
-    worst = max(float(np.max(np.abs(a - b))) for n in wa for a, b in zip(wa[n], wb[n]))
-    lworst = max(abs(la[k] - lb[k]) for k in la)
-    print("MAXDIFF", worst, lworst)
-''')
-
-
-@pytest.mark.slow  # a fresh TF process with two logical CPUs: over 2 min on 2 cores
-def test_mirrored_strategy_on_two_logical_cpus_matches_single_device(tmp_path):
-    tests_dir = os.path.dirname(__file__)
-    out = subprocess.run([sys.executable, "-c", MIRRORED, tests_dir, str(tmp_path) + "/"],
-                         capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    assert out.returncode == 0, out.stderr[-3000:]
-    line = [l for l in out.stdout.splitlines() if l.startswith("MAXDIFF")][0]
-    weight_diff, loss_diff = map(float, line.split()[1:])
-    assert weight_diff < 1e-6 and loss_diff < 1e-5, line
-
-
 @pytest.mark.slow  # two scripts/train.py processes on the built-in faces: about 50 s
 def test_train_script_ctrl_c_saves_and_the_same_command_resumes(tmp_path, tiny_config):
     """scripts/train.py on the built-in faces: SIGINT mid-run saves a checkpoint and
@@ -223,6 +183,46 @@ def test_train_script_ctrl_c_saves_and_the_same_command_resumes(tmp_path, tiny_c
                            env=env, cwd=tmp_path, timeout=240)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
     assert f"Resuming stage 1 from {saved}" in again.stdout
+
+
+def test_streamed_folder_trains_and_resumes_to_the_in_memory_weights(tmp_path, tiny_config):
+    """The faces prepare_data.py wrote, streamed file by file (cache limit 0), stopped
+    mid-epoch and resumed by a new Trainer, end with the weights of an uninterrupted
+    run on the same faces in memory (exactly: the same batches, deterministic ops)."""
+    tf.config.experimental.enable_op_determinism()
+    root = tmp_path / "faces"  # 1 training subject: 18 faces, 2 steps of 8 per epoch
+    assert prepare_data.main(["--out", str(root), "--size", "32", "--num-subjects", "2"]) == 0
+    images, labels, _ = data.load_split(str(root), "train", 32)
+    paths, _, _ = data.list_split(str(root), "train")
+    cfg = tiny_config()
+
+    def fresh(run, source, seed=7, **kw):
+        keras.utils.set_random_seed(seed)
+        return Trainer(cfg, tmp_path / run, 2, source, labels, batch_size=8, log=quiet, **kw)
+
+    straight = fresh("memory", images)
+    straight.fit(epochs=2)
+    expected = weights_of(straight)
+    part = fresh("streamed", paths, cache_bytes=0)
+    assert part.inputs.streamed
+    np.testing.assert_array_equal(part.sample_images, images[:8])  # read from the files
+    part.fit(epochs=2, max_steps=3)  # stops mid-epoch 2 and saves
+    assert (int(part.epoch), int(part.step_in_epoch)) == (1, 1)
+    del part
+    resumed = fresh("streamed", paths, seed=99, cache_bytes=0)
+    assert (int(resumed.epoch), int(resumed.step_in_epoch)) == (1, 1)
+    resumed.fit(epochs=2)
+    got = weights_of(resumed)
+    for name in rd.NETWORK_NAMES:
+        for a, b in zip(expected[name], got[name]):
+            np.testing.assert_array_equal(a, b, err_msg=name)
+    # A file that cannot be read mid-run stops fit() with a message naming it.
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png")
+    resumed.inputs.paths = np.array([str(bad)] * len(paths))
+    with pytest.raises(ValueError, match=f"Cannot read the training image {bad} "):
+        resumed.fit(epochs=3)
+    assert int(resumed.global_step) == 4
 
 
 def _tiny_identity_net():
@@ -496,6 +496,11 @@ def test_intensity_codes_code_each_face_at_its_own_intensity(tiny_config, tiny_d
     sign = np.where(np.arange(6)[None] == labels[me][:, None], 1.0, -1.0)
     np.testing.assert_allclose(code, np.broadcast_to(sign[:, :, None] * t[me][:, None, None],
                                                      code.shape), atol=1e-7)
+    streamed = TrainingInputs(images, labels, cfg, 4, intensities=t, cache_bytes=0).epoch(3)
+    assert streamed.element_spec["draw"].shape.as_list() == [4, 30]
+    for key in ("code", "draw"):  # the streamed batches carry both, in the same order
+        np.testing.assert_array_equal(np.concatenate([b[key].numpy() for b in streamed]),
+                                      arr[key])
     with pytest.raises(ValueError, match="needs the expression intensity of every"):
         TrainingInputs(images, labels, cfg, 4)
     with pytest.raises(ValueError, match=r"intensities must be \[12\] numbers in \[0, 1\]"):

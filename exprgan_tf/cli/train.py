@@ -25,6 +25,8 @@ import os
 import sys
 import time
 
+import numpy as np
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -38,6 +40,10 @@ def parse_args(argv=None):
     p.add_argument("--data", default=None,
                    help="dataset folder (Oulu-CASIA or generic layout); default: the "
                         "built-in face set generated in memory")
+    p.add_argument("--cache-mb", type=float, default=None, metavar="MB",
+                   help="keep the pre-processed training images in memory when they take "
+                        "at most this many MiB (default 2048); above it every batch reads "
+                        "its files again (any dataset size; the log says which)")
     p.add_argument("--run-dir", default=None, help="run directory (default checkpoints/<name>)")
     p.add_argument("--epochs", type=int, default=None, help="epochs of this stage")
     p.add_argument("--batch-size", type=int, default=None, help="global batch size")
@@ -90,6 +96,10 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     run_dir = args.run_dir or os.path.join("checkpoints", config.name)
+    if args.cache_mb is not None and not args.cache_mb >= 0:
+        print(f"error: --cache-mb must be >= 0 (0 streams every batch from the files). "
+              f"Received: {args.cache_mb}", file=sys.stderr)
+        return 2
     if args.cpu_replicas is not None and args.cpu_replicas < 1:
         print(f"error: --cpu-replicas must be at least 1. Received: {args.cpu_replicas}",
               file=sys.stderr)
@@ -142,25 +152,38 @@ def main(argv=None) -> int:
     print(f"Loading {where} at {size}x{size} ...", flush=True)
     t0 = time.time()
     try:
-        images, labels, subjects = data.load_split(args.data, "train", size)
+        if args.data:  # file paths: the Trainer decodes them once or streams them
+            images, labels, subjects = data.list_split(args.data, "train")
+            test_paths, _, test_subjects = data.list_split(args.data, "test")
+            num_test = len(test_paths)
+            # one face per held-out subject for the sample grids
+            first = sorted({s: i for i, s in reversed(list(enumerate(test_subjects)))}
+                           .values())[:8]
+            sample_images = np.stack([data.readers.load_image(p, size)
+                                      for p in test_paths[first]])
+        else:
+            images, labels, subjects = data.load_split(None, "train", size)
+            test_images, _, test_subjects = data.load_split(None, "test", size)
+            num_test = len(test_images)
+            first = sorted({s: i for i, s in reversed(list(enumerate(test_subjects)))}
+                           .values())
+            sample_images = test_images[first][:8]
         pairing = data.pair_inputs(args.data, "train", subjects, size,
                                    config.training.pair_intensities if args.stage > 1 else ())
         intensities = (data.face_intensities(args.data, "train")
                        if config.training.codes == "intensity" else None)
-        test_images, _, test_subjects = data.load_split(args.data, "test", size)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    # one face per held-out subject for the sample grids
-    first = sorted({s: i for i, s in reversed(list(enumerate(test_subjects)))}.values())
-    print(f"{len(images)} training and {len(test_images)} test images "
+    print(f"{len(images)} training and {num_test} test images "
           f"({time.time() - t0:.1f} s).", flush=True)
+    cache = {} if args.cache_mb is None else {"cache_bytes": int(args.cache_mb * 2**20)}
 
     trainer = None
     try:
         trainer = Trainer(config, run_dir, args.stage, images, labels,
-                          sample_images=test_images[first][:8],
-                          strategy=strategy, intensities=intensities, **pairing)
+                          sample_images=sample_images, strategy=strategy,
+                          intensities=intensities, **pairing, **cache)
         trainer.fit(max_steps=args.max_steps)
     except (NonFiniteLossError, RunDirBusyError) as e:
         print(f"error: {e}", file=sys.stderr)

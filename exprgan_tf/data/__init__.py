@@ -1,14 +1,17 @@
-"""Data: the built-in face set, dataset readers and the ``tf.data`` pipeline.
+"""Data: the built-in face set and dataset readers.
 
 - :mod:`exprgan_tf.data.faces` - the procedural face renderer (:class:`FaceSet`) and its
   ground truth (:meth:`FaceSet.true_face`);
 - :mod:`exprgan_tf.data.builtin` - which built-in faces form the Oulu-sized dataset;
 - :mod:`exprgan_tf.data.readers` - Oulu-CASIA and generic folder layouts, split by subject;
-- :mod:`exprgan_tf.data.pipeline` - ``tf.data`` batches with reproducible epochs;
 - :mod:`exprgan_tf.data.detect` - optional face detection and crop (``pip install mtcnn``).
 
+Training batches (in memory or streamed from files, one ``tf.data`` path) are built by
+:class:`exprgan_tf.training.TrainingInputs` from what :func:`load_split` (arrays) or
+:func:`list_split` (file paths) return.
+
 Example:
-    >>> from exprgan_tf.data import load_split, make_dataset
+    >>> from exprgan_tf.data import load_split
     >>> images, labels, subjects = load_split(split="test", image_size=32)
     >>> images.shape, sorted(set(subjects.tolist()))[:2]
     ((144, 32, 32, 3), ['P073', 'P074'])
@@ -68,12 +71,8 @@ def load_split(data=None, split: str = "train", image_size: int = 128, *,
         images = render_rows(FaceSet(seed=seed, num_subjects=num_subjects), rows, image_size)
         return (images, np.array([r["label"] for r in rows], np.int32),
                 np.array([r["subject"] for r in rows]))
-    from exprgan_tf.data.readers import DEFAULT_SUBJECT_PATTERN
-
-    records = scan(data, layout=layout, frames=frames,
-                   subject_pattern=subject_pattern or DEFAULT_SUBJECT_PATTERN,
-                   manifest=manifest, ignore_folders=ignore_folders)
-    records = select_split(records, split, test_subjects, test_fraction)
+    records = _split_records(data, split, layout, frames, test_subjects, test_fraction,
+                             subject_pattern, manifest, ignore_folders)
     detector = None
     if detect_faces:
         from exprgan_tf.data.detect import FaceCropper
@@ -81,6 +80,39 @@ def load_split(data=None, split: str = "train", image_size: int = 128, *,
     images, kept = read_images(records, image_size, detector)
     return (images, np.array([r.label for r in kept], np.int32),
             np.array([r.subject for r in kept]))
+
+
+def _split_records(data, split, layout, frames, test_subjects, test_fraction,
+                   subject_pattern, manifest, ignore_folders):
+    from exprgan_tf.data.readers import DEFAULT_SUBJECT_PATTERN
+
+    records = scan(data, layout=layout, frames=frames,
+                   subject_pattern=subject_pattern or DEFAULT_SUBJECT_PATTERN,
+                   manifest=manifest, ignore_folders=ignore_folders)
+    return select_split(records, split, test_subjects, test_fraction)
+
+
+def list_split(data, split: str = "train", *, layout: str = "auto", frames: int = 3,
+               test_subjects=None, test_fraction: float = 0.1, subject_pattern=None,
+               manifest=None, ignore_folders=()):
+    """The files of one split of a dataset folder, without reading them: what training
+    streams (or decodes once into memory, when it fits).
+
+    Same arguments and the same files, in the same order, as :func:`load_split` on a
+    folder (``data`` must be a folder; the built-in set exists only in memory).
+
+    Returns:
+        ``(paths str [N], labels int32 [N], subjects str [N])``.
+    """
+    if data is None:
+        raise ValueError("list_split lists the files of a dataset folder; the built-in set "
+                         "is generated in memory (load_split(None, ...)) or written to a "
+                         "folder by scripts/prepare_data.py.")
+    records = _split_records(data, split, layout, frames, test_subjects, test_fraction,
+                             subject_pattern, manifest, ignore_folders)
+    return (np.array([r.path for r in records]), np.array([r.label for r in records],
+                                                          np.int32),
+            np.array([r.subject for r in records]))
 
 
 def pair_groups(data=None, split: str = "train", subjects=None, *, seed: int = 0,
@@ -183,15 +215,7 @@ def pair_inputs(data=None, split: str = "train", subjects=None, image_size: int 
     return {"pair_groups": pair_groups(data, split, subjects, **builtin), "pair_pool": pool}
 
 
-def __getattr__(name):
-    # The tf.data functions import TensorFlow; load them on first use so the renderer and
-    # the readers work without it (e.g. in scripts/prepare_data.py).
-    if name in ("make_dataset", "make_file_dataset", "steps_per_epoch", "decode_image"):
-        from exprgan_tf.data import pipeline
-        return getattr(pipeline, name)
-    raise AttributeError(f"module 'exprgan_tf.data' has no attribute {name!r}")
-
-
-__all__ = ["EXPRESSION_AUS", "LIGHTINGS", "FaceSet", "action_units", "builtin_rows", "face_intensities",
-           "load_split", "make_dataset", "make_file_dataset", "pair_groups", "pair_inputs",
-           "pair_pool", "read_images", "render_rows", "scan", "select_split", "steps_per_epoch"]
+__all__ = ["EXPRESSION_AUS", "LIGHTINGS", "FaceSet", "action_units", "builtin_rows",
+           "face_intensities", "list_split",
+           "load_split", "pair_groups", "pair_inputs", "pair_pool",
+           "read_images", "render_rows", "scan", "select_split"]

@@ -1,4 +1,4 @@
-"""Training batches as a pure function of (data, run seed, epoch).
+"""Training batches as a pure function of (data, run seed, epoch): the one input path.
 
 Every epoch's batches - their order, flips, expression codes c and prior samples z -
 are computed from ``(seed, epoch)`` alone. Nothing random lives outside the
@@ -6,18 +6,45 @@ checkpointed counters, so a run resumed at epoch ``e``, step ``k`` sees exactly 
 batches an uninterrupted run would have seen, and a distributed run splits the same
 global batches over its replicas.
 
-Pre-processing (unsharp mask, rescaling) is deterministic, so it is done once per
-image when :class:`TrainingInputs` is built; a horizontal flip commutes with it.
+One ``tf.data`` pipeline serves every kind of training data:
+
+1. **plan** (numpy, small): :meth:`TrainingInputs.epoch_plan` draws the epoch's
+   permutation of the image indices (a full shuffle, not a shuffle buffer), the
+   per-image flips, the codes, the z samples and the paired term's partners. It holds
+   indices and codes, never images, so it is a few bytes per image.
+2. **slice**: the plan is cut to the positions this worker's replicas train on (under
+   ``tf.distribute``, via ``distribute_datasets_from_function``: each worker reads
+   only its share of every global batch) and to the steps not yet done (a mid-epoch
+   resume reads nothing it skips).
+3. **batch, look up, pre-process, flip**: each batch of indices becomes images, from
+   one of two sources:
+
+   - *in memory*: the pre-processed images of the whole set (float32), when they fit
+     under ``cache_bytes``; image files are decoded once, through this same pipeline,
+     to fill it;
+   - *streamed*: otherwise every batch reads its image files (or slices its uint8
+     array), decodes, resizes and pre-processes them, in parallel with training.
+
+   Files are decoded by :func:`exprgan_tf.data.readers.load_image` (Pillow: the
+   decoder :func:`~exprgan_tf.data.load_split` uses), so a face is the same array
+   whether it came from memory, the cache or a file.
+4. **prefetch**.
+
+Pre-processing (unsharp mask, rescaling) is deterministic and per image; the flip comes
+after it (a horizontal flip commutes with it only up to float rounding).
 
 Likewise the identity network's features of the *real* images do not depend on the
 model being trained: with ``identity_features`` given, they are computed once per
 image and per flip and served with the batches (``batch["identity_features"]``), so a
 step runs the frozen network only on the generated images. This is skipped when the
 cache would exceed ``identity_cache_bytes`` (VGG-Face's conv1_2 alone is 12.8 MB per
-image); the step then computes them itself.
+image) or the images are streamed; the step then computes them itself.
 """
 
 from __future__ import annotations
+
+import os
+import re
 
 import numpy as np
 import tensorflow as tf
@@ -28,6 +55,10 @@ from exprgan_tf.controller import intensity_code, sample_latent_prior, sample_tr
 
 _PRIOR_STREAM = 1 << 30  # keeps the z-prior seeds apart from the code seeds
 _PAIR_STREAM = 1 << 29   # ... and the partner draws of the paired term
+
+CACHE_BYTES = 2 << 30
+"""Default ``cache_bytes``: pre-processed training images up to this size (float32,
+4 bytes per value: ~43,000 faces at 64x64, ~10,900 at 128x128) are kept in memory."""
 
 
 def pair_candidates(groups, labels, pool_groups=None, pool_labels=None) -> list:
@@ -59,16 +90,67 @@ def pair_candidates(groups, labels, pool_groups=None, pool_labels=None) -> list:
     return out
 
 
+def image_files(images):
+    """``images`` as an array of file paths when it is a sequence of paths (``str`` or
+    ``os.PathLike``), else ``None`` (an image array).
+
+    Example:
+        >>> image_files(["a.png", "b.png"]).tolist(), image_files(np.zeros((2, 4, 4, 3)))
+        (['a.png', 'b.png'], None)
+    """
+    if isinstance(images, np.ndarray):
+        return images if images.dtype.kind == "U" and images.ndim == 1 else None
+    if isinstance(images, (list, tuple)) and images and all(
+            isinstance(p, (str, os.PathLike)) for p in images):
+        return np.array([os.fspath(p) for p in images])
+    return None
+
+
+def read_image_files(paths, image_size: int) -> np.ndarray:
+    """uint8 ``[len(paths), S, S, 3]``: the files decoded and resized as
+    :func:`~exprgan_tf.data.load_split` does.
+
+    Raises:
+        ValueError: naming the first file that cannot be decoded.
+    """
+    from exprgan_tf.data.readers import load_image
+
+    out = np.empty((len(paths), image_size, image_size, 3), np.uint8)
+    for k, path in enumerate(paths):
+        path = path.decode() if isinstance(path, bytes) else str(path)
+        try:
+            out[k] = load_image(path, image_size)
+        except Exception as e:  # Pillow raises many types for damaged files
+            raise ValueError(f"Cannot read the training image {path} ({type(e).__name__}: "
+                             f"{e}). Remove or replace the file, then run the same command "
+                             "again (it resumes from the last checkpoint).") from e
+    return out
+
+
+def unreadable_image_error(error: Exception):
+    """The ``ValueError`` of :func:`read_image_files` that a ``tf.data`` error (raised
+    where the batches are iterated) carries in its message, or ``None``."""
+    found = re.search(r"Cannot read the training image .*?last checkpoint\)\.", str(error),
+                      re.S)
+    return ValueError(found.group(0)) if found else None
+
+
 class TrainingInputs:
     """The training set of one run, served epoch by epoch.
 
     Args:
-        images: uint8 ``[N, S, S, 3]`` faces at the model's image size.
+        images: uint8 ``[N, S, S, 3]`` faces at the model's image size, or ``N`` image
+            file paths (any size and format :func:`~exprgan_tf.data.load_split`
+            reads; decoded, centre-cropped and resized to the model's size).
         labels: int ``[N]`` expression indices.
         config: the run's config (pre-processing, code layout, seed, flip).
         batch_size: global batch size; the last partial batch of an epoch is dropped
             so every step has the same shape (one trace).
-        chunk: images pre-processed per TF call (bounds memory).
+        chunk: images pre-processed (or decoded) per call while filling the cache.
+        identity_features: frozen feature model whose outputs on the real images are
+            cached (see the module docstring), or ``None``.
+        identity_cache_bytes: the most memory that cache may take.
+        log: where messages go.
         pair_groups: ``[N]`` group ids (a subject, or a subject under one lighting) for
             the paired term; with them every batch also holds ``pair_image`` (a face of
             the same group in another expression, flipped like its partner),
@@ -78,34 +160,48 @@ class TrainingInputs:
             :func:`exprgan_tf.data.pair_pool`): a dict of ``images`` (uint8), ``labels``,
             ``groups`` and ``intensities``; ``pair_code`` is then the partner's
             expression at its intensity, and the batches also hold ``pair_full_code``
-            (that expression at intensity 1, for the edit term).
+            (that expression at intensity 1, for the edit term). The pool is kept in
+            memory.
         intensities: float ``[N]`` in [0, 1], the expression intensity of each image;
             needed with ``training.codes="intensity"``, where ``code`` is the image's
             expression at it and the sampled code moves to ``draw`` (from which the
             steps draw their wrong classes).
+        cache_bytes: keep the pre-processed training images in memory (float32) when
+            they take at most this many bytes; above it they are streamed: read (and
+            pre-processed) again for every batch. Logged either way for files.
+
+    Attributes:
+        images: the pre-processed float32 images in memory, or ``None`` when streamed.
+        streamed: ``True`` when batches read their images from the source each time.
     """
 
     def __init__(self, images, labels, config: ExprGANConfig, batch_size: int,
                  chunk: int = 256, identity_features=None,
                  identity_cache_bytes: int = 2 << 30, log=print, pair_groups=None,
-                 pair_pool=None, intensities=None):
-        images = np.asarray(images)
-        labels = np.asarray(labels)
+                 pair_pool=None, intensities=None, cache_bytes: int = CACHE_BYTES):
         m = config.model
-        if images.ndim != 4 or images.shape[1:] != (m.image_size, m.image_size, m.channels):
-            raise ValueError(f"images must have shape [N, {m.image_size}, {m.image_size}, "
-                             f"{m.channels}]. Received: shape={images.shape}")
-        if labels.shape != (images.shape[0],):
-            raise ValueError(f"labels must have shape [{images.shape[0]}]. "
-                             f"Received: shape={labels.shape}")
+        self.size = m.image_size
+        self.paths = image_files(images)
+        labels = np.asarray(labels)
+        if self.paths is None:
+            images = np.asarray(images)
+            if images.ndim != 4 or images.shape[1:] != (m.image_size, m.image_size,
+                                                        m.channels):
+                raise ValueError(f"images must have shape [N, {m.image_size}, "
+                                 f"{m.image_size}, {m.channels}]. Received: "
+                                 f"shape={images.shape}")
+        n = len(self.paths) if self.paths is not None else images.shape[0]
+        if labels.shape != (n,):
+            raise ValueError(f"labels must have shape [{n}]. Received: shape={labels.shape}")
         if labels.size and (labels.min() < 0 or labels.max() >= m.num_classes):
             raise ValueError(f"labels must be in [0, {m.num_classes}). Received: "
                              f"min={labels.min()}, max={labels.max()}")
-        if images.shape[0] < batch_size:
-            raise ValueError(f"The training set has {images.shape[0]} images, fewer than one "
+        if n < batch_size:
+            raise ValueError(f"The training set has {n} images, fewer than one "
                              f"batch. Received: batch_size={batch_size}")
         self.config = config
         self.batch_size = batch_size
+        self.num_images = n
         self.intensities = None
         if config.training.codes == "intensity":
             if intensities is None:
@@ -114,26 +210,40 @@ class TrainingInputs:
                                  "exprgan_tf.data.face_intensities); only the built-in set "
                                  "knows them. Set training.codes='sampled' for other data.")
             t = np.asarray(intensities, np.float32)
-            if t.shape != labels.shape or not np.all((t >= 0.0) & (t <= 1.0)):
-                raise ValueError(f"intensities must be [{labels.shape[0]}] numbers in "
+            if t.shape != (n,) or not np.all((t >= 0.0) & (t <= 1.0)):
+                raise ValueError(f"intensities must be [{n}] numbers in "
                                  f"[0, 1]. Received: shape={t.shape}")
             self.intensities = t
         self.labels = labels.astype(np.int32)
-        fn = preprocessing.preprocess_fn(config.preprocess)
-        self.images = np.concatenate([fn(images[i:i + chunk]).numpy()
-                                      for i in range(0, len(images), chunk)])
+        self._preprocess = preprocessing.preprocess_fn(config.preprocess)
+        self._raw = None if self.paths is not None else images  # uint8, when streamed
+        self.images = None
+        size = n * m.image_size * m.image_size * m.channels * 4
+        self.streamed = size > cache_bytes
+        what = (f"{n} image files" if self.paths is not None else f"{n} images in memory")
+        if self.streamed:
+            log(f"Training data: {what}, {size / 2**20:.0f} MiB pre-processed (> the "
+                f"{cache_bytes / 2**20:.0f} MiB cache limit): streaming them, each "
+                "batch read and pre-processed as it is needed.")
+        else:
+            self.images = self._cache(chunk)
+            self._raw = None
+            if self.paths is not None:
+                log(f"Training data: {what}, {size / 2**20:.0f} MiB pre-processed (<= the "
+                    f"{cache_bytes / 2**20:.0f} MiB cache limit): decoded once and kept in "
+                    "memory.")
         self.pair_images, self.pair_labels, self.pair_intensities = self.images, self.labels, None
         if pair_pool is not None:
             if pair_groups is None:
                 raise ValueError("pair_pool needs pair_groups (the group of every training "
                                  "image) to know whose partners to draw.")
             pool_images = np.asarray(pair_pool["images"])
-            if pool_images.ndim != 4 or pool_images.shape[1:] != images.shape[1:]:
+            if pool_images.ndim != 4 or pool_images.shape[1:] != (m.image_size, m.image_size,
+                                                                  m.channels):
                 raise ValueError(f"pair_pool images must have shape [M, {m.image_size}, "
                                  f"{m.image_size}, {m.channels}]. Received: "
                                  f"shape={pool_images.shape}")
-            self.pair_images = np.concatenate([fn(pool_images[i:i + chunk]).numpy()
-                                               for i in range(0, len(pool_images), chunk)])
+            self.pair_images = self._preprocess_all(pool_images, chunk)
             self.pair_labels = np.asarray(pair_pool["labels"], np.int32)
             self.pair_intensities = np.asarray(pair_pool["intensities"], np.float32)
         self.pairs = None if pair_groups is None else pair_candidates(
@@ -152,8 +262,59 @@ class TrainingInputs:
                                  "(their pair group is missing from it).")
         self.identity_cache = None  # (features, features of the flipped images) or None
         if identity_features is not None:
-            self.identity_cache = self._cache_identity(identity_features, chunk,
-                                                       identity_cache_bytes, log)
+            if self.streamed:
+                log("Identity features of the real images are not cached: the training "
+                    "images are streamed (over the cache limit), so every step computes "
+                    "them.")
+            else:
+                self.identity_cache = self._cache_identity(identity_features, chunk,
+                                                           identity_cache_bytes, log)
+
+    # --- sources --------------------------------------------------------------------
+    def _read(self, index) -> np.ndarray:
+        """uint8 images ``index`` of the source (files or the array), not pre-processed."""
+        index = np.asarray(index)
+        if self.paths is not None:
+            return read_image_files(self.paths[index], self.size)
+        return self._raw[index]
+
+    def _preprocess_all(self, images, chunk) -> np.ndarray:
+        return np.concatenate([self._preprocess(images[i:i + chunk]).numpy()
+                               for i in range(0, len(images), chunk)])
+
+    def _cache(self, chunk) -> np.ndarray:
+        """All pre-processed images in memory: an array source is pre-processed in
+        chunks; files are decoded through ``tf.data`` (in parallel, in order)."""
+        if self.paths is None:
+            return self._preprocess_all(self._raw, chunk)
+        out = np.empty((self.num_images, self.size, self.size, 3), np.float32)
+        starts = tf.data.Dataset.range(0, self.num_images, chunk)
+        ds = starts.map(lambda s: (s, self._lookup(tf.range(s, tf.minimum(
+            s + chunk, self.num_images)), cached=False)),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        try:
+            for start, images in ds.prefetch(2):
+                start = int(start)
+                out[start:start + len(images)] = images.numpy()
+        except tf.errors.InvalidArgumentError as e:
+            error = unreadable_image_error(e)
+            if error is None:
+                raise
+            raise error from None
+        return out
+
+    def _lookup(self, index, cached=None, pool=False):
+        """Pre-processed float32 images ``index`` (a 1-D int tensor), inside
+        ``tf.data``: gathered from memory, or read and pre-processed."""
+        if pool or (cached if cached is not None else not self.streamed):
+            source = (lambda i: self.pair_images[i]) if pool else (lambda i: self.images[i])
+            x = tf.numpy_function(source, [index], tf.float32, stateful=False)
+        else:
+            x = tf.numpy_function(self._read, [index], tf.uint8, stateful=False)
+            x = self._preprocess(tf.ensure_shape(x, [index.shape[0], self.size, self.size,
+                                                     3]))
+        # (a static batch size when ``index`` has one: one trace of the train step)
+        return tf.ensure_shape(x, [index.shape[0], self.size, self.size, 3])
 
     def _cache_identity(self, model, chunk, budget, log):
         shapes = [tuple(o.shape[1:]) for o in model(self.images[:1], training=False)]
@@ -177,65 +338,131 @@ class TrainingInputs:
 
     @property
     def steps_per_epoch(self) -> int:
-        return len(self.images) // self.batch_size
+        return self.num_images // self.batch_size
 
-    def epoch_arrays(self, epoch: int) -> dict:
-        """The whole of epoch ``epoch`` as arrays (before batching)."""
+    # --- the plan of an epoch --------------------------------------------------------
+    def epoch_plan(self, epoch: int) -> dict:
+        """What epoch ``epoch`` trains on, per sample in training order, without the
+        images: ``index`` (of the image), ``flip``, ``label`` (one-hot), ``code``,
+        ``z_prior`` and, with pairs, ``pair_index`` (of the partner, in the pool when
+        there is one), ``pair_target``, ``pair_code`` (and ``pair_full_code``)."""
         seed = self.config.training.seed
         m = self.config.model
         rng = np.random.default_rng([seed, epoch])
-        order = rng.permutation(len(self.images))
-        images = self.images[order]
+        order = rng.permutation(self.num_images)
         flip = np.zeros(len(order), bool)
         if self.config.training.flip:
             flip = rng.random(len(order)) < 0.5
-            images[flip] = images[flip, :, ::-1]
         labels = self.labels[order]
-        code = sample_training_code(labels, tf.constant([seed, epoch], tf.int64),
-                                    m.num_classes, m.intensity_dim).numpy()
-        z = sample_latent_prior(tf.constant([seed, _PRIOR_STREAM + epoch], tf.int64),
-                                len(order), m.latent_dim)
-        arrays = {"image": images, "label": np.eye(m.num_classes, dtype=np.float32)[labels],
-                  "code": code, "z_prior": z.numpy()}
-        if self.intensities is not None:
-            arrays["code"] = np.asarray(intensity_code(
-                labels, self.intensities[order], m.num_classes, m.intensity_dim), np.float32)
-            arrays["draw"] = code
+        plan = {"index": order, "flip": flip,
+                "label": np.eye(m.num_classes, dtype=np.float32)[labels],
+                **self._training_codes(order, labels, epoch),
+                "z_prior": sample_latent_prior(tf.constant([seed, _PRIOR_STREAM + epoch],
+                                                           tf.int64),
+                                               len(order), m.latent_dim).numpy()}
         if self.pairs is not None:
-            arrays.update(self._pair_arrays(order, flip, epoch))
-        if self.identity_cache is not None:
-            plain, flipped = self.identity_cache
-            arrays["identity_features"] = tuple(
-                np.where(flip.reshape((-1,) + (1,) * (p.ndim - 1)), f[order], p[order])
-                for p, f in zip(plain, flipped))
-        return arrays
+            plan.update(self._pair_plan(order, epoch))
+        return plan
 
-    def _pair_arrays(self, order, flip, epoch) -> dict:
+    def _training_codes(self, order, labels, epoch) -> dict:
+        """The codes of the epoch's samples (``order``: their image indices, ``labels``:
+        their expressions): ``code``, drawn from ``(seed, epoch)`` as the original does;
+        with ``training.codes="intensity"`` ``code`` is each image's expression at its
+        own intensity and the drawn code becomes ``draw``."""
+        m = self.config.model
+        drawn = sample_training_code(labels, tf.constant([self.config.training.seed, epoch],
+                                                         tf.int64),
+                                     m.num_classes, m.intensity_dim).numpy()
+        if self.intensities is None:
+            return {"code": drawn}
+        own = intensity_code(labels, self.intensities[order], m.num_classes, m.intensity_dim)
+        return {"code": np.asarray(own, np.float32), "draw": drawn}
+
+    def _pair_plan(self, order, epoch) -> dict:
         """Each sample's partner (drawn from its own stream, so the other arrays are
-        the same with or without pairs), flipped like the sample."""
+        the same with or without pairs)."""
         rng = np.random.default_rng([self.config.training.seed, _PAIR_STREAM + epoch])
         draws = rng.random(len(order))
         partner = np.empty(len(order), np.int64)
         for k, (i, u) in enumerate(zip(order, draws)):
             candidates = self.pairs[i]
             partner[k] = candidates[int(u * len(candidates))] if len(candidates) else i
-        images = self.pair_images[partner]
-        images[flip] = images[flip, :, ::-1]
         m = self.config.model
         target = self.pair_labels[partner]
         full = np.asarray(intensity_code(target, 1.0, m.num_classes, m.intensity_dim),
                           np.float32)
         if self.pair_intensities is None:
-            return {"pair_image": images, "pair_target": target, "pair_code": full}
+            return {"pair_index": partner, "pair_target": target, "pair_code": full}
         code = intensity_code(target, self.pair_intensities[partner], m.num_classes,
                               m.intensity_dim)
-        return {"pair_image": images, "pair_target": target,
+        return {"pair_index": partner, "pair_target": target,
                 "pair_code": np.asarray(code, np.float32), "pair_full_code": full}
 
-    def epoch(self, epoch: int, skip_steps: int = 0) -> tf.data.Dataset:
+    # --- batches ---------------------------------------------------------------------
+    def _assemble(self, plan: dict) -> dict:
+        """A batch (or any run) of plan rows -> the batch dict the train step takes."""
+        flip = plan["flip"]
+
+        def flipped(x):
+            return tf.where(tf.reshape(flip, [-1, 1, 1, 1]), tf.reverse(x, axis=[2]), x)
+
+        batch = {"image": flipped(self._lookup(plan["index"]))}
+        batch.update({k: plan[k] for k in ("label", "code", "draw", "z_prior") if k in plan})
+        if "pair_index" in plan:
+            pool = self.pair_intensities is not None
+            batch["pair_image"] = flipped(self._lookup(plan["pair_index"], pool=pool))
+            batch.update({k: plan[k] for k in ("pair_target", "pair_code", "pair_full_code")
+                          if k in plan})
+        if self.identity_cache is not None:
+            plain, mirrored = self.identity_cache
+
+            def features(index, flip):
+                return [np.where(flip.reshape((-1,) + (1,) * (p.ndim - 1)), f[index],
+                                 p[index]) for p, f in zip(plain, mirrored)]
+
+            feats = tf.numpy_function(features, [plan["index"], flip],
+                                      [tf.float32] * len(plain), stateful=False)
+            batch["identity_features"] = tuple(
+                tf.ensure_shape(f, [flip.shape[0], *p.shape[1:]]) for f, p in zip(feats, plain))
+        return batch
+
+    def epoch_arrays(self, epoch: int) -> dict:
+        """The whole of epoch ``epoch`` as arrays (before batching): the batch dicts'
+        keys, each over every image of the epoch. Needs the images in memory."""
+        if self.streamed:
+            raise ValueError("epoch_arrays holds a whole epoch of images, and these are "
+                             "streamed (over the cache limit); iterate epoch() instead.")
+        plan = self.epoch_plan(epoch)
+        out = self._assemble({k: tf.constant(v) for k, v in plan.items()})
+        return {k: tuple(f.numpy() for f in v) if isinstance(v, tuple) else v.numpy()
+                for k, v in out.items()}
+
+    def epoch(self, epoch: int, skip_steps: int = 0,
+              input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
         """Batches of epoch ``epoch``, dicts of ``image`` ([-1, 1]), ``label``
-        (one-hot), ``code``, ``z_prior`` (and ``identity_features`` when cached),
-        starting after ``skip_steps`` batches."""
-        ds = tf.data.Dataset.from_tensor_slices(self.epoch_arrays(epoch))
-        ds = ds.batch(self.batch_size, drop_remainder=True).skip(skip_steps)
+        (one-hot), ``code``, ``z_prior`` (and ``identity_features`` when cached, the
+        ``pair_*`` entries with pairs), starting after ``skip_steps`` batches.
+
+        Args:
+            epoch: the epoch (its plan depends only on it and the run's seed).
+            skip_steps: global steps of the epoch already done (a mid-epoch resume).
+            input_context: given by ``strategy.distribute_datasets_from_function``:
+                the dataset then yields this worker's per-replica batches, one per
+                local replica in turn, which together are its share of each global
+                batch (replica ``r`` of ``R`` gets rows ``r * B / R`` to
+                ``(r + 1) * B / R - 1``); only those images are read.
+        """
+        replicas, workers, worker = 1, 1, 0
+        if input_context is not None:
+            replicas = input_context.num_replicas_in_sync
+            workers = input_context.num_input_pipelines
+            worker = input_context.input_pipeline_id
+        local = replicas // workers
+        per_replica = self.batch_size // replicas
+        steps = self.steps_per_epoch
+        positions = np.arange(steps * self.batch_size).reshape(steps, replicas, per_replica)
+        positions = positions[skip_steps:, worker * local:(worker + 1) * local].reshape(-1)
+        plan = {k: v[positions] for k, v in self.epoch_plan(epoch).items()}
+        ds = tf.data.Dataset.from_tensor_slices(plan).batch(per_replica, drop_remainder=True)
+        ds = ds.map(self._assemble, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return ds.prefetch(tf.data.AUTOTUNE)

@@ -52,7 +52,8 @@ from exprgan_tf.controller import intensity_code, sample_latent_prior
 from exprgan_tf.editor import ExpressionEditor
 from exprgan_tf.models import build_networks
 from exprgan_tf.preprocessing import preprocess_fn, to_display
-from exprgan_tf.training.inputs import TrainingInputs
+from exprgan_tf.training.inputs import (CACHE_BYTES, TrainingInputs, image_files,
+                                         read_image_files, unreadable_image_error)
 from exprgan_tf.training.precision import dtype_policy, make_optimizer
 from exprgan_tf.training.steps import LOSS_KEYS, StageStep
 from exprgan_tf.visualize import labelled_grid, plot_loss_curves, save_png
@@ -135,6 +136,23 @@ class _StopRequest:
         return False
 
 
+def _batches(data):
+    """The batches of ``data``; a training image file that cannot be read (streamed
+    data) ends the loop with a ``ValueError`` naming it."""
+    it = iter(data)
+    while True:
+        try:
+            batch = next(it)
+        except StopIteration:
+            return
+        except tf.errors.InvalidArgumentError as e:
+            error = unreadable_image_error(e)
+            if error is None:
+                raise
+            raise error from None
+        yield batch
+
+
 class Trainer:
     """Train one stage of an ExprGAN run.
 
@@ -142,7 +160,9 @@ class Trainer:
         config: the run's :class:`~exprgan_tf.config.ExprGANConfig`.
         run_dir: the run directory (created if needed; see :mod:`exprgan_tf.run_dir`).
         stage: 1, 2 or 3.
-        images: uint8 ``[N, S, S, 3]`` training faces at the model size.
+        images: uint8 ``[N, S, S, 3]`` training faces at the model size, or the paths
+            of ``N`` image files (:class:`~exprgan_tf.training.inputs.TrainingInputs`:
+            kept in memory when they fit under ``cache_bytes``, else streamed).
         labels: int ``[N]`` their expressions.
         sample_images: uint8 faces of held-out subjects for the sample grids (stage 2/3;
             stage 1 uses fixed prior samples instead). ``None``: the first training
@@ -163,12 +183,15 @@ class Trainer:
         intensities: ``[N]`` the expression intensity of each training face
             (:func:`exprgan_tf.data.face_intensities`); needed with
             ``training.codes="intensity"``, ignored otherwise.
+        cache_bytes: the most memory the pre-processed training images may take to be
+            kept in memory (above it they are read from their source for every batch).
     """
 
     def __init__(self, config: ExprGANConfig, run_dir, stage: int, images, labels,
                  sample_images=None, strategy=None, identity_features=None,
                  batch_size: int | None = None, cache_identity: bool = True, log=print,
-                 pair_groups=None, pair_pool=None, intensities=None):
+                 pair_groups=None, pair_pool=None, intensities=None,
+                 cache_bytes: int = CACHE_BYTES):
         self.stage_config = config.training.stage(stage)
         self.config = config
         self.stage = stage
@@ -187,8 +210,11 @@ class Trainer:
             self.lock.acquire()
             self._write_config()
 
-        self.sample_images = np.asarray(images[:8] if sample_images is None
-                                        else sample_images[:8])
+        if sample_images is None:  # the first training faces
+            files = image_files(images)
+            sample_images = (images[:8] if files is None
+                             else read_image_files(files[:8], config.model.image_size))
+        self.sample_images = np.asarray(sample_images[:8])
         precision = config.training.precision
         # Keras draws initial weights from its global seed generator: seed it, so two
         # identical commands start from identical weights.
@@ -219,7 +245,8 @@ class Trainer:
             images, labels, config, self.batch_size, log=log,
             identity_features=identity_features if uses_identity and cache_identity else None,
             pair_groups=pair_groups if paired else None,
-            pair_pool=pair_pool if paired and pool else None, intensities=intensities)
+            pair_pool=pair_pool if paired and pool else None, intensities=intensities,
+            cache_bytes=cache_bytes)
         # The counters are read and advanced by the Python loop, between steps: plain
         # host variables, not mirrored ones (int() of a MirroredVariable fails). Every
         # worker advances them identically and restores them from the same checkpoint.
@@ -389,10 +416,12 @@ class Trainer:
                 if skip:
                     bar.update(skip)
                 sums, count, t0 = {}, 0, time.time()
-                data = self.strategy.experimental_distribute_dataset(
-                    self._shard_by_batch(self.inputs.epoch(epoch, skip)))
+                # Every worker builds the epoch's plan and reads only the images of
+                # its replicas' share of each global batch.
+                data = self.strategy.distribute_datasets_from_function(
+                    lambda context, e=epoch, s=skip: self.inputs.epoch(e, s, context))
                 print(f"Epoch {epoch + 1}/{epochs}", flush=True)
-                for batch in data:
+                for batch in _batches(data):
                     losses = self.step(batch)
                     values = {k: float(v) for k, v in losses.items()}
                     self._check_finite(values, epoch)
@@ -439,16 +468,6 @@ class Trainer:
                                 title=f"{self.config.name}: losses per epoch")
         self.log(f"Stage {self.stage} done. Loss curves: {plot}")
         return rows
-
-    @staticmethod
-    def _shard_by_batch(ds: tf.data.Dataset) -> tf.data.Dataset:
-        """Every worker reads the same global batches and keeps its replicas' part of
-        each (sharding by data, not by file: the batches are built in memory), so a
-        multi-worker step sees the batch a single device would."""
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = \
-            tf.data.experimental.AutoShardPolicy.DATA
-        return ds.with_options(options)
 
     def _write_scalars(self, losses: dict):
         """Every loss of a step to TensorBoard at ``global_step``, in one compiled call
