@@ -409,6 +409,11 @@ class TrainingConfig:
             test-time code of that intensity - so a weaker code is never asked for a
             full expression (built-in face set only, whose renders know ``t``; not in
             the original).
+        dimg_blur: sigma in pixels of a Gaussian blur D_img sees every image through,
+            real or generated, in every stage; 0 (the default, the original): none.
+            Detail finer than the blur - the renders' sensor noise, or the stripes and
+            checkerboard a generator draws to imitate it - then earns G nothing from the
+            adversarial terms, and only the pixel terms shape it (not in the original).
     """
 
     stage1: StageConfig = field(default_factory=_stage1)
@@ -422,6 +427,7 @@ class TrainingConfig:
     precision: str = "float32"
     pair_intensities: tuple = ()
     codes: str = "sampled"
+    dimg_blur: float = 0.0
 
     def stage(self, number: int) -> StageConfig:
         if number not in (1, 2, 3):
@@ -441,6 +447,7 @@ class TrainingConfig:
                       "a list of numbers in [0, 1]")
         if self.codes not in TRAINING_CODES:
             _fail(f"{prefix}.codes", self.codes, f"one of {list(TRAINING_CODES)}")
+        _check_non_negative(f"{prefix}.dimg_blur", self.dimg_blur)
 
 
 @dataclass(frozen=True)

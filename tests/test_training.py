@@ -304,6 +304,31 @@ def test_mismatch_term_is_real_faces_under_wrong_labels(stage, tmp_path, tiny_co
         out0["D_img_real"] + out0["D_img_fake"] + out0["L_Q"]), rtol=1e-6)
 
 
+def test_dimg_blur_shows_d_img_every_image_through_the_gaussian(tmp_path, tiny_config,
+                                                                tiny_data):
+    from exprgan_tf.preprocessing import gaussian_blur
+    images, labels = tiny_data(8)
+    extra = ["training.dimg_blur=1.5", "model.dimg_normalization=batch",
+             "training.stage3.losses.mismatch=0.5", "training.stage3.losses.edit=0.5"]
+    t = Trainer(tiny_config(extra=extra), tmp_path, 3, images, labels, batch_size=8,
+                log=quiet)
+    assert t.step.dimg_blur == 1.5
+    batch, out = _step_then_restore(t)
+    dimg = t.nets.image_discriminator
+    blurred = gaussian_blur(batch["image"], 1.5)
+    assert float(tf.reduce_max(tf.abs(blurred - batch["image"]))) > 1e-3
+    for x, name in ((blurred, "blurred"), (batch["image"], "sharp")):
+        logit, _ = dimg([x, batch["label"]], training=True)
+        real = float(tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+            tf.ones_like(logit), logit)))
+        if name == "blurred":  # what the step's D_img saw
+            np.testing.assert_allclose(float(out["D_img_real"]), real, rtol=1e-5)
+        else:
+            assert abs(float(out["D_img_real"]) - real) > 1e-4
+    with pytest.raises(ValueError, match=r"training.dimg_blur=-1.0: expected a number >= 0"):
+        tiny_config(extra=["training.dimg_blur=-1"])
+
+
 def _step_then_restore(trainer):
     """One step on the first batch, then the weights it started from again (BatchNorm
     statistics included), so a test can recompute the step's losses by hand."""

@@ -52,6 +52,7 @@ import keras
 import tensorflow as tf
 
 from exprgan_tf import losses as L
+from exprgan_tf.preprocessing import gaussian_blur
 from exprgan_tf.controller import _code_ops
 
 
@@ -104,6 +105,8 @@ class StageStep:
         skip_zero_weight_terms: leave the terms whose weight is 0 out of the
             differentiated sums (same values and gradients, fewer backward ops).
             ``False`` only to measure or verify that (benchmarks/step_ab.py).
+        dimg_blur: sigma (pixels) of a Gaussian blur applied to every image D_img
+            sees, real or generated (``training.dimg_blur``; 0 = none, the original).
 
     Call it with a distributed batch (a dict with ``image``, ``label``, ``code``,
     ``z_prior``); it returns a dict of global-batch losses (scalars).
@@ -112,7 +115,10 @@ class StageStep:
 
     def __init__(self, *, stage, networks, optimizers, weights, num_classes=6,
                  intensity_dim=5, identity_features=None, identity_layer_weights=(),
-                 strategy=None, jit_compile=False, skip_zero_weight_terms=True):
+                 strategy=None, jit_compile=False, skip_zero_weight_terms=True,
+                 dimg_blur=0.0):
+        if dimg_blur < 0:
+            raise ValueError(f"dimg_blur must be >= 0. Received: dimg_blur={dimg_blur!r}")
         if stage not in (1, 2, 3):
             raise ValueError(f"stage must be 1, 2 or 3. Received: stage={stage!r}")
         self.stage = stage
@@ -126,6 +132,7 @@ class StageStep:
         self.strategy = strategy or tf.distribute.get_strategy()
         self.jit_compile = jit_compile
         self.skip_zero_weight_terms = skip_zero_weight_terms
+        self.dimg_blur = float(dimg_blur)
         self.trace_count = 0
         self.keys = LOSS_KEYS[stage]
         self._replica_fn = tf.function(self._replica_step, jit_compile=jit_compile) \
@@ -156,7 +163,8 @@ class StageStep:
             weights=self.weights, num_classes=self.num_classes,
             intensity_dim=self.intensity_dim, identity_features=self.identity_features,
             identity_layer_weights=self.identity_layer_weights, strategy=self.strategy,
-            jit_compile=self.jit_compile, skip_zero_weight_terms=self.skip_zero_weight_terms)
+            jit_compile=self.jit_compile, skip_zero_weight_terms=self.skip_zero_weight_terms,
+            dimg_blur=self.dimg_blur)
         return StageStep(**{**arguments, **changes})
 
     # --- graph code --------------------------------------------------------------
@@ -246,8 +254,8 @@ class StageStep:
         """D_img on real and fake faces: ``D_img_real``, ``D_img_fake``, ``G_img``,
         ``L_Q`` (Q's code regression on the fake) and ``D_img_mismatch`` (real faces
         under a wrong label drawn from ``draw``; 0 unless ``w_mismatch > 0``)."""
-        real_logit, _ = self.nets.image_discriminator([image, label], training=True)
-        fake_logit, fake_code = self.nets.image_discriminator([fake, label], training=True)
+        real_logit, _ = self._image_discriminator(image, label)
+        fake_logit, fake_code = self._image_discriminator(fake, label)
         v["L_Q"] = L.q_loss(fake_code, code, self.num_classes)
         v["D_img_real"] = L.real_loss(real_logit)
         v["D_img_fake"] = L.fake_loss(fake_logit)
@@ -255,10 +263,19 @@ class StageStep:
         if self.weights.mismatch > 0:
             wrong = tf.one_hot(other_class(label, draw, self.num_classes), self.num_classes,
                                dtype=label.dtype)
-            mismatch_logit, _ = self.nets.image_discriminator([image, wrong], training=True)
+            mismatch_logit, _ = self._image_discriminator(image, wrong)
             v["D_img_mismatch"] = L.fake_loss(mismatch_logit)
         else:
             v["D_img_mismatch"] = tf.constant(0.0)
+
+    def _image_discriminator(self, images, label):
+        """``(logit, q)`` of D_img on ``images`` shown with ``label``, through the
+        ``dimg_blur`` Gaussian when it is set: detail finer than the blur (the renders'
+        sensor noise, a generator's stripes) is then invisible to D_img, so the
+        adversarial gradient cannot ask G for it and only the pixel terms shape it."""
+        if self.dimg_blur > 0:
+            images = tf.cast(gaussian_blur(images, self.dimg_blur), images.dtype)
+        return self.nets.image_discriminator([images, label], training=True)
 
     def _image_discriminator_loss(self, v):
         """``L_Dimg = D_img(x) + D_img(fake) + L_Q [+ w_mismatch * mismatch]
@@ -302,9 +319,8 @@ class StageStep:
             edit = self.nets.decoder([z, code_t], training=True)
         else:
             target, code_t, edit = batch["pair_target"], batch["pair_code"], v["pair_edit"]
-        edit_logit, edit_q = self.nets.image_discriminator(
-            [edit, tf.one_hot(target, self.num_classes, dtype=batch["label"].dtype)],
-            training=True)
+        edit_logit, edit_q = self._image_discriminator(
+            edit, tf.one_hot(target, self.num_classes, dtype=batch["label"].dtype))
         v["G_edit"] = L.generator_loss(edit_logit)
         v["L_Q_edit"] = L.q_loss(edit_q, code_t, self.num_classes)
         v["D_img_edit"] = L.fake_loss(edit_logit)

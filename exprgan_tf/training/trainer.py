@@ -261,7 +261,8 @@ class Trainer:
                 weights=self.stage_config.losses, num_classes=config.model.num_classes,
                 intensity_dim=config.model.intensity_dim, identity_features=identity_features,
                 identity_layer_weights=config.identity.layer_weights, strategy=self.strategy,
-                jit_compile=config.training.jit_compile)
+                jit_compile=config.training.jit_compile,
+                dimg_blur=config.training.dimg_blur)
             # Keras 3 optimisers create their slots on first use; build them now so the
             # step function traces once.
             self.optimizers["EG"].build(self.step.eg_vars)
