@@ -95,6 +95,14 @@ def test_learning_report_end_to_end_without_dlib_weights():
     assert rep["nearest_true_target"]["dlib"] == learning.DLIB_NOT_MEASURED
     assert rep["same_person"] == learning.DLIB_NOT_MEASURED
     assert rep["ground_truth"]["l1_input"] < rep["ground_truth"]["l1"]
+    h = learning.heldout_set(32)   # the 144 edits to the input's own expression
+    own = h["tgt"] == h["y"][h["src"]]
+    assert own.sum() == 144
+    recon, edits = rep["ground_truth"]["reconstruction"], rep["_edits"]
+    assert recon["l1"] == pytest.approx(float(np.mean(np.abs(
+        edits[own].astype(float) - h["truth"][own].astype(float)))) / 255, rel=1e-5)
+    assert recon["l1_input"] < rep["ground_truth"]["l1_input"]  # no expression change
+    assert "edits to the input's own expression" in learning.markdown_rows(rep)
     assert rep["intensity"]["input_unchanged"]["spearman"] is None   # neutral stays 0
     assert rep["z_spread"]["real_faces"] > 0.05
     md = learning.markdown_rows(rep)

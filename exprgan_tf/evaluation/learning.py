@@ -23,7 +23,8 @@ such a baseline exists:
    spaces: pixels after per-image standardisation, and dlib descriptors.
 4. **dlib same person** - share of (input, edit) pairs with descriptor distance < 0.6,
    beside the share for (input, true target): what a perfect editor reaches.
-5. **Ground truth** - L1 and SSIM of the edits to their true targets.
+5. **Ground truth** - L1 and SSIM of the edits to their true targets; also L1 and SSIM
+   of the 144 edits that ask for the input's own expression (reconstructions).
 6. **Intensity** - each subject's clean neutral face edited to each expression at
    s = 0, .25, .5, .75, 1; the intensity that came out is read off a ladder of true
    faces (:func:`~exprgan_tf.evaluation.scores.estimate_intensity`); mean error,
@@ -252,6 +253,11 @@ def learning_report(encoder, decoder, config, *, judge, descriptor=None, heldout
 
     # 5. ground truth
     report["ground_truth"] = scores.ground_truth_scores(edits, h["truth"], inputs)
+    # The same on the edits that keep the input's own expression (reconstructions): an
+    # editor that cannot reconstruct more closely than the input cannot edit so either.
+    own = tgt == y[src]
+    report["ground_truth"]["reconstruction"] = scores.ground_truth_scores(
+        edits[own], h["truth"][own], inputs[own])
 
     # 6. intensity
     it = h["intensity"]
@@ -328,6 +334,14 @@ def table_rows(report) -> list:
         ("L1 to true target ([0, 1] units, lower is better)", _num(g["l1"], "{:.4f}"),
          _num(g["l1_input"], "{:.4f}"), ""),
         ("SSIM to true target", _num(g["ssim"]), _num(g["ssim_input"]), ""),
+    ]
+    r = g.get("reconstruction")  # reports written before it have none
+    if r is not None:
+        rows.append(("L1 to true target, edits to the input's own expression",
+                     _num(r["l1"], "{:.4f}"), _num(r["l1_input"], "{:.4f}"),
+                     "the reconstructions among the edits: how closely the model "
+                     "redraws a face at all"))
+    rows += [
         ("Intensity: Spearman(requested, estimated)", _num(i["spearman"]),
          _num(i["input_unchanged"]["spearman"]), "undefined (-) for a constant estimate"),
         ("Intensity: Pearson(requested, estimated)", _num(i["corr"]),
