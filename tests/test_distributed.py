@@ -117,6 +117,7 @@ def small_folder(tmp_path_factory):
     return root, config
 
 
+@pytest.mark.slow  # two TensorFlow processes training together: about 55 s on 2 cores
 def test_two_workers_on_loopback_train_alike_and_only_the_chief_writes(tmp_path, small_folder):
     data, config = small_folder
     run = tmp_path / "run"
