@@ -35,6 +35,7 @@ def test_each_stage_step_decreases_its_loss_on_a_fixed_batch(stage, keys, tmp_pa
     assert t.step.trace_count == 1
 
 
+@pytest.mark.slow  # three stages of training: about 40 s on 2 cores
 def test_stage_chaining_restores_exactly_the_named_networks(tmp_path, tiny_config, tiny_data):
     images, labels = tiny_data()
     cfg = tiny_config()
@@ -185,6 +186,7 @@ def test_train_script_ctrl_c_saves_and_the_same_command_resumes(tmp_path, tiny_c
     assert f"Resuming stage 1 from {saved}" in again.stdout
 
 
+@pytest.mark.slow  # two trainings and a resume: about 40 s on 2 cores
 def test_streamed_folder_trains_and_resumes_to_the_in_memory_weights(tmp_path, tiny_config):
     """The faces prepare_data.py wrote, streamed file by file (cache limit 0), stopped
     mid-epoch and resumed by a new Trainer, end with the weights of an uninterrupted
