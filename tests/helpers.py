@@ -39,6 +39,14 @@ def weights_of(trainer):
             for name, net in trainer.nets.as_dict().items()}
 
 
+def assert_same_weights(expected, got):
+    """Every network's weights equal, bit for bit (dicts of :func:`weights_of`)."""
+    for name in sorted(expected):
+        assert len(expected[name]) == len(got[name]), name
+        for a, b in zip(expected[name], got[name]):
+            np.testing.assert_array_equal(a, b, err_msg=name)
+
+
 def quiet(*args):
     """A ``log`` that drops its messages."""
 

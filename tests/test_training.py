@@ -14,7 +14,7 @@ from exprgan_tf import run_dir as rd
 from exprgan_tf.cli import prepare_data
 from exprgan_tf.preprocessing import preprocess_fn, to_display
 from exprgan_tf.training import NonFiniteLossError, Trainer
-from helpers import quiet, weights_of
+from helpers import assert_same_weights, quiet, weights_of
 
 
 @pytest.mark.parametrize("stage, keys", [(1, ("L_Q", "loss_D_img")),
@@ -92,10 +92,7 @@ def test_kill_and_resume_equals_an_uninterrupted_run(stage, tmp_path, tiny_confi
     resumed = Trainer(cfg, tmp_path / "b", stage, images, labels, batch_size=8, log=quiet)
     assert (int(resumed.epoch), int(resumed.step_in_epoch)) == (1, 1)
     resumed.fit(epochs=2)
-    got = weights_of(resumed)
-    for name in rd.NETWORK_NAMES:
-        for a, b in zip(expected[name], got[name]):
-            np.testing.assert_array_equal(a, b, err_msg=name)
+    assert_same_weights(expected, weights_of(resumed))
 
 
 def test_trace_count_stays_one_and_files_are_written(tmp_path, capsys, tiny_config, tiny_data):
@@ -214,10 +211,7 @@ def test_streamed_folder_trains_and_resumes_to_the_in_memory_weights(tmp_path, t
     resumed = fresh("streamed", paths, seed=99, cache_bytes=0)
     assert (int(resumed.epoch), int(resumed.step_in_epoch)) == (1, 1)
     resumed.fit(epochs=2)
-    got = weights_of(resumed)
-    for name in rd.NETWORK_NAMES:
-        for a, b in zip(expected[name], got[name]):
-            np.testing.assert_array_equal(a, b, err_msg=name)
+    assert_same_weights(expected, weights_of(resumed))
     # A file that cannot be read mid-run stops fit() with a message naming it.
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not a png")
