@@ -294,6 +294,12 @@ class LossWeights:
             ``paired * mean |x' - G(E(x), c(B, 1))|``: the edit must be that person with
             the other expression (and, with L_id on, ``paired * L_id(x', edit)``). Needs
             the subjects of the training faces (``Trainer(..., pair_groups=...)``).
+        r1: weight of a term in D_img's loss (not E+G's), not in the original: the R1
+            gradient penalty of Mescheder et al. (2018), ``r1 / 2 * E ||grad_x
+            D_img(x, label)||^2`` on the real faces under their own label (``x`` in G's
+            [-1, 1] units). It keeps D_img from answering to detail finer than a face's
+            features, which G would otherwise be rewarded for painting (stripes,
+            checkerboard).
     """
 
     pixel: float = 1.0
@@ -305,6 +311,7 @@ class LossWeights:
     mismatch: float = 0.0
     edit: float = 0.0
     paired: float = 0.0
+    r1: float = 0.0
 
     def validate(self, prefix="losses"):
         for f in dataclasses.fields(self):

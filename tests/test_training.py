@@ -325,6 +325,34 @@ def test_dimg_blur_shows_d_img_every_image_through_the_gaussian(tmp_path, tiny_c
         tiny_config(extra=["training.dimg_blur=-1"])
 
 
+def test_r1_penalises_d_img_gradient_on_the_real_faces(tmp_path, tiny_config, tiny_data):
+    images, labels = tiny_data(8)
+    extra = ["model.dimg_normalization=batch", "training.stage3.losses.r1=2.5",
+             "training.stage3.losses.mismatch=0.5", "training.stage3.losses.edit=0"]
+    t = Trainer(tiny_config(extra=extra), tmp_path, 3, images, labels, batch_size=8,
+                log=quiet)
+    batch, out = _step_then_restore(t)
+    x = tf.convert_to_tensor(batch["image"])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        logit, _ = t.nets.image_discriminator([x, batch["label"]], training=True)
+        total = tf.reduce_sum(logit)
+    grad = tape.gradient(total, x)
+    r1 = 0.5 * float(tf.reduce_mean(tf.reduce_sum(tf.square(grad), axis=[1, 2, 3])))
+    assert r1 > 1e-4
+    np.testing.assert_allclose(float(out["D_img_r1"]), r1, rtol=1e-4)
+    np.testing.assert_allclose(float(out["loss_D_img"]), float(
+        out["D_img_real"] + out["D_img_fake"] + out["L_Q"] + 0.5 * out["D_img_mismatch"]
+        + 2.5 * out["D_img_r1"]), rtol=1e-5)
+    # Off (every preset): logged as 0 and left out of D_img's loss.
+    t0 = Trainer(tiny_config(extra=extra[:1]), tmp_path / "off", 3, images, labels,
+                 batch_size=8, log=quiet)
+    out0 = t0.step(next(iter(t0.inputs.epoch(0))))
+    assert float(out0["D_img_r1"]) == 0.0
+    with pytest.raises(ValueError, match=r"training.stage3.losses.r1=-1.0: expected a number >= 0"):
+        tiny_config(extra=["training.stage3.losses.r1=-1"])
+
+
 def _step_then_restore(trainer):
     """One step on the first batch, then the weights it started from again (BatchNorm
     statistics included), so a test can recompute the step's losses by hand."""

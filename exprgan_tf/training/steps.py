@@ -4,7 +4,8 @@ As the original, E+G, D_z and D_img are updated together from one forward pass:
 
 - stage 1 (controller): ``fake = G(z_prior, c)``; E and D_z are idle.
   ``L_G = w_img * G_img + w_q * L_Q`` updates G; ``L_Dimg = D_img(x) + D_img(fake) + L_Q``
-  updates D_img (with Q).
+  updates D_img (with Q); ``w_mismatch`` and ``w_r1`` (not in the original) add the
+  matching-aware term and the R1 gradient penalty to it.
 - stages 2 and 3: ``z = E(x)``, ``fake = G(z, c)``;
   ``L_EG = w_pix * L1 + w_id * L_id + w_q * L_Q + w_img * G_img + w_z * E_z + w_tv * TV``
   updates E and G; ``L_Dz = D_z(z_prior) + D_z(z)`` updates D_z;
@@ -78,11 +79,11 @@ def edit_code(label, code, num_classes, intensity_dim, draw=None):
     return target, _code_ops(target, magnitudes, num_classes, intensity_dim)
 
 LOSS_KEYS = {
-    1: ("G_img", "L_Q", "D_img_real", "D_img_fake", "D_img_mismatch", "loss_G",
+    1: ("G_img", "L_Q", "D_img_real", "D_img_fake", "D_img_mismatch", "D_img_r1", "loss_G",
         "loss_D_img"),
     2: ("L1", "L_id", "L_Q", "G_img", "E_z", "TV", "D_z_prior", "D_z_enc", "D_img_real",
-        "D_img_fake", "D_img_mismatch", "G_edit", "L_Q_edit", "L1_pair", "L_id_pair",
-        "loss_EG", "loss_D_z", "loss_D_img"),
+        "D_img_fake", "D_img_mismatch", "D_img_r1", "G_edit", "L_Q_edit", "L1_pair",
+        "L_id_pair", "loss_EG", "loss_D_z", "loss_D_img"),
 }
 LOSS_KEYS[3] = LOSS_KEYS[2]
 
@@ -252,9 +253,22 @@ class StageStep:
     # --- the terms -------------------------------------------------------------------
     def _image_terms(self, image, fake, label, code, v, draw):
         """D_img on real and fake faces: ``D_img_real``, ``D_img_fake``, ``G_img``,
-        ``L_Q`` (Q's code regression on the fake) and ``D_img_mismatch`` (real faces
-        under a wrong label drawn from ``draw``; 0 unless ``w_mismatch > 0``)."""
-        real_logit, _ = self._image_discriminator(image, label)
+        ``L_Q`` (Q's code regression on the fake), ``D_img_mismatch`` (real faces
+        under a wrong label drawn from ``draw``; 0 unless ``w_mismatch > 0``) and
+        ``D_img_r1`` (the R1 penalty on the real faces; 0 unless ``w_r1 > 0``)."""
+        if self.weights.r1 > 0:
+            # R1: the squared gradient of D_img's real logit with respect to the real
+            # faces. The outer tape records this inner gradient, so D_img's update
+            # differentiates through it (a second-order term).
+            with tf.GradientTape() as input_tape:
+                input_tape.watch(image)
+                real_logit, _ = self._image_discriminator(image, label)
+                total = tf.reduce_sum(tf.cast(real_logit, tf.float32))
+            grad = tf.cast(input_tape.gradient(total, image), tf.float32)
+            v["D_img_r1"] = 0.5 * tf.reduce_mean(tf.reduce_sum(tf.square(grad), axis=[1, 2, 3]))
+        else:
+            real_logit, _ = self._image_discriminator(image, label)
+            v["D_img_r1"] = tf.constant(0.0)
         fake_logit, fake_code = self._image_discriminator(fake, label)
         v["L_Q"] = L.q_loss(fake_code, code, self.num_classes)
         v["D_img_real"] = L.real_loss(real_logit)
@@ -279,11 +293,14 @@ class StageStep:
 
     def _image_discriminator_loss(self, v):
         """``L_Dimg = D_img(x) + D_img(fake) + L_Q [+ w_mismatch * mismatch]
-        [+ w_edit * (D_img(edit) + L_Q(edit))]``: the one place it is assembled."""
+        [+ w_r1 * R1] [+ w_edit * (D_img(edit) + L_Q(edit))]``: the one place it is
+        assembled."""
         w = self.weights
         loss = v["D_img_real"] + v["D_img_fake"] + v["L_Q"]
         if w.mismatch > 0:
             loss += w.mismatch * v["D_img_mismatch"]
+        if w.r1 > 0:
+            loss += w.r1 * v["D_img_r1"]
         if self.stage > 1 and w.edit > 0:
             loss += w.edit * (v["D_img_edit"] + v["L_Q_edit"])
         return loss
