@@ -106,6 +106,33 @@ def test_bad_cpu_replicas_are_refused_before_any_work(argv, message, tmp_path, c
     assert not (tmp_path / "run").exists()
 
 
+# Two replicas on two logical CPUs (set before TensorFlow initialises, hence a process
+# of its own): replicas that restored alike pass, a replica that differs is named.
+AGREE = textwrap.dedent('''
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from exprgan_tf.training.trainer import assert_replicas_agree
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    names = ("global step", "weight sum")
+    print("SAME", assert_replicas_agree(strategy, lambda ctx: tf.constant([7.0, 0.25]), names).tolist())
+    try:
+        assert_replicas_agree(strategy, lambda ctx: tf.constant(
+            [7.0 + ctx.replica_id_in_sync_group, 0.25]), names)
+    except RuntimeError as e:
+        print("RAISED", e)
+''')
+
+
+def test_workers_that_restored_different_checkpoints_are_stopped():
+    out = subprocess.run([sys.executable, "-c", AGREE], capture_output=True, text=True,
+                         env=ENV, timeout=120).stdout
+    assert "SAME [[7.0, 0.25], [7.0, 0.25]]" in out
+    assert ("RAISED the workers resumed from different checkpoints (replica 0: global step 7, "
+            "weight sum 0.25; replica 1: global step 8, weight sum 0.25). Every worker must "
+            "read the chief's run directory") in out
+
+
 @pytest.fixture(scope="module")
 def small_folder(tmp_path_factory):
     """5 subjects x 6 expressions x 2 frames at 32 px: 48 training faces (4 subjects)."""

@@ -83,6 +83,29 @@ def init_seed(seed: int, stage: int) -> int:
     return int(np.random.SeedSequence([seed, stage]).generate_state(1)[0])
 
 
+def assert_replicas_agree(strategy, value_fn, names) -> np.ndarray:
+    """Gather a float64 vector from every replica of ``strategy`` (``value_fn(ctx)``,
+    ``ctx`` a ``tf.distribute.experimental.ValueContext``) and raise unless all are
+    equal. Returns the ``[replicas, len(names)]`` values.
+
+    Every worker of a multi-worker run calls this at the same point (a collective); all
+    of them receive every value, so they all pass or all raise.
+
+    Raises:
+        RuntimeError: the replicas disagree; the message lists each replica's values.
+    """
+    per_replica = strategy.experimental_distribute_values_from_function(
+        lambda ctx: tf.reshape(tf.cast(value_fn(ctx), tf.float64), [1, len(names)]))
+    values = strategy.gather(per_replica, axis=0).numpy()
+    if not (values == values[:1]).all():
+        rows = "; ".join(f"replica {r}: " + ", ".join(f"{n} {v:.17g}" for n, v in zip(names, row))
+                         for r, row in enumerate(values))
+        raise RuntimeError(f"the workers resumed from different checkpoints ({rows}). Every "
+                           "worker must read the chief's run directory (a file system all "
+                           "of them see, with the same --run-dir) and run the same command.")
+    return values
+
+
 def make_strategy(kind: str = "auto") -> tf.distribute.Strategy:
     """The ``tf.distribute`` strategy to train under.
 
@@ -283,6 +306,8 @@ class Trainer:
             self.checkpoint, self._worker_dir or rd.ckpt_dir(self.run_dir, stage), max_to_keep=3)
         self.interrupted = False  # set when Ctrl-C / SIGTERM stopped fit()
         self.restored = self._restore()
+        if self.strategy.num_replicas_in_sync > 1:
+            self._check_workers_restored_alike()
         self.writer = (tf.summary.create_file_writer(
             os.path.join(self.run_dir, rd.LOGS_DIR, f"stage{stage}")) if self.is_chief
             else tf.summary.create_noop_writer())
@@ -347,6 +372,19 @@ class Trainer:
                 msg += f" (The original schedule runs stage {self.stage - 1} first.)"
         self.log(msg)
         return msg
+
+    def _check_workers_restored_alike(self):
+        """Each worker picks the newest good checkpoint it finds in the chief's run
+        directory by itself; make sure they all found the same one (the position in the
+        run and a checksum of every network's weights), before the first collective
+        step would silently average different models."""
+        weights = [w for net in self.nets.as_dict().values() for w in net.weights]
+        position = tf.stack(
+            [tf.cast(self.global_step, tf.float64), tf.cast(self.epoch, tf.float64),
+             tf.cast(self.step_in_epoch, tf.float64),
+             tf.add_n([tf.reduce_sum(tf.cast(w, tf.float64)) for w in weights])])
+        assert_replicas_agree(self.strategy, lambda ctx: position,
+                              ("global step", "epoch", "step", "weight sum"))
 
     def _set_aside_newer_than(self, prefix):
         """Rename the files of unusable checkpoints newer than ``prefix`` to
