@@ -50,6 +50,7 @@ def controller_scores(trainer, clf, real_images, labels, per_class=24, seed=7):
     from exprgan_tf.controller import intensity_code, sample_latent_prior
     from exprgan_tf.evaluation.classifier import predict_classes
     from exprgan_tf.preprocessing import preprocess_fn, to_display
+    from exprgan_tf.models import decode
 
     m = trainer.config.model
     dec, dimg = trainer.nets.decoder, trainer.nets.image_discriminator
@@ -57,7 +58,7 @@ def controller_scores(trainer, clf, real_images, labels, per_class=24, seed=7):
     fakes, spreads, requested = [], [], []
     for e in range(m.num_classes):
         code = intensity_code(np.full(per_class, e), 1.0, m.num_classes, m.intensity_dim)
-        out = dec([z, code], training=False).numpy()
+        out = decode(dec, z, code).numpy()
         fakes.append(out)
         spreads.append(float(out[:16].std(axis=0).mean()))
         requested.append(np.full(per_class, e))

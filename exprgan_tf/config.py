@@ -78,6 +78,8 @@ def expression_index(expression, *, whole_words: bool = False) -> int:
 ENCODER_VARIANTS = ("single", "dilated")
 IDENTITY_NETWORKS = ("none", "vgg_face", "dlib_resnet")
 DIMG_NORMALIZATIONS = ("batch", "spectral")
+# What the decoder's last layer gives (ModelConfig.decoder_output).
+DECODER_OUTPUTS = ("image", "blend")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 TRAINING_CODES = ("sampled", "intensity")
 """What ``training.codes`` may be (see :class:`TrainingConfig`)."""
@@ -141,6 +143,13 @@ class ModelConfig:
             original). On in the ``-small`` presets, off in the paper-size ones; on the
             built-in face set it keeps stage 1 from collapsing into saturated images
             (see benchmarks/results/).
+        decoder_output: what G's last layer gives. ``"image"`` (the original): a 3x3
+            conv to ``channels`` + tanh. ``"blend"`` (not in the original): that image
+            ``color`` and, from a parallel 3x3 conv + sigmoid, a one-channel ``mask``;
+            G then takes a third input, the pre-processed face ``base`` it edits, and
+            gives ``mask * base + (1 - mask) * color`` - it redraws only where the mask
+            says so (the attention mask of GANimation, Pumarola et al. 2018). With no
+            face to keep (stage 1, samples from the prior) ``base`` is a zero image.
         label_tile: how many copies of c are concatenated to z at the decoder input
             (original: ``int(latent_dim / num_classes)`` = 8).
         dz_units: hidden units of D_z.
@@ -172,6 +181,7 @@ class ModelConfig:
     decoder_final_filters: int = 16
     decoder_kernel: int = 3
     decoder_batch_norm: bool = False
+    decoder_output: str = "image"
     label_tile: int = 8
     dz_units: tuple = (64, 32, 16)
     dimg_filters: tuple = (16, 32, 64, 128)
@@ -197,6 +207,9 @@ class ModelConfig:
         if self.dimg_normalization not in DIMG_NORMALIZATIONS:
             _fail(f"{prefix}.dimg_normalization", self.dimg_normalization,
                   f"one of {list(DIMG_NORMALIZATIONS)}")
+        if self.decoder_output not in DECODER_OUTPUTS:
+            _fail(f"{prefix}.decoder_output", self.decoder_output,
+                  f"one of {list(DECODER_OUTPUTS)}")
         if self.encoder not in ENCODER_VARIANTS:
             _fail(f"{prefix}.encoder", self.encoder, f"one of {list(ENCODER_VARIANTS)}")
         for name in ("encoder_filters", "encoder_dilations", "decoder_filters", "dz_units",

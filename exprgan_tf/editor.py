@@ -50,6 +50,7 @@ from exprgan_tf import preprocessing
 from exprgan_tf.config import EXPRESSIONS, ExprGANConfig
 from exprgan_tf.controller import ExpressionCode
 from exprgan_tf.layers import PACKAGE
+from exprgan_tf.models.decoder import decode
 
 INPUT_NAMES = ("images", "expression", "intensity")
 # Float images may overshoot [-1, 1] by rounding (uint8 / 127.5 - 1 and back).
@@ -306,7 +307,7 @@ class ExpressionEditor(keras.Model):
         x = self.preprocess(images)
         z = self.encoder(x)
         c = self.code([expression, intensity])
-        return self.decoder([z, c])
+        return decode(self.decoder, z, c, x)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """``keras.Model.predict``, with the inputs checked first (array inputs).

@@ -6,6 +6,8 @@
 - :class:`ConcatLabel`: concatenates a label vector (optionally tiled) to a vector, or
   broadcasts it over a feature map and concatenates it on the channel axis. The decoder
   uses it with the 30-d expression code, D_img with the 6-d one-hot label.
+- :class:`MaskedBlend`: ``mask * base + (1 - mask) * color``, the last layer of the
+  ``blend`` decoder (``model.decoder_output="blend"``, not in the original).
 
 Example:
     >>> import numpy as np
@@ -198,3 +200,22 @@ class ConcatLabel(keras.layers.Layer):
         config = super().get_config()
         config.update({"duplicate": self.duplicate})
         return config
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MaskedBlend(keras.layers.Layer):
+    """``mask * base + (1 - mask) * color``: keep ``base`` where the mask is 1 and draw
+    ``color`` where it is 0.
+
+    Called on ``[color [N, H, W, C], mask [N, H, W, 1], base [N, H, W, C]]``; the mask is
+    broadcast over the channels. The ``blend`` decoder's last layer
+    (:func:`~exprgan_tf.models.build_decoder`), with the input face as ``base``.
+    """
+
+    def call(self, inputs):
+        color, mask, base = inputs
+        mask = ops.cast(mask, color.dtype)
+        return color + mask * (ops.cast(base, color.dtype) - color)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0])

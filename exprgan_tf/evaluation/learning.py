@@ -152,6 +152,7 @@ def decoder_z_spread(decoder, config, z_draws: int = Z_DRAWS, seed: int = 0) -> 
     import tensorflow as tf
 
     from exprgan_tf.controller import intensity_code
+    from exprgan_tf.models.decoder import decode
 
     m = config.model
     z = np.random.default_rng(seed).uniform(-1.0, 1.0, (z_draws, m.latent_dim))
@@ -159,7 +160,7 @@ def decoder_z_spread(decoder, config, z_draws: int = Z_DRAWS, seed: int = 0) -> 
     outs = []
     for e in range(m.num_classes):
         code = intensity_code(np.full(z_draws, e), 1.0, m.num_classes, m.intensity_dim)
-        outs.append(np.asarray(decoder([z, code], training=False)))
+        outs.append(np.asarray(decode(decoder, z, code)))
     return scores.z_spread(np.stack(outs))
 
 

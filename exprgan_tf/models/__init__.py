@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import keras
 
 from exprgan_tf.config import ModelConfig
-from exprgan_tf.models.decoder import build_decoder
+from exprgan_tf.models.decoder import build_decoder, decode, takes_base
 from exprgan_tf.models.discriminators import (build_image_discriminator,
                                               build_latent_discriminator)
 from exprgan_tf.models.encoder import build_encoder
@@ -42,5 +42,5 @@ def build_networks(cfg: ModelConfig) -> Networks:
                     image_discriminator=build_image_discriminator(cfg))
 
 
-__all__ = ["Networks", "build_networks", "build_encoder", "build_decoder",
+__all__ = ["Networks", "build_networks", "build_encoder", "build_decoder", "decode", "takes_base",
            "build_latent_discriminator", "build_image_discriminator"]

@@ -6,7 +6,10 @@ concatenated after that and after every block; ``len(decoder_filters)`` blocks o
 nearest-neighbour upsampling x2 + 3x3 conv (no bias) + ReLU; a 3x3 conv to
 ``decoder_final_filters`` + ReLU; a 3x3 conv to ``channels`` + tanh.
 ``decoder_batch_norm=True`` (not the original) adds BatchNorm after every conv but the
-last.
+last. ``decoder_output="blend"`` (not the original) adds a parallel 3x3 conv + sigmoid
+to a one-channel mask and a third input, the face to edit: G gives
+``mask * face + (1 - mask) * image``. Call G through :func:`decode`, which passes that
+face when G takes one.
 
 Example:
     >>> from exprgan_tf.config import get_preset
@@ -19,9 +22,10 @@ Example:
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
 from exprgan_tf.config import ModelConfig
-from exprgan_tf.layers import ConcatLabel
+from exprgan_tf.layers import ConcatLabel, MaskedBlend
 from exprgan_tf.models._blocks import decoder_conv_init, dense, synchronized_batch_norm
 
 
@@ -42,7 +46,8 @@ def build_decoder(cfg: ModelConfig, name: str = "decoder") -> keras.Model:
 
     Returns:
         A functional model ``[z [N, latent_dim], code [N, code_dim]] -> image
-        [N, S, S, channels]`` in [-1, 1].
+        [N, S, S, channels]`` in [-1, 1]; with ``cfg.decoder_output == "blend"`` its
+        inputs are ``[z, code, base [N, S, S, channels]]``.
     """
     cfg.validate()
     z = keras.Input((cfg.latent_dim,), name="z")
@@ -61,7 +66,42 @@ def build_decoder(cfg: ModelConfig, name: str = "decoder") -> keras.Model:
         x = ConcatLabel(name=f"G_concat{i}")([x, code])
     x = _conv(x, cfg.decoder_final_filters, cfg, "G_conv_final", cfg.decoder_batch_norm)
     x = keras.layers.ReLU(name="G_relu_final")(x)
-    x = ConcatLabel(name="G_concat_final")([x, code])
-    x = _conv(x, cfg.channels, cfg, "G_conv_out")
+    features = ConcatLabel(name="G_concat_final")([x, code])
+    x = _conv(features, cfg.channels, cfg, "G_conv_out")
     image = keras.layers.Activation("tanh", name="G_tanh", dtype="float32")(x)
-    return keras.Model([z, code], image, name=name)
+    if cfg.decoder_output == "image":
+        return keras.Model([z, code], image, name=name)
+    base = keras.Input((cfg.image_size, cfg.image_size, cfg.channels), name="base")
+    mask = keras.layers.Conv2D(1, cfg.decoder_kernel, padding="same",
+                               kernel_initializer=decoder_conv_init(), name="G_conv_mask")(features)
+    mask = keras.layers.Activation("sigmoid", name="G_mask", dtype="float32")(mask)
+    blended = MaskedBlend(name="G_blend", dtype="float32")([image, mask, base])
+    return keras.Model([z, code, base], blended, name=name)
+
+
+def takes_base(decoder: keras.Model) -> bool:
+    """Whether ``decoder`` is a ``blend`` G, whose third input is the face it edits."""
+    return len(decoder.inputs) == 3
+
+
+def decode(decoder: keras.Model, z, code, base=None, training=False):
+    """``G(z, code)``, for either kind of G.
+
+    Args:
+        decoder: a model from :func:`build_decoder`.
+        z: ``[N, latent_dim]`` identity codes.
+        code: ``[N, code_dim]`` expression codes.
+        base: ``[N, S, S, channels]`` the pre-processed faces being edited, which a
+            ``blend`` G keeps where its mask is 1; ignored by an ``image`` G. ``None``
+            (samples from the prior, which edit no face) gives a blend G a zero image.
+        training: passed to the model (BatchNorm statistics).
+
+    Returns:
+        ``[N, S, S, channels]`` images in [-1, 1].
+    """
+    if not takes_base(decoder):
+        return decoder([z, code], training=training)
+    if base is None:
+        size = decoder.inputs[2].shape[1:]
+        base = tf.zeros(tf.concat([tf.shape(z)[:1], size], 0), tf.float32)
+    return decoder([z, code, base], training=training)

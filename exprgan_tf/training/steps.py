@@ -55,6 +55,7 @@ import tensorflow as tf
 from exprgan_tf import losses as L
 from exprgan_tf.preprocessing import gaussian_blur
 from exprgan_tf.controller import _code_ops
+from exprgan_tf.models.decoder import decode
 
 
 def other_class(label, code, num_classes, intensity_index=0):
@@ -208,7 +209,7 @@ class StageStep:
         image, label, code = batch["image"], batch["label"], batch["code"]
         v = {}
         with tf.GradientTape(persistent=True) as tape:
-            fake = self.nets.decoder([batch["z_prior"], code], training=True)
+            fake = decode(self.nets.decoder, batch["z_prior"], code, training=True)
             self._image_terms(image, fake, label, code, v, batch.get("draw", code))
             v["loss_G"] = self._weighted_sum(((w.image_adversarial, "G_img"), (w.q, "L_Q")), v)
             v["loss_D_img"] = self._image_discriminator_loss(v)
@@ -222,7 +223,7 @@ class StageStep:
         with tf.GradientTape(persistent=True) as tape:
             # Forward pass: encode, decode with the face's own code.
             z = self.nets.encoder(image, training=True)
-            fake = self.nets.decoder([z, code], training=True)
+            fake = decode(self.nets.decoder, z, code, image, training=True)
             # The terms of each network's loss.
             self._image_terms(image, fake, label, code, v, batch.get("draw", code))
             prior_logit = self.nets.latent_discriminator(batch["z_prior"], training=True)
@@ -314,7 +315,8 @@ class StageStep:
         if "pair_image" not in batch:
             raise ValueError("losses.paired > 0 needs batches with pair_image, "
                              "pair_target and pair_code (give the Trainer pair_groups).")
-        v["pair_edit"] = self.nets.decoder([z, batch["pair_code"]], training=True)
+        v["pair_edit"] = decode(self.nets.decoder, z, batch["pair_code"], batch["image"],
+                                  training=True)
         v["L1_pair"] = L.pixel_loss(batch["pair_image"], v["pair_edit"])
         v["L_id_pair"] = (self._identity_loss(real_feats, v["pair_edit"])
                           if self.uses_identity else tf.constant(0.0))
@@ -330,10 +332,10 @@ class StageStep:
         if self.weights.paired <= 0:
             target, code_t = edit_code(batch["label"], batch["code"], self.num_classes,
                                        self.intensity_dim, batch.get("draw"))
-            edit = self.nets.decoder([z, code_t], training=True)
+            edit = decode(self.nets.decoder, z, code_t, batch["image"], training=True)
         elif "pair_full_code" in batch:
             target, code_t = batch["pair_target"], batch["pair_full_code"]
-            edit = self.nets.decoder([z, code_t], training=True)
+            edit = decode(self.nets.decoder, z, code_t, batch["image"], training=True)
         else:
             target, code_t, edit = batch["pair_target"], batch["pair_code"], v["pair_edit"]
         edit_logit, edit_q = self._image_discriminator(

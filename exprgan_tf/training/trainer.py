@@ -50,7 +50,7 @@ from exprgan_tf import run_dir as rd
 from exprgan_tf.config import EXPRESSIONS, ExprGANConfig
 from exprgan_tf.controller import intensity_code, sample_latent_prior
 from exprgan_tf.editor import ExpressionEditor
-from exprgan_tf.models import build_networks
+from exprgan_tf.models import build_networks, decode
 from exprgan_tf.preprocessing import preprocess_fn, to_display
 from exprgan_tf.training.inputs import (CACHE_BYTES, TrainingInputs, image_files,
                                          read_image_files, unreadable_image_error)
@@ -597,7 +597,7 @@ class Trainer:
             codes = [intensity_code(np.full(cols, e), np.ones(cols, np.float32),
                                     m.num_classes, m.intensity_dim)
                      for e in range(m.num_classes)]
-            return np.stack([to_display(self.nets.decoder([z, c], training=False)).numpy()
+            return np.stack([to_display(decode(self.nets.decoder, z, c)).numpy()
                              for c in codes])
         editor = ExpressionEditor.from_networks(self.config, self.nets.encoder,
                                                 self.nets.decoder)
