@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from exprgan_tf.layers import ConcatLabel, DilatedConv2D
+from exprgan_tf.layers import ConcatLabel, DilatedConv2D, MaskedBlend
 from helpers import check_layer
 
 
@@ -127,10 +127,13 @@ def _every_custom_layer():
          np.tanh(normal(2, 8, 8, 3)), (2, 8, 8, 3)),
         ("ChannelAffine", ChannelAffine(), normal(2, 4, 4, 3), (2, 4, 4, 3)),
         ("PaddedAdd", PaddedAdd(), [normal(2, 4, 5, 2), normal(2, 5, 4, 3)], (2, 5, 5, 3)),
+        ("MaskedBlend", MaskedBlend(),
+         [normal(2, 4, 4, 3), rng.uniform(size=(2, 4, 4, 1)).astype("float32"),
+          normal(2, 4, 4, 3)], (2, 4, 4, 3)),
     ]
 
 
-@pytest.mark.parametrize("index", range(7), ids=[c[0] for c in _every_custom_layer()])
+@pytest.mark.parametrize("index", range(8), ids=[c[0] for c in _every_custom_layer()])
 def test_custom_layer_shapes_config_and_keras_file(index, tmp_path):
     _, layer, inputs, shape = _every_custom_layer()[index]
     layer(inputs)
@@ -144,3 +147,11 @@ def test_dilated_conv_keeps_its_arguments_in_the_config():
     layer = DilatedConv2D(4, 5, strides=2, dilation_rate=2, activation="relu")
     clone = DilatedConv2D.from_config(layer.get_config())
     assert (clone.filters, clone.kernel_size, clone.strides, clone.dilation_rate) == (4, 5, 2, 2)
+
+
+def test_masked_blend_keeps_the_base_where_the_mask_is_one():
+    color = np.full((1, 1, 3, 2), 0.5, "float32")
+    base = np.full((1, 1, 3, 2), -0.25, "float32")
+    mask = np.array([1.0, 0.0, 0.25], "float32").reshape(1, 1, 3, 1)
+    out = np.asarray(MaskedBlend()([color, mask, base]))
+    np.testing.assert_allclose(out[0, 0], [[-0.25, -0.25], [0.5, 0.5], [0.3125, 0.3125]])

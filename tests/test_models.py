@@ -28,7 +28,7 @@ import pytest
 import keras
 from exprgan_tf.config import get_preset
 from exprgan_tf.models import (build_decoder, build_encoder, build_image_discriminator,
-                               build_latent_discriminator, build_networks)
+                               build_latent_discriminator, build_networks, decode)
 
 BUILDERS = {
     "encoder": build_encoder,
@@ -165,6 +165,38 @@ def test_decoder_output_depends_on_code():
     a = np.asarray(dec([z, code]))
     b = np.asarray(dec([z, -code]))
     assert np.abs(a - b).mean() > 1e-4
+
+
+def test_blend_decoder_keeps_the_face_where_its_mask_is_one(tmp_path):
+    plain = get_preset("exprgan-small").model
+    cfg = get_preset("exprgan-small").override(["model.decoder_output=blend"]).model
+    dec = build_decoder(cfg)
+    # one more 3x3 conv, from the last features (16 channels + the 30-d code) to the
+    # one-channel mask, with a bias
+    assert dec.count_params() == build_decoder(plain).count_params() + 9 * (16 + 30) + 1
+    assert [t.name for t in dec.inputs] == ["z", "code", "base"]
+    z, code = _inputs(cfg, "decoder")
+    base = np.random.default_rng(3).uniform(-1, 1, (2, 64, 64, 3)).astype("float32")
+    color = np.asarray(keras.Model(dec.inputs, dec.get_layer("G_tanh").output)(
+        [z, code, base]))
+    assert np.abs(color - base).mean() > 0.1
+    mask = dec.get_layer("G_conv_mask")
+    zero_kernel = np.zeros_like(mask.get_weights()[0])
+    for bias, expected in ((60.0, base), (-60.0, color), (0.0, (base + color) / 2)):
+        mask.set_weights([zero_kernel, np.array([bias], "float32")])
+        np.testing.assert_allclose(decode(dec, z, code, base), expected, atol=1e-6)
+    # no face to keep (a sample from the prior): a zero base
+    np.testing.assert_allclose(decode(dec, z, code), color / 2, atol=1e-6)
+    path = tmp_path / "blend.keras"
+    dec.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_array_equal(decode(loaded, z, code, base), decode(dec, z, code, base))
+    # an image G ignores a base
+    image_g = build_decoder(plain)
+    np.testing.assert_array_equal(decode(image_g, z, code, base), image_g([z, code]))
+    with pytest.raises(ValueError, match=r"model.decoder_output='residual': expected one of "
+                                         r"\['image', 'blend'\]"):
+        get_preset("exprgan-small").override(["model.decoder_output=residual"])
 
 
 def test_discriminator_uses_label():

@@ -487,6 +487,26 @@ def test_paired_term_is_l1_to_the_partner_of_the_decoded_edit(tmp_path, tiny_con
             log=quiet)
 
 
+def test_blend_decoder_trains_on_the_face_it_edits(tmp_path, tiny_config, tiny_data):
+    """A blend G decodes the reconstruction and the paired edit over the batch's own
+    (pre-processed) faces: with its mask at 1 it gives them back, so L1 is 0 and L1_pair
+    is the distance from each face to its partner."""
+    images, _ = tiny_data(8)
+    labels = np.arange(8) % 6
+    groups = np.array(["s1"] * 4 + ["s2"] * 4)
+    extra = ["model.decoder_output=blend", "training.stage2.losses.paired=1",
+             "training.stage2.losses.edit=0", "training.pair_intensities=[]"]
+    t = Trainer(tiny_config(extra=extra), tmp_path, 2, images, labels, batch_size=8,
+                log=quiet, pair_groups=groups)
+    mask = t.nets.decoder.get_layer("G_conv_mask")
+    mask.set_weights([np.zeros_like(mask.get_weights()[0]), np.array([60.0], "float32")])
+    batch, out = _step_then_restore(t)
+    assert float(out["L1"]) < 1e-7
+    expected = np.mean(np.abs(batch["pair_image"].numpy() - batch["image"].numpy()))
+    assert expected > 0.05
+    np.testing.assert_allclose(float(out["L1_pair"]), expected, rtol=1e-5)
+
+
 def _pool(groups, intensities, size=32, seed=1):
     """A partner pool: every group in every expression at each intensity (noise faces)."""
     rows = [(g, e, t) for g in groups for e in range(6) for t in intensities]

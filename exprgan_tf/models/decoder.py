@@ -101,7 +101,7 @@ def decode(decoder: keras.Model, z, code, base=None, training=False):
     """
     if not takes_base(decoder):
         return decoder([z, code], training=training)
+    z, code = tf.convert_to_tensor(z), tf.convert_to_tensor(code)  # Keras refuses a mix
     if base is None:
-        size = decoder.inputs[2].shape[1:]
-        base = tf.zeros(tf.concat([tf.shape(z)[:1], size], 0), tf.float32)
-    return decoder([z, code, base], training=training)
+        base = tf.zeros(tf.concat([tf.shape(z)[:1], decoder.inputs[2].shape[1:]], 0))
+    return decoder([z, code, tf.convert_to_tensor(base)], training=training)
