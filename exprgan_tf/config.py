@@ -313,6 +313,11 @@ class LossWeights:
             [-1, 1] units). It keeps D_img from answering to detail finer than a face's
             features, which G would otherwise be rewarded for painting (stripes,
             checkerboard).
+        mask: stages 2/3, only with ``model.decoder_output="blend"``, not in the
+            original: E+G get ``mask * G_mask``, the mean of the blend mask over the
+            step's decodes of a face (reconstruction, paired and edit decodes). Without
+            it the L1 terms drive the mask to 1, a copy of the input that no longer
+            changes the expression (GANimation's attention loss answers the same).
     """
 
     pixel: float = 1.0
@@ -325,6 +330,7 @@ class LossWeights:
     edit: float = 0.0
     paired: float = 0.0
     r1: float = 0.0
+    mask: float = 0.0
 
     def validate(self, prefix="losses"):
         for f in dataclasses.fields(self):

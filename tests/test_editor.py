@@ -364,7 +364,7 @@ def test_blend_editor_decodes_over_the_preprocessed_face_and_exports(tiny_config
     editor = ExpressionEditor.from_networks(cfg, nets.encoder, nets.decoder)
     images, expression, intensity = _batch()
     x = editor.preprocess(images)
-    by_hand = nets.decoder([nets.encoder(x), intensity_code(expression, intensity), x])
+    by_hand, _ = nets.decoder([nets.encoder(x), intensity_code(expression, intensity), x])
     got = editor.predict([images, expression, intensity], verbose=0)
     np.testing.assert_allclose(got, by_hand, atol=1e-5)
     # The SavedModel serves the same edits.

@@ -46,8 +46,8 @@ def build_decoder(cfg: ModelConfig, name: str = "decoder") -> keras.Model:
 
     Returns:
         A functional model ``[z [N, latent_dim], code [N, code_dim]] -> image
-        [N, S, S, channels]`` in [-1, 1]; with ``cfg.decoder_output == "blend"`` its
-        inputs are ``[z, code, base [N, S, S, channels]]``.
+        [N, S, S, channels]`` in [-1, 1]; with ``cfg.decoder_output == "blend"``
+        ``[z, code, base [N, S, S, channels]] -> [image, mask [N, S, S, 1]]``.
     """
     cfg.validate()
     z = keras.Input((cfg.latent_dim,), name="z")
@@ -76,7 +76,7 @@ def build_decoder(cfg: ModelConfig, name: str = "decoder") -> keras.Model:
                                kernel_initializer=decoder_conv_init(), name="G_conv_mask")(features)
     mask = keras.layers.Activation("sigmoid", name="G_mask", dtype="float32")(mask)
     blended = MaskedBlend(name="G_blend", dtype="float32")([image, mask, base])
-    return keras.Model([z, code, base], blended, name=name)
+    return keras.Model([z, code, base], [blended, mask], name=name)
 
 
 def takes_base(decoder: keras.Model) -> bool:
@@ -84,7 +84,7 @@ def takes_base(decoder: keras.Model) -> bool:
     return len(decoder.inputs) == 3
 
 
-def decode(decoder: keras.Model, z, code, base=None, training=False):
+def decode(decoder: keras.Model, z, code, base=None, training=False, with_mask=False):
     """``G(z, code)``, for either kind of G.
 
     Args:
@@ -95,13 +95,17 @@ def decode(decoder: keras.Model, z, code, base=None, training=False):
             ``blend`` G keeps where its mask is 1; ignored by an ``image`` G. ``None``
             (samples from the prior, which edit no face) gives a blend G a zero image.
         training: passed to the model (BatchNorm statistics).
+        with_mask: also return a blend G's mask (``None`` for an image G).
 
     Returns:
-        ``[N, S, S, channels]`` images in [-1, 1].
+        ``[N, S, S, channels]`` images in [-1, 1]; with ``with_mask`` the pair
+        ``(images, mask [N, S, S, 1] or None)``.
     """
     if not takes_base(decoder):
-        return decoder([z, code], training=training)
+        image = decoder([z, code], training=training)
+        return (image, None) if with_mask else image
     z, code = tf.convert_to_tensor(z), tf.convert_to_tensor(code)  # Keras refuses a mix
     if base is None:
         base = tf.zeros(tf.concat([tf.shape(z)[:1], decoder.inputs[2].shape[1:]], 0))
-    return decoder([z, code, tf.convert_to_tensor(base)], training=training)
+    image, mask = decoder([z, code, tf.convert_to_tensor(base)], training=training)
+    return (image, mask) if with_mask else image

@@ -55,7 +55,7 @@ import tensorflow as tf
 from exprgan_tf import losses as L
 from exprgan_tf.preprocessing import gaussian_blur
 from exprgan_tf.controller import _code_ops
-from exprgan_tf.models.decoder import decode
+from exprgan_tf.models.decoder import decode, takes_base
 
 
 def other_class(label, code, num_classes, intensity_index=0):
@@ -84,7 +84,7 @@ LOSS_KEYS = {
         "loss_D_img"),
     2: ("L1", "L_id", "L_Q", "G_img", "E_z", "TV", "D_z_prior", "D_z_enc", "D_img_real",
         "D_img_fake", "D_img_mismatch", "D_img_r1", "G_edit", "L_Q_edit", "L1_pair",
-        "L_id_pair", "loss_EG", "loss_D_z", "loss_D_img"),
+        "L_id_pair", "G_mask", "loss_EG", "loss_D_z", "loss_D_img"),
 }
 LOSS_KEYS[3] = LOSS_KEYS[2]
 
@@ -123,6 +123,10 @@ class StageStep:
             raise ValueError(f"dimg_blur must be >= 0. Received: dimg_blur={dimg_blur!r}")
         if stage not in (1, 2, 3):
             raise ValueError(f"stage must be 1, 2 or 3. Received: stage={stage!r}")
+        if weights.mask > 0 and not takes_base(networks.decoder):
+            raise ValueError("losses.mask > 0 weighs a blend decoder's mask; set "
+                             "model.decoder_output=blend or the weight to 0. Received: "
+                             f"mask={weights.mask!r}")
         self.stage = stage
         self.nets = networks
         self.optimizers = optimizers
@@ -223,7 +227,8 @@ class StageStep:
         with tf.GradientTape(persistent=True) as tape:
             # Forward pass: encode, decode with the face's own code.
             z = self.nets.encoder(image, training=True)
-            fake = decode(self.nets.decoder, z, code, image, training=True)
+            masks = []  # a blend G's masks over this step's decodes, for G_mask
+            fake = self._decode(z, code, image, masks)
             # The terms of each network's loss.
             self._image_terms(image, fake, label, code, v, batch.get("draw", code))
             prior_logit = self.nets.latent_discriminator(batch["z_prior"], training=True)
@@ -236,8 +241,10 @@ class StageStep:
             real_feats = self._real_identity_features(batch) if self.uses_identity else None
             v["L_id"] = (self._identity_loss(real_feats, fake) if self.uses_identity
                          else tf.constant(0.0))
-            self._paired_terms(batch, z, real_feats, v)
-            self._edit_terms(batch, z, v)
+            self._paired_terms(batch, z, real_feats, v, masks)
+            self._edit_terms(batch, z, v, masks)
+            v["G_mask"] = (tf.add_n([tf.reduce_mean(m) for m in masks]) / len(masks)
+                           if masks else tf.constant(0.0))
             # The three losses.
             v["loss_EG"] = self._weighted_sum(
                 ((w.pixel, "L1"), (w.identity, "L_id"), (w.q, "L_Q"),
@@ -247,6 +254,8 @@ class StageStep:
                 v["loss_EG"] += w.paired * (v["L1_pair"] + w.identity * v["L_id_pair"])
             if w.edit > 0:
                 v["loss_EG"] += w.edit * (v["G_edit"] + w.q * v["L_Q_edit"])
+            if w.mask > 0:
+                v["loss_EG"] += w.mask * v["G_mask"]
             v["loss_D_z"] = v["D_z_prior"] + v["D_z_enc"]
             v["loss_D_img"] = self._image_discriminator_loss(v)
         return tape, v
@@ -306,7 +315,14 @@ class StageStep:
             loss += w.edit * (v["D_img_edit"] + v["L_Q_edit"])
         return loss
 
-    def _paired_terms(self, batch, z, real_feats, v):
+    def _decode(self, z, code, base, masks):
+        """G(z, code) over the faces ``base``; a blend G's mask is added to ``masks``."""
+        image, mask = decode(self.nets.decoder, z, code, base, training=True, with_mask=True)
+        if mask is not None:
+            masks.append(mask)
+        return image
+
+    def _paired_terms(self, batch, z, real_feats, v, masks):
         """``L1_pair`` and ``L_id_pair``: the decode of ``z`` with the partner's code
         against the partner face (0 unless ``w_paired > 0``)."""
         if self.weights.paired <= 0:
@@ -315,13 +331,12 @@ class StageStep:
         if "pair_image" not in batch:
             raise ValueError("losses.paired > 0 needs batches with pair_image, "
                              "pair_target and pair_code (give the Trainer pair_groups).")
-        v["pair_edit"] = decode(self.nets.decoder, z, batch["pair_code"], batch["image"],
-                                  training=True)
+        v["pair_edit"] = self._decode(z, batch["pair_code"], batch["image"], masks)
         v["L1_pair"] = L.pixel_loss(batch["pair_image"], v["pair_edit"])
         v["L_id_pair"] = (self._identity_loss(real_feats, v["pair_edit"])
                           if self.uses_identity else tf.constant(0.0))
 
-    def _edit_terms(self, batch, z, v):
+    def _edit_terms(self, batch, z, v, masks):
         """``G_edit``, ``L_Q_edit`` and D_img's ``D_img_edit`` on ``z`` decoded with
         another expression's code (0 unless ``w_edit > 0``). With the paired term the
         edit is the partner's expression at intensity 1: the paired decode itself, or
@@ -332,10 +347,10 @@ class StageStep:
         if self.weights.paired <= 0:
             target, code_t = edit_code(batch["label"], batch["code"], self.num_classes,
                                        self.intensity_dim, batch.get("draw"))
-            edit = decode(self.nets.decoder, z, code_t, batch["image"], training=True)
+            edit = self._decode(z, code_t, batch["image"], masks)
         elif "pair_full_code" in batch:
             target, code_t = batch["pair_target"], batch["pair_full_code"]
-            edit = decode(self.nets.decoder, z, code_t, batch["image"], training=True)
+            edit = self._decode(z, code_t, batch["image"], masks)
         else:
             target, code_t, edit = batch["pair_target"], batch["pair_code"], v["pair_edit"]
         edit_logit, edit_q = self._image_discriminator(
