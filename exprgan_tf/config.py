@@ -505,6 +505,11 @@ class ExprGANConfig:
         self.identity.validate("identity")
         self.optimizer.validate("optimizer")
         self.training.validate("training")
+        for n in (1, 2, 3):
+            mask = getattr(self.training, f"stage{n}").losses.mask
+            if mask > 0 and self.model.decoder_output != "blend":
+                _fail(f"training.stage{n}.losses.mask", mask,
+                      "0 unless model.decoder_output='blend' (only a blend G has a mask)")
 
     # --- serialisation -------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -55,7 +55,7 @@ import tensorflow as tf
 from exprgan_tf import losses as L
 from exprgan_tf.preprocessing import gaussian_blur
 from exprgan_tf.controller import _code_ops
-from exprgan_tf.models.decoder import decode, takes_base
+from exprgan_tf.models.decoder import decode
 
 
 def other_class(label, code, num_classes, intensity_index=0):
@@ -123,10 +123,6 @@ class StageStep:
             raise ValueError(f"dimg_blur must be >= 0. Received: dimg_blur={dimg_blur!r}")
         if stage not in (1, 2, 3):
             raise ValueError(f"stage must be 1, 2 or 3. Received: stage={stage!r}")
-        if weights.mask > 0 and not takes_base(networks.decoder):
-            raise ValueError("losses.mask > 0 weighs a blend decoder's mask; set "
-                             "model.decoder_output=blend or the weight to 0. Received: "
-                             f"mask={weights.mask!r}")
         self.stage = stage
         self.nets = networks
         self.optimizers = optimizers
