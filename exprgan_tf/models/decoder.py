@@ -73,7 +73,8 @@ def build_decoder(cfg: ModelConfig, name: str = "decoder") -> keras.Model:
         return keras.Model([z, code], image, name=name)
     base = keras.Input((cfg.image_size, cfg.image_size, cfg.channels), name="base")
     mask = keras.layers.Conv2D(1, cfg.decoder_kernel, padding="same",
-                               kernel_initializer=decoder_conv_init(), name="G_conv_mask")(features)
+                               kernel_initializer=decoder_conv_init(),
+                               name="G_conv_mask")(features)
     mask = keras.layers.Activation("sigmoid", name="G_mask", dtype="float32")(mask)
     blended = MaskedBlend(name="G_blend", dtype="float32")([image, mask, base])
     return keras.Model([z, code, base], [blended, mask], name=name)
