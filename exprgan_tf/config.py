@@ -235,11 +235,31 @@ class PreprocessConfig:
         unsharp_mask: apply the unsharp mask before rescaling.
         radius: Gaussian sigma of the blur, as ``skimage.filters.unsharp_mask``.
         amount: strength of the sharpening, as ``skimage.filters.unsharp_mask``.
+        sharpen_targets: with ``unsharp_mask``, whether the faces G is trained to give
+            back (the L1 targets, D_img's real faces, the paired partners, L_id's real
+            faces) are sharpened too, as in the paper (``True``). ``False`` trains G
+            towards the faces before the mask (rescaled only) while E still sees the
+            sharpened ones, so G's output lives where the faces it is compared with
+            do (see docs/design.md, "What the paper changes").
     """
 
     unsharp_mask: bool = False
     radius: float = 1.0
     amount: float = 1.0
+    sharpen_targets: bool = True
+
+    @property
+    def target(self) -> "PreprocessConfig":
+        """The pre-processing of the faces G learns to give back: this one, or the same
+        without the unsharp mask when ``sharpen_targets`` is off.
+
+        Example:
+            >>> PreprocessConfig(unsharp_mask=True, sharpen_targets=False).target.unsharp_mask
+            False
+        """
+        if self.sharpen_targets or not self.unsharp_mask:
+            return self
+        return dataclasses.replace(self, unsharp_mask=False, sharpen_targets=True)
 
     def validate(self, prefix="preprocess"):
         _check_non_negative(f"{prefix}.radius", self.radius)

@@ -50,7 +50,7 @@ from exprgan_tf import preprocessing
 from exprgan_tf.config import EXPRESSIONS, ExprGANConfig
 from exprgan_tf.controller import ExpressionCode
 from exprgan_tf.layers import PACKAGE
-from exprgan_tf.models.decoder import decode
+from exprgan_tf.models.decoder import decode, takes_base
 
 INPUT_NAMES = ("images", "expression", "intensity")
 # Float images may overshoot [-1, 1] by rounding (uint8 / 127.5 - 1 and back).
@@ -168,6 +168,9 @@ class ExpressionEditor(keras.Model):
         unsharp_mask: apply the unsharp mask in the pre-processing.
         radius: unsharp-mask Gaussian sigma.
         amount: unsharp-mask strength.
+        sharpen_targets: ``preprocess.sharpen_targets``: whether G was trained to give
+            back sharpened faces; a blend G (``model.decoder_output="blend"``) then
+            blends over the sharpened input, else over the input without the mask.
         dtype: ``None`` (the default) or the dtype policy the encoder and decoder were
             built under; the editor computes in their policy and raises ``ValueError``
             for another one (``from_config_tree(config, dtype=...)`` builds networks
@@ -186,7 +189,7 @@ class ExpressionEditor(keras.Model):
     """
 
     def __init__(self, encoder, decoder, num_classes=6, intensity_dim=5, unsharp_mask=False,
-                 radius=1.0, amount=1.0, dtype=None, **kwargs):
+                 radius=1.0, amount=1.0, sharpen_targets=True, dtype=None, **kwargs):
         if not isinstance(encoder, keras.Model) or not isinstance(decoder, keras.Model):
             raise ValueError("encoder and decoder must be keras.Model instances. Received: "
                              f"encoder={type(encoder).__name__}, "
@@ -219,6 +222,9 @@ class ExpressionEditor(keras.Model):
         self.encoder = encoder
         self.decoder = decoder
         self.preprocess = ImagePreprocess(unsharp_mask, radius, amount, name="preprocess")
+        # The face a blend G keeps, in the form G was trained to give back.
+        self.base = (ImagePreprocess(False, name="base")
+                     if unsharp_mask and not sharpen_targets and takes_base(decoder) else None)
         self.code = ExpressionCode(num_classes, intensity_dim, name="expression_code",
                                    dtype="float32")
         # === Config ===
@@ -227,11 +233,14 @@ class ExpressionEditor(keras.Model):
         self.unsharp_mask = bool(unsharp_mask)
         self.radius = float(radius)
         self.amount = float(amount)
+        self.sharpen_targets = bool(sharpen_targets)
         self.image_size = int(shape[1])
         self.channels = int(shape[3])
         # Every weight lives in the (built) encoder and decoder; building the two
         # weightless layers with their shapes lets summary() show them before a call.
         self.preprocess.build(shape)
+        if self.base is not None:
+            self.base.build(shape)
         self.code.build([(None,), (None,)])
         self.built = True
 
@@ -243,7 +252,8 @@ class ExpressionEditor(keras.Model):
         pre = config.preprocess
         return cls(encoder, decoder, num_classes=config.model.num_classes,
                    intensity_dim=config.model.intensity_dim, unsharp_mask=pre.unsharp_mask,
-                   radius=pre.radius, amount=pre.amount, **kwargs)
+                   radius=pre.radius, amount=pre.amount, sharpen_targets=pre.sharpen_targets,
+                   **kwargs)
 
     @classmethod
     def from_config_tree(cls, config: ExprGANConfig, dtype=None, **kwargs):
@@ -307,7 +317,7 @@ class ExpressionEditor(keras.Model):
         x = self.preprocess(images)
         z = self.encoder(x)
         c = self.code([expression, intensity])
-        return decode(self.decoder, z, c, x)
+        return decode(self.decoder, z, c, x if self.base is None else self.base(images))
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """``keras.Model.predict``, with the inputs checked first (array inputs).
@@ -401,6 +411,7 @@ class ExpressionEditor(keras.Model):
             "unsharp_mask": self.unsharp_mask,
             "radius": self.radius,
             "amount": self.amount,
+            "sharpen_targets": self.sharpen_targets,
         })
         return config
 

@@ -369,3 +369,13 @@ def test_blend_editor_decodes_over_the_preprocessed_face(tiny_config):
     mask.set_weights([np.zeros_like(mask.get_weights()[0]), np.array([60.0], "float32")])
     np.testing.assert_allclose(editor.predict([images, expression, intensity], verbose=0),
                                x, atol=1e-6)
+    # A G trained towards the faces without the unsharp mask blends over those, and
+    # the editor keeps that through a .keras round trip.
+    soft = ExpressionEditor.from_networks(
+        cfg.override(["preprocess.sharpen_targets=false"]), nets.encoder, nets.decoder)
+    rescaled = preprocessing.preprocess_image(images)
+    assert np.abs(rescaled - x).mean() > 0.05
+    np.testing.assert_allclose(soft.predict([images, expression, intensity], verbose=0),
+                               rescaled, atol=1e-6)
+    again = ExpressionEditor.from_config(soft.get_config())
+    assert again.sharpen_targets is False and again.base is not None

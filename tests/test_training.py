@@ -10,6 +10,7 @@ import tensorflow as tf
 
 import keras
 from exprgan_tf import data
+from exprgan_tf import preprocessing
 from exprgan_tf import run_dir as rd
 from exprgan_tf.cli import prepare_data
 from exprgan_tf.preprocessing import preprocess_fn, to_display
@@ -515,6 +516,50 @@ def test_blend_decoder_trains_on_the_face_it_edits(tmp_path, tiny_config, tiny_d
     with pytest.raises(ValueError, match=r"training.stage2.losses.mask=0.25: expected 0 "
                                          r"unless model.decoder_output='blend'"):
         tiny_config(extra=extra[1:])
+
+
+def test_unsharpened_targets_are_what_g_gives_back(tmp_path, tiny_config):
+    """With preprocess.sharpen_targets off, E still sees the sharpened faces but every
+    face G is trained towards (the L1 target, the partners, a blend G's base) is the
+    face without the unsharp mask, flipped as its input."""
+    from exprgan_tf.training import TrainingInputs
+    images = np.random.default_rng(5).integers(0, 256, (12, 32, 32, 3)).astype(np.uint8)
+    labels = np.arange(12) % 6
+    groups = np.array(["s1"] * 6 + ["s2"] * 6)
+    pool = _pool(["s1", "s2"], (0.5, 1.0))
+    sharp = tiny_config()
+    assert sharp.preprocess.unsharp_mask and sharp.preprocess.sharpen_targets
+    soft = tiny_config(extra=["preprocess.sharpen_targets=false"])
+    both = {name: TrainingInputs(images, labels, cfg, 4, pair_groups=groups, pair_pool=pool)
+            for name, cfg in (("sharp", sharp), ("soft", soft))}
+    arr = {name: inputs.epoch_arrays(1) for name, inputs in both.items()}
+    assert "target" not in arr["sharp"] and both["sharp"].targets is None
+    np.testing.assert_array_equal(arr["soft"]["image"], arr["sharp"]["image"])
+    rescaled = preprocessing.preprocess_image(images).numpy()
+    me = _positions(arr["soft"]["image"], both["soft"].images)
+    flipped = arr["soft"]["image"][:, 0, 0] != both["soft"].images[me, 0, 0]
+    assert flipped.any(axis=-1).any() and not flipped.any(axis=-1).all()
+    expected = np.where(flipped.any(axis=-1)[:, None, None, None],
+                        rescaled[me, :, ::-1], rescaled[me])
+    np.testing.assert_array_equal(arr["soft"]["target"], expected)
+    assert np.abs(arr["soft"]["target"] - arr["soft"]["image"]).mean() > 0.05
+    np.testing.assert_allclose(both["soft"].pair_images,
+                               preprocessing.preprocess_image(pool["images"]).numpy())
+    _positions(arr["soft"]["pair_image"], both["soft"].pair_images)  # every one found
+    # One step of a blend G with its mask at 1: it gives the target back (L1 = 0), and
+    # L1_pair is the distance from the partner to that target.
+    extra = ["preprocess.sharpen_targets=false", "model.decoder_output=blend",
+             "training.stage2.losses.paired=1", "training.stage2.losses.edit=0",
+             "training.pair_intensities=[]"]
+    t = Trainer(tiny_config(extra=extra), tmp_path, 2, images, labels, batch_size=4,
+                log=quiet, pair_groups=groups)
+    mask = t.nets.decoder.get_layer("G_conv_mask")
+    mask.set_weights([np.zeros_like(mask.get_weights()[0]), np.array([60.0], "float32")])
+    batch, out = _step_then_restore(t)
+    assert float(out["L1"]) < 1e-7
+    np.testing.assert_allclose(
+        float(out["L1_pair"]),
+        np.mean(np.abs(batch["pair_image"].numpy() - batch["target"].numpy())), rtol=1e-5)
 
 
 def _pool(groups, intensities, size=32, seed=1):

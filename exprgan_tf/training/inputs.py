@@ -31,7 +31,11 @@ One ``tf.data`` pipeline serves every kind of training data:
 4. **prefetch**.
 
 Pre-processing (unsharp mask, rescaling) is deterministic and per image; the flip comes
-after it (a horizontal flip commutes with it only up to float rounding).
+after it (a horizontal flip commutes with it only up to float rounding). With
+``preprocess.sharpen_targets`` off, a batch also holds ``target``: the same faces
+pre-processed without the unsharp mask, which G is trained to give back (and the
+partners ``pair_image`` are pre-processed that way too); otherwise the targets are the
+``image`` itself and no ``target`` is served.
 
 Likewise the identity network's features of the *real* images do not depend on the
 model being trained: with ``identity_features`` given, they are computed once per
@@ -172,6 +176,8 @@ class TrainingInputs:
 
     Attributes:
         images: the pre-processed float32 images in memory, or ``None`` when streamed.
+        targets: the faces G learns to give back, in memory (see the module docstring),
+            or ``None`` when they are ``images`` or streamed.
         streamed: ``True`` when batches read their images from the source each time.
     """
 
@@ -216,9 +222,13 @@ class TrainingInputs:
             self.intensities = t
         self.labels = labels.astype(np.int32)
         self._preprocess = preprocessing.preprocess_fn(config.preprocess)
+        # G's targets differ from E's inputs only with preprocess.sharpen_targets off.
+        self.separate_targets = config.preprocess.target != config.preprocess
+        self._target_preprocess = preprocessing.preprocess_fn(config.preprocess.target)
         self._raw = None if self.paths is not None else images  # uint8, when streamed
-        self.images = None
+        self.images = self.targets = None
         size = n * m.image_size * m.image_size * m.channels * 4
+        size *= 2 if self.separate_targets else 1
         self.streamed = size > cache_bytes
         what = (f"{n} image files" if self.paths is not None else f"{n} images in memory")
         if self.streamed:
@@ -227,6 +237,8 @@ class TrainingInputs:
                 "batch read and pre-processed as it is needed.")
         else:
             self.images = self._cache(chunk)
+            if self.separate_targets:
+                self.targets = self._cache(chunk, target=True)
             self._raw = None
             if self.paths is not None:
                 log(f"Training data: {what}, {size / 2**20:.0f} MiB pre-processed (<= the "
@@ -243,7 +255,7 @@ class TrainingInputs:
                 raise ValueError(f"pair_pool images must have shape [M, {m.image_size}, "
                                  f"{m.image_size}, {m.channels}]. Received: "
                                  f"shape={pool_images.shape}")
-            self.pair_images = self._preprocess_all(pool_images, chunk)
+            self.pair_images = self._preprocess_all(pool_images, chunk, target=True)
             self.pair_labels = np.asarray(pair_pool["labels"], np.int32)
             self.pair_intensities = np.asarray(pair_pool["intensities"], np.float32)
         self.pairs = None if pair_groups is None else pair_candidates(
@@ -278,19 +290,21 @@ class TrainingInputs:
             return read_image_files(self.paths[index], self.size)
         return self._raw[index]
 
-    def _preprocess_all(self, images, chunk) -> np.ndarray:
-        return np.concatenate([self._preprocess(images[i:i + chunk]).numpy()
+    def _preprocess_all(self, images, chunk, target=False) -> np.ndarray:
+        fn = self._target_preprocess if target else self._preprocess
+        return np.concatenate([fn(images[i:i + chunk]).numpy()
                                for i in range(0, len(images), chunk)])
 
-    def _cache(self, chunk) -> np.ndarray:
-        """All pre-processed images in memory: an array source is pre-processed in
-        chunks; files are decoded through ``tf.data`` (in parallel, in order)."""
+    def _cache(self, chunk, target=False) -> np.ndarray:
+        """All pre-processed images (or G's targets) in memory: an array source is
+        pre-processed in chunks; files are decoded through ``tf.data`` (in parallel, in
+        order)."""
         if self.paths is None:
-            return self._preprocess_all(self._raw, chunk)
+            return self._preprocess_all(self._raw, chunk, target)
         out = np.empty((self.num_images, self.size, self.size, 3), np.float32)
         starts = tf.data.Dataset.range(0, self.num_images, chunk)
         ds = starts.map(lambda s: (s, self._lookup(tf.range(s, tf.minimum(
-            s + chunk, self.num_images)), cached=False)),
+            s + chunk, self.num_images)), cached=False, target=target)),
             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         try:
             for start, images in ds.prefetch(2):
@@ -303,16 +317,20 @@ class TrainingInputs:
             raise error from None
         return out
 
-    def _lookup(self, index, cached=None, pool=False):
+    def _lookup(self, index, cached=None, pool=False, target=False):
         """Pre-processed float32 images ``index`` (a 1-D int tensor), inside
-        ``tf.data``: gathered from memory, or read and pre-processed."""
+        ``tf.data``: gathered from memory, or read and pre-processed; ``target``: G's
+        targets instead of E's inputs (the same unless they are separate). The pool
+        holds partners, which are only ever targets."""
+        target = target and self.separate_targets
         if pool or (cached if cached is not None else not self.streamed):
-            source = (lambda i: self.pair_images[i]) if pool else (lambda i: self.images[i])
-            x = tf.numpy_function(source, [index], tf.float32, stateful=False)
+            images = (self.pair_images if pool else self.targets if target
+                      else self.images)
+            x = tf.numpy_function(lambda i: images[i], [index], tf.float32, stateful=False)
         else:
             x = tf.numpy_function(self._read, [index], tf.uint8, stateful=False)
-            x = self._preprocess(tf.ensure_shape(x, [index.shape[0], self.size, self.size,
-                                                     3]))
+            fn = self._target_preprocess if target else self._preprocess
+            x = fn(tf.ensure_shape(x, [index.shape[0], self.size, self.size, 3]))
         # (a static batch size when ``index`` has one: one trace of the train step)
         return tf.ensure_shape(x, [index.shape[0], self.size, self.size, 3])
 
@@ -330,9 +348,10 @@ class TrainingInputs:
                      for i in range(0, len(images), chunk)]
             return [np.concatenate([p[k].numpy() for p in parts]) for k in range(len(shapes))]
 
-        plain = features(self.images)
-        flipped = features(self.images[:, :, ::-1]) if copies == 2 else plain
-        log(f"Cached the identity features of {len(self.images)} real images"
+        real = self.targets if self.separate_targets else self.images
+        plain = features(real)
+        flipped = features(real[:, :, ::-1]) if copies == 2 else plain
+        log(f"Cached the identity features of {len(real)} real images"
             f"{' and their mirror images' if copies == 2 else ''} ({size / 2**20:.0f} MiB).")
         return plain, flipped
 
@@ -407,10 +426,13 @@ class TrainingInputs:
             return tf.where(tf.reshape(flip, [-1, 1, 1, 1]), tf.reverse(x, axis=[2]), x)
 
         batch = {"image": flipped(self._lookup(plan["index"]))}
+        if self.separate_targets:
+            batch["target"] = flipped(self._lookup(plan["index"], target=True))
         batch.update({k: plan[k] for k in ("label", "code", "draw", "z_prior") if k in plan})
         if "pair_index" in plan:
             pool = self.pair_intensities is not None
-            batch["pair_image"] = flipped(self._lookup(plan["pair_index"], pool=pool))
+            batch["pair_image"] = flipped(self._lookup(plan["pair_index"], pool=pool,
+                                                       target=True))
             batch.update({k: plan[k] for k in ("pair_target", "pair_code", "pair_full_code")
                           if k in plan})
         if self.identity_cache is not None:
@@ -440,8 +462,9 @@ class TrainingInputs:
     def epoch(self, epoch: int, skip_steps: int = 0,
               input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
         """Batches of epoch ``epoch``, dicts of ``image`` ([-1, 1]), ``label``
-        (one-hot), ``code``, ``z_prior`` (and ``identity_features`` when cached, the
-        ``pair_*`` entries with pairs), starting after ``skip_steps`` batches.
+        (one-hot), ``code``, ``z_prior`` (and ``target`` when G's targets are separate,
+        ``identity_features`` when cached, the ``pair_*`` entries with pairs), starting
+        after ``skip_steps`` batches.
 
         Args:
             epoch: the epoch (its plan depends only on it and the run's seed).

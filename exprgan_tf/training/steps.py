@@ -30,6 +30,11 @@ Under ``training.precision="mixed_float16"`` the optimisers are
 ``keras.optimizers.LossScaleOptimizer``s: each backward pass is seeded with the loss
 scale and the optimiser unscales (see :mod:`exprgan_tf.training.precision`).
 
+G's targets - the L1 target, D_img's real faces (``x`` above), L_id's real faces and a
+blend G's base - are ``batch["target"]`` when the batch has one (the faces without the
+unsharp mask, ``preprocess.sharpen_targets`` off), else ``x`` itself; E always sees
+``x``.
+
 Every random draw of a step (the code c and the prior z) arrives with the batch (see
 :mod:`exprgan_tf.training.inputs`), so a step is a pure function of the batch and the
 variables: this is what makes resumed and distributed runs equal to plain ones.
@@ -206,11 +211,12 @@ class StageStep:
     def _stage1_losses(self, batch):
         """Stage 1: G from the prior against D_img (with Q)."""
         w = self.weights
-        image, label, code = batch["image"], batch["label"], batch["code"]
+        label, code = batch["label"], batch["code"]
+        target = batch.get("target", batch["image"])
         v = {}
         with tf.GradientTape(persistent=True) as tape:
             fake = decode(self.nets.decoder, batch["z_prior"], code, training=True)
-            self._image_terms(image, fake, label, code, v, batch.get("draw", code))
+            self._image_terms(target, fake, label, code, v, batch.get("draw", code))
             v["loss_G"] = self._weighted_sum(((w.image_adversarial, "G_img"), (w.q, "L_Q")), v)
             v["loss_D_img"] = self._image_discriminator_loss(v)
         return tape, v
@@ -219,26 +225,27 @@ class StageStep:
         """Stages 2 and 3: E+G reconstruct (and edit), D_z and D_img judge."""
         w = self.weights
         image, label, code = batch["image"], batch["label"], batch["code"]
+        target = batch.get("target", image)  # what G gives back (module docstring)
         v = {}
         with tf.GradientTape(persistent=True) as tape:
             # Forward pass: encode, decode with the face's own code.
             z = self.nets.encoder(image, training=True)
             masks = []  # a blend G's masks over this step's decodes, for G_mask
-            fake = self._decode(z, code, image, masks)
+            fake = self._decode(z, code, target, masks)
             # The terms of each network's loss.
-            self._image_terms(image, fake, label, code, v, batch.get("draw", code))
+            self._image_terms(target, fake, label, code, v, batch.get("draw", code))
             prior_logit = self.nets.latent_discriminator(batch["z_prior"], training=True)
             enc_logit = self.nets.latent_discriminator(z, training=True)
             v["D_z_prior"] = L.real_loss(prior_logit)
             v["D_z_enc"] = L.fake_loss(enc_logit)
             v["E_z"] = L.generator_loss(enc_logit)
-            v["L1"] = L.pixel_loss(image, fake)
+            v["L1"] = L.pixel_loss(target, fake)
             v["TV"] = L.total_variation(fake)
             real_feats = self._real_identity_features(batch) if self.uses_identity else None
             v["L_id"] = (self._identity_loss(real_feats, fake) if self.uses_identity
                          else tf.constant(0.0))
-            self._paired_terms(batch, z, real_feats, v, masks)
-            self._edit_terms(batch, z, v, masks)
+            self._paired_terms(batch, z, target, real_feats, v, masks)
+            self._edit_terms(batch, z, target, v, masks)
             v["G_mask"] = (tf.add_n([tf.reduce_mean(m) for m in masks]) / len(masks)
                            if masks else tf.constant(0.0))
             # The three losses.
@@ -318,35 +325,35 @@ class StageStep:
             masks.append(mask)
         return image
 
-    def _paired_terms(self, batch, z, real_feats, v, masks):
-        """``L1_pair`` and ``L_id_pair``: the decode of ``z`` with the partner's code
-        against the partner face (0 unless ``w_paired > 0``)."""
+    def _paired_terms(self, batch, z, base, real_feats, v, masks):
+        """``L1_pair`` and ``L_id_pair``: the decode of ``z`` (over the faces ``base``)
+        with the partner's code against the partner face (0 unless ``w_paired > 0``)."""
         if self.weights.paired <= 0:
             v["L1_pair"] = v["L_id_pair"] = tf.constant(0.0)
             return
         if "pair_image" not in batch:
             raise ValueError("losses.paired > 0 needs batches with pair_image, "
                              "pair_target and pair_code (give the Trainer pair_groups).")
-        v["pair_edit"] = self._decode(z, batch["pair_code"], batch["image"], masks)
+        v["pair_edit"] = self._decode(z, batch["pair_code"], base, masks)
         v["L1_pair"] = L.pixel_loss(batch["pair_image"], v["pair_edit"])
         v["L_id_pair"] = (self._identity_loss(real_feats, v["pair_edit"])
                           if self.uses_identity else tf.constant(0.0))
 
-    def _edit_terms(self, batch, z, v, masks):
-        """``G_edit``, ``L_Q_edit`` and D_img's ``D_img_edit`` on ``z`` decoded with
-        another expression's code (0 unless ``w_edit > 0``). With the paired term the
-        edit is the partner's expression at intensity 1: the paired decode itself, or
-        its own decode when the partners come at lower intensities."""
+    def _edit_terms(self, batch, z, base, v, masks):
+        """``G_edit``, ``L_Q_edit`` and D_img's ``D_img_edit`` on ``z`` decoded (over the
+        faces ``base``) with another expression's code (0 unless ``w_edit > 0``). With
+        the paired term the edit is the partner's expression at intensity 1: the paired
+        decode itself, or its own decode when the partners come at lower intensities."""
         if self.weights.edit <= 0:
             v["G_edit"] = v["L_Q_edit"] = tf.constant(0.0)
             return
         if self.weights.paired <= 0:
             target, code_t = edit_code(batch["label"], batch["code"], self.num_classes,
                                        self.intensity_dim, batch.get("draw"))
-            edit = self._decode(z, code_t, batch["image"], masks)
+            edit = self._decode(z, code_t, base, masks)
         elif "pair_full_code" in batch:
             target, code_t = batch["pair_target"], batch["pair_full_code"]
-            edit = self._decode(z, code_t, batch["image"], masks)
+            edit = self._decode(z, code_t, base, masks)
         else:
             target, code_t, edit = batch["pair_target"], batch["pair_code"], v["pair_edit"]
         edit_logit, edit_q = self._image_discriminator(
@@ -374,7 +381,7 @@ class StageStep:
         no gradient flows into them."""
         feats = batch.get("identity_features")
         if feats is None:
-            feats = self.identity_features(batch["image"], training=False)
+            feats = self.identity_features(batch.get("target", batch["image"]), training=False)
         feats = feats if isinstance(feats, (list, tuple)) else [feats]
         return [tf.stop_gradient(f) for f in feats]
 
