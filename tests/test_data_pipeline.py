@@ -88,6 +88,25 @@ def test_streamed_and_cached_folder_give_the_in_memory_batches(folder, tiny_conf
     assert spec["pair_image"].shape.as_list() == [B, 32, 32, 3]
 
 
+def test_unsharpened_targets_are_the_same_from_memory_files_and_streams(folder, tiny_config):
+    """With preprocess.sharpen_targets off every source serves the same ``target`` (and
+    partners) beside the sharpened ``image``."""
+    cfg = tiny_config(extra=["preprocess.sharpen_targets=false"])
+    kw = dict(pair_groups=folder["subjects"], log=quiet)
+    memory = TrainingInputs(folder["images"], folder["labels"], cfg, B, **kw)
+    cached = TrainingInputs(folder["paths"], folder["labels"], cfg, B, **kw)
+    streamed = TrainingInputs(folder["paths"], folder["labels"], cfg, B, cache_bytes=STREAM,
+                              **kw)
+    assert streamed.streamed and streamed.targets is None
+    np.testing.assert_array_equal(cached.targets, memory.targets)
+    np.testing.assert_array_equal(
+        memory.targets, preprocess_fn(cfg.preprocess.target)(folder["images"]).numpy())
+    expected = _batches(memory.epoch(1, 1))
+    assert "target" in expected[0]
+    _assert_same(_batches(cached.epoch(1, 1)), expected)
+    _assert_same(_batches(streamed.epoch(1, 1)), expected)
+
+
 def test_an_epoch_is_a_permutation_with_matching_labels_in_range(folder, tiny_config):
     inputs = TrainingInputs(folder["paths"], folder["labels"], tiny_config(), B,
                             cache_bytes=STREAM, log=quiet)
