@@ -317,20 +317,25 @@ class TrainingInputs:
             raise error from None
         return out
 
-    def _lookup(self, index, cached=None, pool=False, target=False):
+    def _read_tensor(self, index):
+        """uint8 images ``index`` (a 1-D int tensor) of the source, inside ``tf.data``."""
+        x = tf.numpy_function(self._read, [index], tf.uint8, stateful=False)
+        return tf.ensure_shape(x, [index.shape[0], self.size, self.size, 3])
+
+    def _lookup(self, index, cached=None, pool=False, target=False, raw=None):
         """Pre-processed float32 images ``index`` (a 1-D int tensor), inside
-        ``tf.data``: gathered from memory, or read and pre-processed; ``target``: G's
-        targets instead of E's inputs (the same unless they are separate). The pool
-        holds partners, which are only ever targets."""
+        ``tf.data``: gathered from memory, or read (or taken from ``raw``, the uint8
+        images already read) and pre-processed; ``target``: G's targets instead of E's
+        inputs (the same unless they are separate). The pool holds partners, which are
+        only ever targets."""
         target = target and self.separate_targets
         if pool or (cached if cached is not None else not self.streamed):
             images = (self.pair_images if pool else self.targets if target
                       else self.images)
             x = tf.numpy_function(lambda i: images[i], [index], tf.float32, stateful=False)
         else:
-            x = tf.numpy_function(self._read, [index], tf.uint8, stateful=False)
             fn = self._target_preprocess if target else self._preprocess
-            x = fn(tf.ensure_shape(x, [index.shape[0], self.size, self.size, 3]))
+            x = fn(self._read_tensor(index) if raw is None else raw)
         # (a static batch size when ``index`` has one: one trace of the train step)
         return tf.ensure_shape(x, [index.shape[0], self.size, self.size, 3])
 
@@ -425,9 +430,12 @@ class TrainingInputs:
         def flipped(x):
             return tf.where(tf.reshape(flip, [-1, 1, 1, 1]), tf.reverse(x, axis=[2]), x)
 
-        batch = {"image": flipped(self._lookup(plan["index"]))}
+        # Streamed with separate targets: each file is read once for both.
+        raw = (self._read_tensor(plan["index"]) if self.streamed and self.separate_targets
+               else None)
+        batch = {"image": flipped(self._lookup(plan["index"], raw=raw))}
         if self.separate_targets:
-            batch["target"] = flipped(self._lookup(plan["index"], target=True))
+            batch["target"] = flipped(self._lookup(plan["index"], target=True, raw=raw))
         batch.update({k: plan[k] for k in ("label", "code", "draw", "z_prior") if k in plan})
         if "pair_index" in plan:
             pool = self.pair_intensities is not None
