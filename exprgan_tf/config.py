@@ -460,6 +460,13 @@ class TrainingConfig:
             Detail finer than the blur - the renders' sensor noise, or the stripes and
             checkerboard a generator draws to imitate it - then earns G nothing from the
             adversarial terms, and only the pixel terms shape it (not in the original).
+        expression_regions: extra weight of G's pixel terms (``L1``, ``L1_pair``) where
+            the faces of one person differ between expressions - eyes, brows, mouth -
+            read from the training set (:func:`~exprgan_tf.training.inputs.expression_map`).
+            Each pixel's L1 is weighted ``(1 + k * m) / (1 + k)``, with ``m`` the map
+            scaled to mean 1, so the mean weight stays 1. 0 (the default, the original):
+            every pixel alike. Needs the paired term's ``pair_groups`` (not in the
+            original).
     """
 
     stage1: StageConfig = field(default_factory=_stage1)
@@ -474,6 +481,7 @@ class TrainingConfig:
     pair_intensities: tuple = ()
     codes: str = "sampled"
     dimg_blur: float = 0.0
+    expression_regions: float = 0.0
 
     def stage(self, number: int) -> StageConfig:
         if number not in (1, 2, 3):
@@ -494,6 +502,7 @@ class TrainingConfig:
         if self.codes not in TRAINING_CODES:
             _fail(f"{prefix}.codes", self.codes, f"one of {list(TRAINING_CODES)}")
         _check_non_negative(f"{prefix}.dimg_blur", self.dimg_blur)
+        _check_non_negative(f"{prefix}.expression_regions", self.expression_regions)
 
 
 @dataclass(frozen=True)

@@ -39,9 +39,13 @@ def _f32(x):
     return tf.cast(tf.convert_to_tensor(x), tf.float32)
 
 
-def pixel_loss(real, fake) -> tf.Tensor:
-    """L1 reconstruction loss ``mean |real - fake|``."""
-    return tf.reduce_mean(tf.abs(_f32(real) - _f32(fake)))
+def pixel_loss(real, fake, weights=None) -> tf.Tensor:
+    """L1 reconstruction loss ``mean |real - fake|``, or ``mean(weights * |real - fake|)``
+    with per-pixel ``weights`` that broadcast against the images (e.g. ``[H, W, 1]``)."""
+    diff = tf.abs(_f32(real) - _f32(fake))
+    if weights is not None:
+        diff = diff * _f32(weights)
+    return tf.reduce_mean(diff)
 
 
 def identity_feature_loss(real_features: Sequence, fake_features: Sequence,

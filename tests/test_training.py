@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import scipy.ndimage
 import pytest
 import tensorflow as tf
 
@@ -467,25 +468,44 @@ def test_paired_term_is_l1_to_the_partner_of_the_decoded_edit(tmp_path, tiny_con
     images, _ = tiny_data(8)
     labels = np.arange(8) % 6
     groups = np.array(["s1"] * 4 + ["s2"] * 4)
+    # With training.expression_regions both pixel terms weigh each pixel by where the
+    # faces of one subject differ between expressions (the blend test below checks
+    # the plain mean).
     extra = ["training.stage2.losses.paired=0.5", "training.stage2.losses.edit=0",
              "training.stage2.losses.q=1",
              "training.stage2.losses.mismatch=0", "model.dimg_normalization=batch",
-             "training.pair_intensities=[]"]
+             "training.pair_intensities=[]", "training.expression_regions=3"]
     with pytest.raises(ValueError, match="needs the subject of every training face"):
         Trainer(tiny_config(extra=extra), tmp_path / "x", 2, images, labels, batch_size=8,
                 log=quiet)
     t = Trainer(tiny_config(extra=extra), tmp_path, 2, images, labels, batch_size=8,
                 log=quiet, pair_groups=groups)
+    # the map by hand: mean |face - its subject's mean face|, mirrored, smoothed, mean 1
+    x = t.inputs.images.astype(np.float64)
+    dev = np.mean([np.abs(x[g] - x[g].mean(0)).mean(axis=(0, 3))
+                   for g in (slice(0, 4), slice(4, 8))], axis=0)
+    m = scipy.ndimage.gaussian_filter((dev + dev[:, ::-1]) / 2, 1.0, mode="reflect")
+    w = t.step.pixel_weights.numpy()
+    np.testing.assert_allclose(w[..., 0], (1 + 3 * m / m.mean()) / 4, rtol=1e-5)
+    assert w.shape == (32, 32, 1) and abs(w.mean() - 1) < 1e-5 and w.max() > 1.2 * w.min()
+    assert os.path.exists(tmp_path / "expression_regions.png")
     batch, out = _step_then_restore(t)
     z = t.nets.encoder(batch["image"], training=True)
     edit = t.nets.decoder([z, batch["pair_code"]], training=True)
-    expected = float(np.mean(np.abs(batch["pair_image"].numpy() - edit.numpy())))
+    recon = t.nets.decoder([z, batch["code"]], training=True)
+    expected = float(np.mean(w * np.abs(batch["pair_image"].numpy() - edit.numpy())))
     np.testing.assert_allclose(float(out["L1_pair"]), expected, rtol=1e-4)
+    np.testing.assert_allclose(
+        float(out["L1"]), np.mean(w * np.abs(batch["image"].numpy() - recon.numpy())),
+        rtol=1e-4)
     plain = float(out["L1"] + out["L_id"] + out["L_Q"])  # stage-2 weights 1, 1, 1
     np.testing.assert_allclose(float(out["loss_EG"]), plain + 0.5 * expected, rtol=1e-4)
     # stage 1 has no paired term: no groups needed
     Trainer(tiny_config(extra=extra), tmp_path / "s1", 1, images, labels, batch_size=8,
             log=quiet)
+    with pytest.raises(ValueError, match=r"training.expression_regions=-1.0: expected a "
+                                         r"number >= 0"):
+        tiny_config(extra=["training.expression_regions=-1"])
 
 
 def test_blend_decoder_trains_on_the_face_it_edits(tmp_path, tiny_config):

@@ -94,6 +94,50 @@ def pair_candidates(groups, labels, pool_groups=None, pool_labels=None) -> list:
     return out
 
 
+def expression_map(groups, symmetric: bool = True, sigma: float = 1.0) -> np.ndarray:
+    """Where faces change with expression: ``[S, S]``, scaled to mean 1.
+
+    Each group holds the faces of one person (under one lighting) in several
+    expressions; whatever differs between them is the expression. The map is the mean
+    over groups of each pixel's mean absolute deviation from its group's mean face
+    (averaged over channels), made left-right symmetric (training flips faces), smoothed
+    by a Gaussian of ``sigma`` pixels and divided by its mean.
+
+    Args:
+        groups: an iterable of float ``[n, S, S, C]`` arrays, one per group; groups of
+            fewer than two faces are skipped.
+        symmetric: average the map with its mirror image.
+        sigma: Gaussian smoothing in pixels (0: none).
+
+    Example:
+        >>> import numpy as np
+        >>> a = np.zeros((2, 4, 4, 3), "float32"); a[1, 1:3, 1:3] = 1.0  # a change
+        >>> m = expression_map([a], sigma=0)
+        >>> float(m.mean()), float(m[1, 1]), float(m[0, 0])
+        (1.0, 4.0, 0.0)
+    """
+    from scipy.ndimage import gaussian_filter
+
+    total, used = None, 0
+    for faces in groups:
+        faces = np.asarray(faces, np.float64)
+        if len(faces) < 2:
+            continue
+        dev = np.abs(faces - faces.mean(0)).mean(axis=(0, 3))
+        total = dev if total is None else total + dev
+        used += 1
+    if not used:
+        raise ValueError("expression_map needs a group with at least two faces.")
+    m = total / used
+    if symmetric:
+        m = (m + m[:, ::-1]) / 2
+    if sigma > 0:
+        m = gaussian_filter(m, sigma, mode="reflect")
+    if m.mean() <= 0:
+        raise ValueError("expression_map: the faces of every group are identical.")
+    return (m / m.mean()).astype(np.float32)
+
+
 def image_files(images):
     """``images`` as an array of file paths when it is a sequence of paths (``str`` or
     ``os.PathLike``), else ``None`` (an image array).
@@ -281,6 +325,28 @@ class TrainingInputs:
             else:
                 self.identity_cache = self._cache_identity(identity_features, chunk,
                                                            identity_cache_bytes, log)
+        self.pair_groups = None if pair_groups is None else np.asarray(pair_groups)
+
+    def expression_weights(self, strength: float) -> np.ndarray:
+        """``training.expression_regions``: G's per-pixel L1 weights ``[S, S, 1]``,
+        ``(1 + strength * m) / (1 + strength)`` for the :func:`expression_map` ``m`` of
+        the faces G gives back, grouped by ``pair_groups``."""
+        if self.pair_groups is None:
+            raise ValueError("training.expression_regions needs pair_groups (the subject of "
+                             "every training face), as the paired term does.")
+
+        def faces_of_each_group():
+            order = np.argsort(self.pair_groups, kind="stable")
+            starts = np.flatnonzero(np.r_[True, self.pair_groups[order][1:]
+                                          != self.pair_groups[order][:-1]])
+            for index in np.split(order, starts[1:]):
+                if self.streamed:
+                    yield self._target_preprocess(self._read(index)).numpy()
+                else:
+                    yield (self.images if self.targets is None else self.targets)[index]
+
+        m = expression_map(faces_of_each_group(), symmetric=self.config.training.flip)
+        return ((1.0 + strength * m) / (1.0 + strength))[..., None].astype(np.float32)
 
     # --- sources --------------------------------------------------------------------
     def _read(self, index) -> np.ndarray:

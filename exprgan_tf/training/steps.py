@@ -114,6 +114,8 @@ class StageStep:
             ``False`` only to measure or verify that (benchmarks/step_ab.py).
         dimg_blur: sigma (pixels) of a Gaussian blur applied to every image D_img
             sees, real or generated (``training.dimg_blur``; 0 = none, the original).
+        pixel_weights: per-pixel weights ``[S, S, 1]`` of ``L1`` and ``L1_pair``
+            (``training.expression_regions``), or ``None`` for a plain mean.
 
     Call it with a distributed batch (a dict with ``image``, ``label``, ``code``,
     ``z_prior``); it returns a dict of global-batch losses (scalars).
@@ -123,7 +125,7 @@ class StageStep:
     def __init__(self, *, stage, networks, optimizers, weights, num_classes=6,
                  intensity_dim=5, identity_features=None, identity_layer_weights=(),
                  strategy=None, jit_compile=False, skip_zero_weight_terms=True,
-                 dimg_blur=0.0):
+                 dimg_blur=0.0, pixel_weights=None):
         if dimg_blur < 0:
             raise ValueError(f"dimg_blur must be >= 0. Received: dimg_blur={dimg_blur!r}")
         if stage not in (1, 2, 3):
@@ -140,6 +142,8 @@ class StageStep:
         self.jit_compile = jit_compile
         self.skip_zero_weight_terms = skip_zero_weight_terms
         self.dimg_blur = float(dimg_blur)
+        self.pixel_weights = (None if pixel_weights is None
+                              else tf.constant(pixel_weights, tf.float32))
         self.trace_count = 0
         self.keys = LOSS_KEYS[stage]
         self._replica_fn = tf.function(self._replica_step, jit_compile=jit_compile) \
@@ -171,7 +175,7 @@ class StageStep:
             intensity_dim=self.intensity_dim, identity_features=self.identity_features,
             identity_layer_weights=self.identity_layer_weights, strategy=self.strategy,
             jit_compile=self.jit_compile, skip_zero_weight_terms=self.skip_zero_weight_terms,
-            dimg_blur=self.dimg_blur)
+            dimg_blur=self.dimg_blur, pixel_weights=self.pixel_weights)
         return StageStep(**{**arguments, **changes})
 
     # --- graph code --------------------------------------------------------------
@@ -239,7 +243,7 @@ class StageStep:
             v["D_z_prior"] = L.real_loss(prior_logit)
             v["D_z_enc"] = L.fake_loss(enc_logit)
             v["E_z"] = L.generator_loss(enc_logit)
-            v["L1"] = L.pixel_loss(target, fake)
+            v["L1"] = L.pixel_loss(target, fake, self.pixel_weights)
             v["TV"] = L.total_variation(fake)
             real_feats = self._real_identity_features(batch) if self.uses_identity else None
             v["L_id"] = (self._identity_loss(real_feats, fake) if self.uses_identity
@@ -335,7 +339,7 @@ class StageStep:
             raise ValueError("losses.paired > 0 needs batches with pair_image, "
                              "pair_target and pair_code (give the Trainer pair_groups).")
         v["pair_edit"] = self._decode(z, batch["pair_code"], base, masks)
-        v["L1_pair"] = L.pixel_loss(batch["pair_image"], v["pair_edit"])
+        v["L1_pair"] = L.pixel_loss(batch["pair_image"], v["pair_edit"], self.pixel_weights)
         v["L_id_pair"] = (self._identity_loss(real_feats, v["pair_edit"])
                           if self.uses_identity else tf.constant(0.0))
 

@@ -264,12 +264,28 @@ class Trainer:
                 "the partner faces at those intensities (pair_pool, from "
                 "exprgan_tf.data.pair_pool); scripts/train.py renders them for the "
                 "built-in set. Set training.pair_intensities=[] to pair training faces.")
+        regions = config.training.expression_regions if stage > 1 else 0.0
+        if regions > 0 and pair_groups is None:
+            raise ValueError(
+                f"training.expression_regions={regions} needs the subject of every training "
+                "face (pair_groups) to find where faces change with expression; "
+                "scripts/train.py takes them from the dataset. Set it to 0 for data "
+                "without subjects.")
         self.inputs = TrainingInputs(
             images, labels, config, self.batch_size, log=log,
             identity_features=identity_features if uses_identity and cache_identity else None,
-            pair_groups=pair_groups if paired else None,
+            pair_groups=pair_groups if paired or regions > 0 else None,
             pair_pool=pair_pool if paired and pool else None, intensities=intensities,
             cache_bytes=cache_bytes)
+        pixel_weights = None
+        if regions > 0:
+            pixel_weights = self.inputs.expression_weights(regions)
+            log(f"Expression regions: G's L1 weighs each pixel {pixel_weights.min():.2f}"
+                f"-{pixel_weights.max():.2f} (mean 1), most where faces change with "
+                "expression.")
+            os.makedirs(self.run_dir, exist_ok=True)
+            save_png(to_display(pixel_weights / pixel_weights.max() * 2.0 - 1.0).numpy()
+                     .repeat(3, -1), os.path.join(self.run_dir, "expression_regions.png"))
         # The counters are read and advanced by the Python loop, between steps: plain
         # host variables, not mirrored ones (int() of a MirroredVariable fails). Every
         # worker advances them identically and restores them from the same checkpoint.
@@ -285,7 +301,7 @@ class Trainer:
                 intensity_dim=config.model.intensity_dim, identity_features=identity_features,
                 identity_layer_weights=config.identity.layer_weights, strategy=self.strategy,
                 jit_compile=config.training.jit_compile,
-                dimg_blur=config.training.dimg_blur)
+                dimg_blur=config.training.dimg_blur, pixel_weights=pixel_weights)
             # Keras 3 optimisers create their slots on first use; build them now so the
             # step function traces once.
             self.optimizers["EG"].build(self.step.eg_vars)
