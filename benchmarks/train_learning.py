@@ -139,6 +139,9 @@ def main(argv=None):
                         "trained there with the recipe when missing")
     p.add_argument("--dlib-weights", default=None,
                    help="dlib descriptor weights (default: the fetch_weights.py cache)")
+    p.add_argument("--undo-sharpening", action="store_true",
+                   help="score the edits after undoing the unsharp mask G was trained to "
+                        "draw (exprgan_tf.preprocessing.undo_unsharp_mask; a diagnostic)")
     p.add_argument("--out", default=os.path.join(HERE, "results", "train_learning"))
     args = p.parse_args(argv)
     if args.checkpoint and args.score_only:
@@ -181,7 +184,7 @@ def main(argv=None):
           f"{'on' if descriptor is not None else 'MISSING'})", flush=True)
     heldout = learning.heldout_set(size)
     report = learning.learning_report(enc, dec, config, judge=judge, descriptor=descriptor,
-                                      heldout=heldout)
+                                      heldout=heldout, undo_sharpening=args.undo_sharpening)
     png = edits_sheet(report, heldout, args.out + "_edits.png")
     meta["judge"] = os.path.relpath(judge_path, os.path.join(HERE, os.pardir))
     meta["seconds_total"] = round(time.time() - t_start, 1)
@@ -200,7 +203,12 @@ def main(argv=None):
     md += [f"- Judge: `{meta['judge']}` (on the real held-out faces "
            f"{report['expression']['judge_on_real']:.1%})",
            f"- Held-out subjects: {', '.join(report['heldout_subjects'])}; scoring took "
-           f"{report['seconds']:.0f} s", "",
+           f"{report['seconds']:.0f} s"]
+    if report["undo_sharpening"]:
+        md.append("- Edits scored after `undo_unsharp_mask` (radius "
+                  f"{config.preprocess.radius}, amount {config.preprocess.amount}): the "
+                  "sharpening G was trained to draw, undone")
+    md += ["",
            learning.markdown_rows(report), "",
            "Input unchanged = the same measurement with the unedited input in place of the "
            "edit (for intensity: the clean neutral input).", "",

@@ -75,7 +75,7 @@ def test_z_spread_hand_computed():
 
 
 # --- the report, end to end on an untrained 32x32 model --------------------------------
-@pytest.mark.slow  # the whole held-out report: about 30 s
+@pytest.mark.slow  # the whole held-out report, twice: about 60 s
 def test_learning_report_end_to_end_without_dlib_weights():
     from exprgan_tf.config import get_preset
     from exprgan_tf.evaluation import learning
@@ -109,6 +109,14 @@ def test_learning_report_end_to_end_without_dlib_weights():
     assert learning.DLIB_NOT_MEASURED in md and "accuracy at 10 eigenfaces" in md
     import json
     json.dumps(learning.public(rep))
+    # --undo-sharpening: the same edits, with the unsharp mask the preset trains G to
+    # draw undone
+    from exprgan_tf.preprocessing import to_display, to_model_range, undo_unsharp_mask
+    undone = learning.learning_report(nets.encoder, nets.decoder, cfg, judge=judge,
+                                      descriptor=None, log=None, undo_sharpening=True)
+    assert (rep["undo_sharpening"], undone["undo_sharpening"]) == (False, True)
+    np.testing.assert_array_equal(undone["_edits"], to_display(to_model_range(
+        undo_unsharp_mask(rep["_edits"], 1.0, 1.0))).numpy())
 
 
 # --- the judge's recipe ----------------------------------------------------------------

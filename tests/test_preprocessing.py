@@ -53,3 +53,25 @@ def test_gaussian_kernel_and_errors():
                                _real_looking() / 255.0, atol=1e-7)
     with pytest.raises(ValueError, match="radius must be >= 0. Received: radius=-1"):
         preprocessing.unsharp_mask(_real_looking(), radius=-1)
+
+
+@pytest.mark.parametrize("radius, amount", [(1.0, 1.0), (1.5, 2.0), (0.0, 1.0)])
+def test_undo_unsharp_mask_gives_back_the_face_before_sharpening(radius, amount):
+    # a face squeezed into [0.35, 0.65]: sharpening it clips nothing, so the undo is exact
+    face = _real_looking().astype(np.float32) / 255 * 0.3 + 0.35
+    faces = np.stack([face[:, :56], face[::-1, 8:]])          # non-square, batched
+    sharp = preprocessing.unsharp_mask(faces, radius, amount)
+    assert float(tf.reduce_min(sharp)) > 0 and float(tf.reduce_max(sharp)) < 1
+    back = preprocessing.undo_unsharp_mask(sharp, radius, amount).numpy()
+    np.testing.assert_allclose(back, faces, atol=2e-5)
+    single = preprocessing.undo_unsharp_mask(sharp[0], radius, amount).numpy()
+    np.testing.assert_allclose(single, back[0], atol=1e-6)
+    if radius > 0:
+        assert np.abs(sharp.numpy() - faces).max() > 0.03       # there was something to undo
+    # a uint8 photo, where the mask clips: far closer to the photo than its sharpened self
+    photo = _real_looking() / 255.0
+    sharp = preprocessing.unsharp_mask(photo, radius, amount).numpy()
+    undone = preprocessing.undo_unsharp_mask(sharp, radius, amount).numpy()
+    assert np.abs(undone - photo).mean() <= 0.3 * np.abs(sharp - photo).mean() + 1e-6
+    with pytest.raises(ValueError, match="amount must be >= 0 to be undone"):
+        preprocessing.undo_unsharp_mask(photo, radius, -1.0)

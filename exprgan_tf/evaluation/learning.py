@@ -58,6 +58,7 @@ import numpy as np
 
 from exprgan_tf.config import EXPRESSIONS
 from exprgan_tf.evaluation import eigenfaces, protocol, scores
+from exprgan_tf.preprocessing import to_display, to_model_range, undo_unsharp_mask
 
 DLIB_NOT_MEASURED = ("not measured (no weights: run python scripts/fetch_weights.py "
                      "dlib_resnet)")
@@ -166,7 +167,7 @@ def decoder_z_spread(decoder, config, z_draws: int = Z_DRAWS, seed: int = 0) -> 
 
 def learning_report(encoder, decoder, config, *, judge, descriptor=None, heldout=None,
                     z_draws: int = Z_DRAWS, seed: int = 0, batch_size: int = 64,
-                    log=print) -> dict:
+                    undo_sharpening: bool = False, log=print) -> dict:
     """Score a model on the held-out subjects (see the module docstring).
 
     Args:
@@ -180,6 +181,10 @@ def learning_report(encoder, decoder, config, *, judge, descriptor=None, heldout
         z_draws: prior draws per code for the z spread.
         seed: seed of those draws.
         batch_size: faces per forward pass.
+        undo_sharpening: score the edits after
+            :func:`~exprgan_tf.preprocessing.undo_unsharp_mask` with the config's
+            radius and amount (a diagnostic for a G trained on sharpened faces; no
+            effect without ``preprocess.unsharp_mask``).
         log: progress messages (``None``: silent).
 
     Returns:
@@ -198,8 +203,20 @@ def learning_report(encoder, decoder, config, *, judge, descriptor=None, heldout
     x, y, subj, src, tgt = h["x"], h["y"], h["subjects"], h["src"], h["tgt"]
     inputs = x[src]
     say(f"editing {len(x)} held-out faces to 6 expressions ({len(src)} edits)")
-    edits = protocol.edit_faces(encoder, decoder, config, inputs, tgt, 1.0, batch_size)
-    report = {"edits": int(len(src)), "heldout_subjects": h["subject_ids"]}
+    pre = config.preprocess
+    undo = undo_sharpening and pre.unsharp_mask
+
+    def edit(images, targets, intensities):
+        out = protocol.edit_faces(encoder, decoder, config, images, targets, intensities,
+                                  batch_size)
+        if undo:
+            out = np.asarray(to_display(to_model_range(
+                undo_unsharp_mask(out, pre.radius, pre.amount))))
+        return out
+
+    edits = edit(inputs, tgt, 1.0)
+    report = {"edits": int(len(src)), "heldout_subjects": h["subject_ids"],
+              "undo_sharpening": bool(undo)}
 
     # 1. requested expression
     pred = predict_classes(judge, edits)
@@ -262,8 +279,7 @@ def learning_report(encoder, decoder, config, *, judge, descriptor=None, heldout
 
     # 6. intensity
     it = h["intensity"]
-    sweep = protocol.edit_faces(encoder, decoder, config, it["neutral"][it["src"]],
-                                it["tgt"], it["req"], batch_size)
+    sweep = edit(it["neutral"][it["src"]], it["tgt"], it["req"])
     t_hat = scores.estimate_intensity(sweep, it["ladders"])
     t_in = scores.estimate_intensity(it["neutral"][it["src"]], it["ladders"])
     report["intensity"] = scores.intensity_scores(it["req"], t_hat)
