@@ -23,6 +23,11 @@ def _batch(n=3, size=32, seed=0):
     return images, expression, intensity
 
 
+# Under pytest-xdist every test of this module runs on one worker, so the module
+# fixtures below are built once (setup.cfg: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group(__name__)
+
+
 @pytest.fixture(scope="module", params=["exprgan-small", "proposed-small"])
 def setup(request, tiny_config):
     keras.utils.set_random_seed(1)

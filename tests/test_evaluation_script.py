@@ -29,6 +29,11 @@ def make_run(path, preset, tiny_config):
     return str(path)
 
 
+# Under pytest-xdist every test of this module runs on one worker, so the module
+# fixtures below are built once (setup.cfg: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group(__name__)
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, tiny_config):
     root = tmp_path_factory.mktemp("runs")

@@ -27,6 +27,11 @@ needs_mtcnn = pytest.mark.skipif(not HAS_MTCNN, reason="face detection needs the
                                  "'mtcnn' package (pip install mtcnn)")
 
 
+# Under pytest-xdist every test of this module runs on one worker, so the module
+# fixtures below are built once (setup.cfg: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group(__name__)
+
+
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory, tiny_config):
     keras.utils.set_random_seed(3)

@@ -18,6 +18,11 @@ PINNED = {"identity_pixels": 0.983, "pca_at_10": 1.0, "ssim": 0.604, "expression
                         "sadness": 0.479, "surprise": 1.0}}
 
 
+# Under pytest-xdist every test of this module runs on one worker, so the module
+# fixtures below are built once (setup.cfg: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group(__name__)
+
+
 @pytest.fixture(scope="module")
 def editor():
     return load_editor(SHIPPED)

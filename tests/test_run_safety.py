@@ -17,6 +17,11 @@ from exprgan_tf.training import NonFiniteLossError, Trainer
 from helpers import assert_same_weights, quiet, tiny_config, tiny_data, weights_of
 
 
+# Under pytest-xdist every test of this module runs on one worker, so the module
+# fixtures below are built once (setup.cfg: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group(__name__)
+
+
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     """A stage-1 run of 2 epochs x 3 steps: ckpt-3 and ckpt-6 (made once, copied per test)."""

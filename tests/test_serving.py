@@ -23,6 +23,11 @@ from exprgan_tf.serving import export as export_lib
 
 
 
+# Under pytest-xdist every test of this module runs on one worker, so the module
+# fixtures below are built once (setup.cfg: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group(__name__)
+
+
 @pytest.fixture(scope="module")
 def editor(tiny_config):
     keras.utils.set_random_seed(2)
