@@ -15,8 +15,10 @@ TINY = ["model.image_size=32", "model.encoder_filters=[8,8,16,16,16]",
         "model.decoder_start_filters=16", "model.decoder_filters=[16,16,8,8,8]",
         "model.decoder_final_filters=4", "model.dimg_filters=[4,8,8,8]", "model.dimg_dense=16",
         "model.q_shared_units=16", "model.q_head_units=8", "training.sample_every=100",
-        # the paired term needs subjects, which tiny_data has not; it has its own tests
-        "training.stage2.losses.paired=0", "training.stage3.losses.paired=0"]
+        # the paired term and the expression regions need subjects, which tiny_data has
+        # not; they have their own tests
+        "training.stage2.losses.paired=0", "training.stage3.losses.paired=0",
+        "training.expression_regions=0"]
 
 
 def tiny_config(preset="proposed-small", extra=()):
