@@ -325,20 +325,19 @@ class TrainingInputs:
             else:
                 self.identity_cache = self._cache_identity(identity_features, chunk,
                                                            identity_cache_bytes, log)
-        self.pair_groups = None if pair_groups is None else np.asarray(pair_groups)
 
-    def expression_weights(self, strength: float) -> np.ndarray:
+    def expression_weights(self, strength: float, groups) -> np.ndarray:
         """``training.expression_regions``: G's per-pixel L1 weights ``[S, S, 1]``,
         ``(1 + strength * m) / (1 + strength)`` for the :func:`expression_map` ``m`` of
-        the faces G gives back, grouped by ``pair_groups``."""
-        if self.pair_groups is None:
-            raise ValueError("training.expression_regions needs pair_groups (the subject of "
-                             "every training face), as the paired term does.")
+        the faces G gives back, grouped by ``groups`` (``[N]``, as ``pair_groups``)."""
+        groups = np.asarray(groups)
+        if groups.shape != (self.num_images,):
+            raise ValueError(f"groups must have one entry per image ({self.num_images}). "
+                             f"Received: shape={groups.shape}")
 
         def faces_of_each_group():
-            order = np.argsort(self.pair_groups, kind="stable")
-            starts = np.flatnonzero(np.r_[True, self.pair_groups[order][1:]
-                                          != self.pair_groups[order][:-1]])
+            order = np.argsort(groups, kind="stable")
+            starts = np.flatnonzero(np.r_[True, groups[order][1:] != groups[order][:-1]])
             for index in np.split(order, starts[1:]):
                 if self.streamed:
                     yield self._target_preprocess(self._read(index)).numpy()

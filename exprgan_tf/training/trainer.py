@@ -274,12 +274,12 @@ class Trainer:
         self.inputs = TrainingInputs(
             images, labels, config, self.batch_size, log=log,
             identity_features=identity_features if uses_identity and cache_identity else None,
-            pair_groups=pair_groups if paired or regions > 0 else None,
+            pair_groups=pair_groups if paired else None,
             pair_pool=pair_pool if paired and pool else None, intensities=intensities,
             cache_bytes=cache_bytes)
         pixel_weights = None
         if regions > 0:
-            pixel_weights = self.inputs.expression_weights(regions)
+            pixel_weights = self.inputs.expression_weights(regions, pair_groups)
             log(f"Expression regions: G's L1 weighs each pixel {pixel_weights.min():.2f}"
                 f"-{pixel_weights.max():.2f} (mean 1), most where faces change with "
                 "expression.")
