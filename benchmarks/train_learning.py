@@ -114,7 +114,7 @@ def train(args, cfg):
         trainer.fit(epochs=epochs)
         timings[f"stage{stage}"] = {"epochs": epochs, "steps": int(trainer.global_step),
                                     "seconds": round(time.time() - t0, 1)}
-    return trainer.config, trainer.nets.encoder, trainer.nets.decoder, timings
+    return (trainer.config, *trainer.editing_networks(), timings)
 
 
 def main(argv=None):
@@ -142,6 +142,9 @@ def main(argv=None):
     p.add_argument("--undo-sharpening", action="store_true",
                    help="score the edits after undoing the unsharp mask G was trained to "
                         "draw (exprgan_tf.preprocessing.undo_unsharp_mask; a diagnostic)")
+    p.add_argument("--trained-weights", action="store_true",
+                   help="with --score-only: score the trained weights of a run that keeps "
+                        "a weight average (training.ema_momentum), not the average")
     p.add_argument("--out", default=os.path.join(HERE, "results", "train_learning"))
     args = p.parse_args(argv)
     if args.checkpoint and args.score_only:
@@ -163,9 +166,11 @@ def main(argv=None):
         meta.update(model=args.checkpoint, preset=args.preset, overrides=[], training={})
     elif args.score_only:
         from exprgan_tf.run_dir import load_networks
-        config, nets = load_networks(args.run_dir)
+        config, nets = load_networks(args.run_dir, averaged=not args.trained_weights)
         enc, dec = nets["encoder"], nets["decoder"]
         meta.update(model=args.run_dir, preset=config.name,
+                    weights=("trained" if args.trained_weights or not
+                             config.training.ema_momentum else "average"),
                     overrides=config_overrides(config),
                     training=history_summary(args.run_dir))
     else:
@@ -204,6 +209,11 @@ def main(argv=None):
            f"{report['expression']['judge_on_real']:.1%})",
            f"- Held-out subjects: {', '.join(report['heldout_subjects'])}; scoring took "
            f"{report['seconds']:.0f} s"]
+    if meta.get("weights") == "average":
+        md.append("- Weights: the average of the trained weights (training.ema_momentum = "
+                  f"{config.training.ema_momentum:g})")
+    elif meta.get("weights") == "trained" and config.training.ema_momentum:
+        md.append("- Weights: the trained weights (`--trained-weights`), not their average")
     if report["undo_sharpening"]:
         md.append("- Edits scored after `undo_unsharp_mask` (radius "
                   f"{config.preprocess.radius}, amount {config.preprocess.amount}): the "

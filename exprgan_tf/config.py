@@ -467,6 +467,12 @@ class TrainingConfig:
             scaled to mean 1, so the mean weight stays 1. 0 (the default, the original):
             every pixel alike. Needs the paired term's ``pair_groups`` (not in the
             original).
+        ema_momentum: keep an exponential moving average of E's and G's weights, ``a <-
+            m * a + (1 - m) * w`` after every step (:mod:`exprgan_tf.training.averaging`),
+            and edit with it: the exporter, the scorers and the sample sheets use the
+            average, training itself never does. 0 (the default, the original): no
+            average. In ``[0, 1)``; the average spans about ``1 / (1 - m)`` steps and
+            restarts from the trained weights at the start of each stage.
     """
 
     stage1: StageConfig = field(default_factory=_stage1)
@@ -482,6 +488,7 @@ class TrainingConfig:
     codes: str = "sampled"
     dimg_blur: float = 0.0
     expression_regions: float = 0.0
+    ema_momentum: float = 0.0
 
     def stage(self, number: int) -> StageConfig:
         if number not in (1, 2, 3):
@@ -503,6 +510,8 @@ class TrainingConfig:
             _fail(f"{prefix}.codes", self.codes, f"one of {list(TRAINING_CODES)}")
         _check_non_negative(f"{prefix}.dimg_blur", self.dimg_blur)
         _check_non_negative(f"{prefix}.expression_regions", self.expression_regions)
+        if not _is_finite_number(self.ema_momentum) or not 0.0 <= self.ema_momentum < 1.0:
+            _fail(f"{prefix}.ema_momentum", self.ema_momentum, "a number in [0, 1)")
 
 
 @dataclass(frozen=True)

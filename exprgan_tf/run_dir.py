@@ -247,12 +247,23 @@ def load_config(run_dir) -> ExprGANConfig:
     return ExprGANConfig.load(path)
 
 
-def load_networks(run_dir, names=("encoder", "decoder")):
+def has_average(prefix) -> bool:
+    """Whether the checkpoint ``prefix`` holds a weight average of E and G
+    (``training.ema_momentum``, :mod:`exprgan_tf.training.averaging`)."""
+    from exprgan_tf.training.averaging import AVERAGED, SUFFIX
+
+    names = {key.split("/")[0] for key, _ in tf.train.list_variables(prefix)}
+    return all(n + SUFFIX in names for n in AVERAGED)
+
+
+def load_networks(run_dir, names=("encoder", "decoder"), averaged=True):
     """Build the networks of a run from its config and restore their newest weights.
 
     Args:
         run_dir: a directory written by ``scripts/train.py``.
         names: which of :data:`NETWORK_NAMES` to build and restore.
+        averaged: give the encoder and decoder the weight average of the checkpoint
+            when it has one (``training.ema_momentum``); ``False``: the trained weights.
 
     Returns:
         ``(config, networks)`` with ``networks`` a dict name -> ``keras.Model``.
@@ -274,5 +285,10 @@ def load_networks(run_dir, names=("encoder", "decoder")):
                                 "(python scripts/train.py --stage 1 ...).")
     all_nets = models.build_networks(config.model).as_dict()
     nets = {n: all_nets[n] for n in names}
-    tf.train.Checkpoint(**nets).restore(prefix).expect_partial().assert_existing_objects_matched()
+    stored = dict(nets)
+    if averaged and has_average(prefix):
+        from exprgan_tf.training.averaging import AVERAGED, SUFFIX
+        stored = {(n + SUFFIX if n in AVERAGED else n): net for n, net in nets.items()}
+    tf.train.Checkpoint(**stored).restore(prefix).expect_partial() \
+        .assert_existing_objects_matched()
     return config, nets

@@ -666,3 +666,42 @@ def test_with_a_pool_the_edit_term_judges_the_full_intensity_decode(tmp_path, ti
     g_edit = float(tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
         tf.ones_like(logit), logit)))
     np.testing.assert_allclose(float(out["G_edit"]), g_edit, rtol=1e-4)
+
+
+def test_weight_average_follows_training_without_changing_it(tmp_path, tiny_config, tiny_data):
+    """training.ema_momentum keeps a = m * a + (1 - m) * w of E and G after every step:
+    training itself is bit for bit the same, the checkpoint carries the average, and
+    load_networks gives it (or, asked, the trained weights)."""
+    images, labels = tiny_data(16)
+    cfg = tiny_config(extra=["training.ema_momentum=0.75"])
+    t = Trainer(cfg, tmp_path / "avg", 1, images, labels, batch_size=8, log=quiet)
+    assert t.editing_networks()[1] is t.average.averaged["decoder"]
+    seen = [[w.numpy() for w in t.nets.decoder.weights]]
+    for _ in range(2):  # one step per call; the second call resumes mid-epoch
+        t.fit(epochs=1, max_steps=1)
+        seen.append([w.numpy() for w in t.nets.decoder.weights])
+    plain = Trainer(tiny_config(), tmp_path / "plain", 1, images, labels, batch_size=8,
+                    log=quiet)
+    assert plain.average is None and plain.editing_networks()[1] is plain.nets.decoder
+    plain.fit(epochs=1)
+    assert_same_weights(weights_of(plain), weights_of(t))
+    expected = [0.75 * (0.75 * w0 + 0.25 * w1) + 0.25 * w2 for w0, w1, w2 in zip(*seen)]
+    got = [w.numpy() for w in t.average.averaged["decoder"].weights]
+    for e, g in zip(expected, got):
+        np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-7)
+    assert max(np.abs(g - w).max() for g, w in zip(got, seen[-1])) > 1e-4
+    t.close()
+    _, nets = rd.load_networks(tmp_path / "avg")
+    for e, g in zip(expected, nets["decoder"].weights):
+        np.testing.assert_allclose(g.numpy(), e, rtol=1e-5, atol=1e-7)
+    _, raw = rd.load_networks(tmp_path / "avg", averaged=False)
+    assert_same_weights({"d": seen[-1]}, {"d": [w.numpy() for w in raw["decoder"].weights]})
+    # a run without an average that turns it on starts it from the restored weights
+    plain.close()
+    on = Trainer(cfg, tmp_path / "plain", 1, images, labels, batch_size=8, log=quiet)
+    assert "has no weight average" in on.restored
+    assert_same_weights({"d": seen[-1]},
+                        {"d": [w.numpy() for w in on.average.averaged["decoder"].weights]})
+    with pytest.raises(ValueError, match=r"training.ema_momentum=1.0: expected a number "
+                                         r"in \[0, 1\)"):
+        tiny_config(extra=["training.ema_momentum=1"])

@@ -51,6 +51,7 @@ from exprgan_tf.config import EXPRESSIONS, ExprGANConfig
 from exprgan_tf.controller import intensity_code, sample_latent_prior
 from exprgan_tf.editor import ExpressionEditor
 from exprgan_tf.models import build_networks, decode
+from exprgan_tf.training import averaging
 from exprgan_tf.preprocessing import preprocess_fn, to_display
 from exprgan_tf.training.inputs import (CACHE_BYTES, TrainingInputs, image_files,
                                          read_image_files, unreadable_image_error)
@@ -307,14 +308,19 @@ class Trainer:
             self.optimizers["EG"].build(self.step.eg_vars)
             self.optimizers["D_z"].build(self.step.dz_vars)
             self.optimizers["D_img"].build(self.step.dimg_vars)
+            # Built after everything training uses: it draws no random numbers that
+            # training would (every draw of a step comes with its batch anyway).
+            self.average = self._build_average(precision)
         if stage > 1 and self.stage_config.losses.identity > 0 and identity_features is None:
             self.log(f"Note: identity.network is 'none', so L_id is 0 in stage {stage}. "
                      "Run scripts/fetch_weights.py and set identity.network=dlib_resnet "
                      "(or vgg_face) for the identity loss.")
-        self.checkpoint = tf.train.Checkpoint(
+        self._trained_state = dict(
             **self.nets.as_dict(), optimizer_EG=self.optimizers["EG"],
             optimizer_D_z=self.optimizers["D_z"], optimizer_D_img=self.optimizers["D_img"],
             epoch=self.epoch, step_in_epoch=self.step_in_epoch, global_step=self.global_step)
+        self.checkpoint = tf.train.Checkpoint(**self._trained_state,
+                                              **self._averaged_networks())
         # A worker that is not the chief saves where nobody looks, and deletes it again.
         self._worker_dir = None if self.is_chief else tempfile.mkdtemp(
             prefix=f"exprgan-worker{self._task_id()}-")
@@ -345,6 +351,29 @@ class Trainer:
                     f"settings as {path}.")
         self.config.save(path)
 
+    def _build_average(self, precision):
+        momentum = self.config.training.ema_momentum
+        if momentum <= 0:
+            return None
+        with dtype_policy(precision):
+            copies = build_networks(self.config.model).as_dict()
+        nets = self.nets.as_dict()
+        return averaging.WeightAverage({n: nets[n] for n in averaging.AVERAGED},
+                                       {n: copies[n] for n in averaging.AVERAGED}, momentum)
+
+    def _averaged_networks(self) -> dict:
+        """Checkpoint name -> network of the weight average (empty without one)."""
+        if self.average is None:
+            return {}
+        return {n + averaging.SUFFIX: self.average.averaged[n] for n in averaging.AVERAGED}
+
+    def editing_networks(self):
+        """``(encoder, decoder)`` an editor of this run would use now: the weight
+        average when ``training.ema_momentum`` keeps one, else the trained networks."""
+        if self.average is not None:
+            return self.average.averaged["encoder"], self.average.averaged["decoder"]
+        return self.nets.encoder, self.nets.decoder
+
     def _task_id(self) -> int:
         resolver = getattr(self.strategy, "cluster_resolver", None)
         return int(getattr(resolver, "task_id", 0) or 0)
@@ -364,9 +393,17 @@ class Trainer:
         if latest:
             if self.is_chief:  # the others only read the run directory
                 self._set_aside_newer_than(latest)
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
+            average_missing = self.average is not None and not rd.has_average(latest)
+            checkpoint = self.checkpoint
+            if average_missing:  # restore everything else; the average starts below
+                checkpoint = tf.train.Checkpoint(**self._trained_state)
+            checkpoint.restore(latest).assert_existing_objects_matched()
             msg = (f"Resuming stage {self.stage} from {latest}: epoch {int(self.epoch)}, "
                    f"step {int(self.step_in_epoch)} of that epoch.")
+            if average_missing:
+                self.average.reset()
+                msg += (" The checkpoint has no weight average (training.ema_momentum): it "
+                        "starts from the restored weights.")
             if self.is_chief and self.manager.latest_checkpoint is None:
                 msg += (f" ({os.path.join(directory, 'checkpoint')} was missing; the "
                         "checkpoint was found from its files.)")
@@ -386,6 +423,8 @@ class Trainer:
                    "starting from freshly initialised networks.")
             if self.stage > 1:
                 msg += f" (The original schedule runs stage {self.stage - 1} first.)"
+        if not latest and self.average is not None:
+            self.average.reset()
         self.log(msg)
         return msg
 
@@ -478,6 +517,8 @@ class Trainer:
                 print(f"Epoch {epoch + 1}/{epochs}", flush=True)
                 for batch in _batches(data):
                     losses = self.step(batch)
+                    if self.average is not None:
+                        self.average.update()
                     values = {k: float(v) for k, v in losses.items()}
                     self._check_finite(values, epoch)
                     self.step_in_epoch.assign_add(1)
@@ -548,7 +589,8 @@ class Trainer:
                 f"Not saving over {prefix}: its files exist but this run did not write "
                 f"them ({', '.join(rd.checkpoint_files(prefix))}). Move them away and run "
                 "the same command again.")
-        variables = [v for net in self.nets.as_dict().values() for v in net.weights]
+        nets = list(self.nets.as_dict().values()) + list(self._averaged_networks().values())
+        variables = [v for net in nets for v in net.weights]
         variables += [v for opt in self.optimizers.values() for v in opt.variables]
         bad = [v.path for v in variables if v.dtype in ("float16", "bfloat16", "float32")
                and not bool(tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(v))))]
@@ -613,10 +655,10 @@ class Trainer:
             codes = [intensity_code(np.full(cols, e), np.ones(cols, np.float32),
                                     m.num_classes, m.intensity_dim)
                      for e in range(m.num_classes)]
-            return np.stack([to_display(decode(self.nets.decoder, z, c)).numpy()
+            decoder = self.editing_networks()[1]
+            return np.stack([to_display(decode(decoder, z, c)).numpy()
                              for c in codes])
-        editor = ExpressionEditor.from_networks(self.config, self.nets.encoder,
-                                                self.nets.decoder)
+        editor = ExpressionEditor.from_networks(self.config, *self.editing_networks())
         shown = to_display(preprocess_fn(self.config.preprocess)(self.sample_images)).numpy()
         return np.stack([shown] + [editor.edit(self.sample_images, e, 1.0)
                                    for e in range(m.num_classes)])
