@@ -19,7 +19,7 @@ Example:
     >>> a = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     >>> avg = WeightAverage({"net": w}, {"net": a}, momentum=0.75)
     >>> avg.reset()
-    >>> w.layers[0].bias.assign([4.0])
+    >>> _ = w.layers[0].bias.assign([4.0])
     >>> avg.update()
     >>> float(a.layers[0].bias[0])    # 0.75 * 0 + 0.25 * 4
     1.0
@@ -44,9 +44,14 @@ class WeightAverage:
         averaged: name -> a model of the same architecture that holds the average.
         momentum: ``m`` in ``a <- m * a + (1 - m) * w``, in ``(0, 1)``; the average
             spans about ``1 / (1 - m)`` steps.
+        jit_compile: compile the update with XLA into one fused kernel (about 4x faster
+            than one op per weight on a CPU: 6-8 ms against 25-29 ms a step for
+            ``proposed-small``'s 11 M weights). Leave it off for variables of a
+            multi-replica strategy.
     """
 
-    def __init__(self, networks: dict, averaged: dict, momentum: float):
+    def __init__(self, networks: dict, averaged: dict, momentum: float,
+                 jit_compile: bool = True):
         if not 0.0 < momentum < 1.0:
             raise ValueError(f"momentum must be in (0, 1). Received: momentum={momentum}")
         if set(networks) != set(averaged):
@@ -62,7 +67,7 @@ class WeightAverage:
                 raise ValueError(f"{name}: the average's weights {shapes[1]} do not match "
                                  f"the network's {shapes[0]}")
             self.pairs += list(zip(source, target))
-        self._update = tf.function(self._assign_average)
+        self._update = tf.function(self._assign_average, jit_compile=jit_compile)
 
     def reset(self):
         """Make the average equal to the current weights (at the start of a stage)."""

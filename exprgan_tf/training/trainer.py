@@ -358,8 +358,9 @@ class Trainer:
         with dtype_policy(precision):
             copies = build_networks(self.config.model).as_dict()
         nets = self.nets.as_dict()
-        return averaging.WeightAverage({n: nets[n] for n in averaging.AVERAGED},
-                                       {n: copies[n] for n in averaging.AVERAGED}, momentum)
+        return averaging.WeightAverage(
+            {n: nets[n] for n in averaging.AVERAGED}, {n: copies[n] for n in averaging.AVERAGED},
+            momentum, jit_compile=self.strategy.num_replicas_in_sync == 1)
 
     def _averaged_networks(self) -> dict:
         """Checkpoint name -> network of the weight average (empty without one)."""
