@@ -54,6 +54,7 @@ def test_small_presets_carry_the_cpu_recipe_and_full_presets_do_not():
                 t.stage3.losses.total_variation, t.stage2.losses.pixel) == (0.01, 0.01, 0.001, 1.0)
         assert t.pair_intensities == full.training.pair_intensities == ()
         assert (t.expression_regions, full.training.expression_regions) == (4.0, 0.0)
+        assert (t.ema_momentum, full.training.ema_momentum) == (0.995, 0.0)
         for n in (1, 2, 3):
             losses = getattr(full.training, f"stage{n}").losses
             assert (losses.mismatch, losses.edit, losses.paired) == (0.0, 0.0, 0.0)

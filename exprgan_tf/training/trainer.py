@@ -9,7 +9,7 @@ then trains epoch by epoch with:
   columns = test faces) every ``training.sample_every`` epochs, also saved as PNG;
 - a checkpoint every ``training.checkpoint_every`` epochs, at the end, and when the
   run is interrupted with Ctrl-C / SIGTERM (between two steps, so nothing is lost and
-  the resumed run equals an uninterrupted one);
+  the resumed run continues as an uninterrupted one would);
 - a stop with a clear error on a NaN/Inf loss or weight, leaving the last good
   checkpoint alone (a checkpoint is never written with non-finite weights, nor over an
   existing checkpoint file);
@@ -21,8 +21,10 @@ then trains epoch by epoch with:
   their checkpoints to a temporary directory of their own and delete it, and all of
   them resume from the chief's newest checkpoint (the run directory must therefore be
   on a file system every worker reads);
-- networks initialised from ``training.seed``: two identical commands give identical
-  weights;
+- networks initialised from ``training.seed``: two identical commands start from
+  identical weights and draw identical batches (at the tests' tiny sizes they train
+  bit for bit alike; at real sizes TensorFlow's multi-threaded CPU kernels make the
+  last bits differ from run to run, docs/design.md "Training loop");
 - ``history.csv`` (per-epoch mean losses) and ``loss_curves.png`` at the end.
 
 Example:
@@ -311,6 +313,11 @@ class Trainer:
             # Built after everything training uses: it draws no random numbers that
             # training would (every draw of a step comes with its batch anyway).
             self.average = self._build_average(precision)
+        if self.average is not None:
+            log(f"Weight average: E and G are also kept as an average of their recent weights "
+                f"(training.ema_momentum={self.average.momentum:g}, about "
+                f"{round(1 / (1 - self.average.momentum))} steps); sample sheets, the exporter "
+                "and the scorers use it.")
         if stage > 1 and self.stage_config.losses.identity > 0 and identity_features is None:
             self.log(f"Note: identity.network is 'none', so L_id is 0 in stage {stage}. "
                      "Run scripts/fetch_weights.py and set identity.network=dlib_resnet "
