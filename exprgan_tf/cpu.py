@@ -13,13 +13,13 @@ which imports it first) sets ``TF_ENABLE_ONEDNN_OPTS=1`` on x86 when:
   later would only make the environment lie about the running process.
 
 oneDNN changes the order of floating-point sums, so results differ from Eigen's in the
-last bits; within one process (and across a resumed run) they stay bit-identical.
+last bits.
 
 Nothing here imports TensorFlow.
 
 Example:
     >>> flags = cpu_flags("flags : fpu avx2 avx512f avx512_bf16")
-    >>> bfloat16_units(flags)
+    >>> bfloat16_units(flags, environ={})    # no ONEDNN_MAX_CPU_ISA cap
     True
     >>> bfloat16_units(cpu_flags("flags : fpu avx2 fma"))
     False
