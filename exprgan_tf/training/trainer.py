@@ -52,9 +52,9 @@ from exprgan_tf import run_dir as rd
 from exprgan_tf.config import EXPRESSIONS, ExprGANConfig
 from exprgan_tf.controller import intensity_code, sample_latent_prior
 from exprgan_tf.editor import ExpressionEditor
-from exprgan_tf.models import build_networks, decode
-from exprgan_tf.training import averaging
+from exprgan_tf.models import build_decoder, build_encoder, build_networks, decode
 from exprgan_tf.preprocessing import preprocess_fn, to_display
+from exprgan_tf.training import averaging
 from exprgan_tf.training.inputs import (CACHE_BYTES, TrainingInputs, image_files,
                                          read_image_files, unreadable_image_error)
 from exprgan_tf.training.precision import dtype_policy, make_optimizer
@@ -362,12 +362,13 @@ class Trainer:
         momentum = self.config.training.ema_momentum
         if momentum <= 0:
             return None
-        with dtype_policy(precision):
-            copies = build_networks(self.config.model).as_dict()
+        with dtype_policy(precision):  # only the copies it averages, not D_z / D_img
+            copies = {"encoder": build_encoder(self.config.model),
+                      "decoder": build_decoder(self.config.model)}
         nets = self.nets.as_dict()
         return averaging.WeightAverage(
-            {n: nets[n] for n in averaging.AVERAGED}, {n: copies[n] for n in averaging.AVERAGED},
-            momentum, jit_compile=self.strategy.num_replicas_in_sync == 1)
+            {n: nets[n] for n in averaging.AVERAGED}, copies, momentum,
+            jit_compile=self.strategy.num_replicas_in_sync == 1)
 
     def _averaged_networks(self) -> dict:
         """Checkpoint name -> network of the weight average (empty without one)."""
