@@ -254,6 +254,34 @@ def test_cached_identity_features_leave_the_loss_unchanged(tmp_path, tiny_config
         np.testing.assert_allclose(a, b, atol=1e-6)
 
 
+def test_identity_loss_on_part_of_the_batch(tmp_path, tiny_config, tiny_data):
+    """identity.images_per_step=3: L_id and L_id_pair are measured on the first 3 faces
+    of the batch, against the cached features of those same faces."""
+    from exprgan_tf import losses
+    images, labels = tiny_data(8)
+    groups = np.array(["s1"] * 4 + ["s2"] * 4)
+    cfg = tiny_config(extra=["training.stage2.losses.identity=1.0", "identity.images_per_step=3",
+                             "training.stage2.losses.paired=1", "training.stage2.losses.edit=0",
+                             "training.pair_intensities=[]"])
+    keras.utils.set_random_seed(5)
+    ident = _tiny_identity_net()
+    t = Trainer(cfg, tmp_path, 2, images, labels, batch_size=8, identity_features=ident,
+                log=quiet, pair_groups=groups)
+    assert t.step.identity_images == 3
+    batch, out = _step_then_restore(t)
+    z = t.nets.encoder(batch["image"], training=True)
+    real = [f[:3] for f in ident(batch["image"])]
+    for key, code in (("L_id", batch["code"]), ("L_id_pair", batch["pair_code"])):
+        fake = t.nets.decoder([z, code], training=True)
+        part = float(losses.identity_feature_loss(real, ident(fake[:3])))
+        whole = float(losses.identity_feature_loss(ident(batch["image"]), ident(fake)))
+        np.testing.assert_allclose(float(out[key]), part, rtol=1e-4)
+        assert abs(part - whole) > 1e-4 * whole
+    with pytest.raises(ValueError, match=r"identity.images_per_step=-1: expected an "
+                                         r"integer >= 0"):
+        tiny_config(extra=["identity.images_per_step=-1"])
+
+
 def test_identity_cache_respects_its_memory_budget(tmp_path, tiny_config, tiny_data):
     images, labels = tiny_data()
     messages = []

@@ -107,6 +107,8 @@ class StageStep:
         intensity_dim: code dims per class (``model.intensity_dim``).
         identity_features: frozen model ``[-1, 1] images -> list of maps``, or ``None``.
         identity_layer_weights: beta_l per identity layer (empty = all 1).
+        identity_images: L_id on the first this many faces of each replica's batch
+            (``identity.images_per_step``; 0 = all).
         strategy: the ``tf.distribute`` strategy the variables were created under.
         jit_compile: compile the per-replica step with XLA.
         skip_zero_weight_terms: leave the terms whose weight is 0 out of the
@@ -124,7 +126,7 @@ class StageStep:
 
     def __init__(self, *, stage, networks, optimizers, weights, num_classes=6,
                  intensity_dim=5, identity_features=None, identity_layer_weights=(),
-                 strategy=None, jit_compile=False, skip_zero_weight_terms=True,
+                 identity_images=0, strategy=None, jit_compile=False, skip_zero_weight_terms=True,
                  dimg_blur=0.0, pixel_weights=None):
         if dimg_blur < 0:
             raise ValueError(f"dimg_blur must be >= 0. Received: dimg_blur={dimg_blur!r}")
@@ -138,6 +140,11 @@ class StageStep:
         self.intensity_dim = intensity_dim
         self.identity_features = identity_features
         self.identity_layer_weights = tuple(identity_layer_weights)
+        if isinstance(identity_images, bool) or not isinstance(identity_images, int) \
+                or identity_images < 0:
+            raise ValueError("identity_images must be an integer >= 0. "
+                             f"Received: identity_images={identity_images!r}")
+        self.identity_images = identity_images
         self.strategy = strategy or tf.distribute.get_strategy()
         self.jit_compile = jit_compile
         self.skip_zero_weight_terms = skip_zero_weight_terms
@@ -385,13 +392,20 @@ class StageStep:
         no gradient flows into them."""
         feats = batch.get("identity_features")
         if feats is None:
-            feats = self.identity_features(batch.get("target", batch["image"]), training=False)
+            feats = self.identity_features(
+                self._identity_share(batch.get("target", batch["image"])), training=False)
         feats = feats if isinstance(feats, (list, tuple)) else [feats]
-        return [tf.stop_gradient(f) for f in feats]
+        return [tf.stop_gradient(self._identity_share(f)) for f in feats]
+
+    def _identity_share(self, x):
+        """The first ``identity_images`` rows of ``x`` (all when 0): the faces L_id is
+        measured on."""
+        return x[:self.identity_images] if self.identity_images else x
 
     def _identity_loss(self, real_feats, fake):
-        """L_id between precomputed (stopped) features of real faces and ``fake``."""
-        fake_feats = self.identity_features(fake, training=False)
+        """L_id between precomputed (stopped) features of real faces and ``fake`` (both
+        cut to the faces L_id is measured on)."""
+        fake_feats = self.identity_features(self._identity_share(fake), training=False)
         fake_feats = fake_feats if isinstance(fake_feats, (list, tuple)) else [fake_feats]
         return L.identity_feature_loss(real_feats, fake_feats,
                                        self.identity_layer_weights or None)

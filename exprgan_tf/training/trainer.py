@@ -302,7 +302,8 @@ class Trainer:
                 stage=stage, networks=self.nets, optimizers=self.optimizers,
                 weights=self.stage_config.losses, num_classes=config.model.num_classes,
                 intensity_dim=config.model.intensity_dim, identity_features=identity_features,
-                identity_layer_weights=config.identity.layer_weights, strategy=self.strategy,
+                identity_layer_weights=config.identity.layer_weights,
+                identity_images=config.identity.images_per_step, strategy=self.strategy,
                 jit_compile=config.training.jit_compile,
                 dimg_blur=config.training.dimg_blur, pixel_weights=pixel_weights)
             # Keras 3 optimisers create their slots on first use; build them now so the
