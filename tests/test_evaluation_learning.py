@@ -75,6 +75,17 @@ def test_z_spread_hand_computed():
 
 
 # --- the report, end to end on an untrained 32x32 model --------------------------------
+def test_read_as_is_the_confusion_matrix_in_shares():
+    from exprgan_tf.evaluation import learning
+    requested = np.array([3, 3, 3, 3, 0, 0])
+    pred = np.array([3, 2, 2, 4, 0, 0])  # happiness read as fear twice, sadness once
+    read = learning._read_as(pred, requested)
+    assert read == {"anger": {"anger": 1.0},
+                    "happiness": {"fear": 0.5, "happiness": 0.25, "sadness": 0.25}}
+    assert learning._misread(read, "happiness") == "; else read as fear 50.0%, sadness 25.0%"
+    assert learning._misread(read, "anger") == "" and learning._misread(None, "anger") == ""
+
+
 @pytest.mark.slow  # the whole held-out report, twice: about 60 s
 def test_learning_report_end_to_end_without_dlib_weights():
     from exprgan_tf.config import get_preset
@@ -105,7 +116,16 @@ def test_learning_report_end_to_end_without_dlib_weights():
     assert "edits to the input's own expression" in learning.markdown_rows(rep)
     assert rep["intensity"]["input_unchanged"]["spearman"] is None   # neutral stays 0
     assert rep["z_spread"]["real_faces"] > 0.05
+    # what each requested class was read as: shares that sum to 1, the diagonal being
+    # the per-class accuracy; the table names the misreadings
+    e = rep["expression"]
+    for cls, shares in e["read_as"].items():
+        assert sum(shares.values()) == pytest.approx(1.0)
+        assert shares.get(cls, 0.0) == pytest.approx(e["per_class"][cls])
     md = learning.markdown_rows(rep)
+    wrong = next(c for c, v in e["per_class"].items() if v < 1)
+    worst = max((v, k) for k, v in e["read_as"][wrong].items() if k != wrong)[1]
+    assert f"else read as {worst} " in md
     assert learning.DLIB_NOT_MEASURED in md and "accuracy at 10 eigenfaces" in md
     import json
     json.dumps(learning.public(rep))

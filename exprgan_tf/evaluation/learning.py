@@ -140,6 +140,23 @@ def _per_class(pred, requested):
             for e in range(len(EXPRESSIONS)) if np.any(requested == e)}
 
 
+def _read_as(pred, requested):
+    """``{requested: {read as: share}}`` over the edits of each requested class (the
+    rows of the judge's confusion matrix, as shares; classes read 0 times left out)."""
+    return {EXPRESSIONS[e]: {EXPRESSIONS[k]: float(np.mean(pred[requested == e] == k))
+                             for k in range(len(EXPRESSIONS))
+                             if np.any(pred[requested == e] == k)}
+            for e in range(len(EXPRESSIONS)) if np.any(requested == e)}
+
+
+def _misread(read_as, cls):
+    """``"read as fear 20.1%, sadness 5.0%"``: what the judge saw instead of ``cls``,
+    most often first ('' when never misread; reports written before it: '')."""
+    other = sorted(((v, k) for k, v in (read_as or {}).get(cls, {}).items() if k != cls),
+                   reverse=True)
+    return "; else read as " + ", ".join(f"{k} {_pct(v)}" for v, k in other) if other else ""
+
+
 def _pca(gallery_x, gallery_y, probes, probe_y):
     r = eigenfaces.eigenface_accuracy(gallery_x, gallery_y, probes, probe_y)
     at = r.accuracies[min(PCA_AT, len(r.accuracies)) - 1]
@@ -223,6 +240,7 @@ def learning_report(encoder, decoder, config, *, judge, descriptor=None, heldout
     real_pred = predict_classes(judge, x)
     report["expression"] = {
         "accuracy": float(np.mean(pred == tgt)), "per_class": _per_class(pred, tgt),
+        "read_as": _read_as(pred, tgt),
         "input_unchanged": float(np.mean(real_pred[src] == tgt)),
         "judge_on_real": float(np.mean(real_pred == y)),
         "judge_on_real_per_class": _per_class(real_pred, y), "chance": 1.0 / 6}
@@ -324,7 +342,8 @@ def table_rows(report) -> list:
              f"judge on the real held-out faces {_pct(e['judge_on_real'])}; chance 16.7%")]
     for k, v in e["per_class"].items():
         rows.append((f"Requested expression: {k}", _pct(v), "",
-                     f"judge on real {k}: {_pct(e['judge_on_real_per_class'].get(k))}"))
+                     f"judge on real {k}: {_pct(e['judge_on_real_per_class'].get(k))}"
+                     + _misread(e.get("read_as"), k)))
     rows += [
         ("PCA eigenfaces: best accuracy", _pct(p["best_accuracy"]), _pct(pu["best_accuracy"]),
          f"{len(p['persons'])} persons x 6 expressions; chance {_pct(1 / len(p['persons']))}"),
