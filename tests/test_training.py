@@ -254,9 +254,10 @@ def test_cached_identity_features_leave_the_loss_unchanged(tmp_path, tiny_config
         np.testing.assert_allclose(a, b, atol=1e-6)
 
 
-def test_identity_loss_on_part_of_the_batch(tmp_path, tiny_config, tiny_data):
+@pytest.mark.parametrize("cache", [True, False])
+def test_identity_loss_on_part_of_the_batch(cache, tmp_path, tiny_config, tiny_data):
     """identity.images_per_step=3: L_id and L_id_pair are measured on the first 3 faces
-    of the batch, against the cached features of those same faces."""
+    of the batch, against the features of those same faces (cached or computed)."""
     from exprgan_tf import losses
     images, labels = tiny_data(8)
     groups = np.array(["s1"] * 4 + ["s2"] * 4)
@@ -266,8 +267,8 @@ def test_identity_loss_on_part_of_the_batch(tmp_path, tiny_config, tiny_data):
     keras.utils.set_random_seed(5)
     ident = _tiny_identity_net()
     t = Trainer(cfg, tmp_path, 2, images, labels, batch_size=8, identity_features=ident,
-                log=quiet, pair_groups=groups)
-    assert t.step.identity_images == 3
+                log=quiet, pair_groups=groups, cache_identity=cache)
+    assert t.step.identity_images == 3 and (t.inputs.identity_cache is not None) == cache
     batch, out = _step_then_restore(t)
     z = t.nets.encoder(batch["image"], training=True)
     real = [f[:3] for f in ident(batch["image"])]

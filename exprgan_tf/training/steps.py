@@ -391,11 +391,14 @@ class StageStep:
         """The identity features of the real faces, cached in the batch or computed;
         no gradient flows into them."""
         feats = batch.get("identity_features")
-        if feats is None:
+        if feats is None:  # computed here, for the faces L_id is measured on only
             feats = self.identity_features(
                 self._identity_share(batch.get("target", batch["image"])), training=False)
+        else:              # cached for the whole batch
+            feats = [self._identity_share(f) for f in
+                     (feats if isinstance(feats, (list, tuple)) else [feats])]
         feats = feats if isinstance(feats, (list, tuple)) else [feats]
-        return [tf.stop_gradient(self._identity_share(f)) for f in feats]
+        return [tf.stop_gradient(f) for f in feats]
 
     def _identity_share(self, x):
         """The first ``identity_images`` rows of ``x`` (all when 0): the faces L_id is
