@@ -483,6 +483,12 @@ class TrainingConfig:
             average, training itself never does. 0 (the default, the original): no
             average. In ``[0, 1)``; the average spans about ``1 / (1 - m)`` steps and
             restarts from the trained weights at the start of each stage.
+        clean_targets: every face G is trained towards - its L1 target, the paired
+            term's partners, D_img's real faces, L_id's real faces - is the clean render
+            of the same frame (same person, expression, intensity and lighting, without
+            the pose jitter and sensor noise of the face E sees), so G learns to give
+            back a centred, noise-free face. Built-in face set only (the trainer's
+            ``targets``, from :func:`exprgan_tf.data.clean_faces`); not in the original.
     """
 
     stage1: StageConfig = field(default_factory=_stage1)
@@ -499,6 +505,7 @@ class TrainingConfig:
     dimg_blur: float = 0.0
     expression_regions: float = 0.0
     ema_momentum: float = 0.0
+    clean_targets: bool = False
 
     def stage(self, number: int) -> StageConfig:
         if number not in (1, 2, 3):
@@ -522,6 +529,8 @@ class TrainingConfig:
         _check_non_negative(f"{prefix}.expression_regions", self.expression_regions)
         if not _is_finite_number(self.ema_momentum) or not 0.0 <= self.ema_momentum < 1.0:
             _fail(f"{prefix}.ema_momentum", self.ema_momentum, "a number in [0, 1)")
+        if not isinstance(self.clean_targets, bool):
+            _fail(f"{prefix}.clean_targets", self.clean_targets, "true or false")
 
 
 @dataclass(frozen=True)

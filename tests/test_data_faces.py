@@ -148,6 +148,27 @@ def test_builtin_rows_are_oulu_sized():
     assert np.bincount([r["label"] for r in train]).tolist() == [216] * 6
 
 
+def test_clean_faces_are_the_true_faces_of_the_training_frames(tmp_path):
+    """``data.clean_faces`` (the targets of ``training.clean_targets``): for every face of
+    ``load_split``, in its order, the centred noise-free render of the same subject,
+    expression, intensity and lighting; refused for data on disk."""
+    from exprgan_tf import data
+
+    rows = builtin.builtin_rows(num_subjects=10, split="test")
+    faces, labels, _ = data.load_split(None, "test", 32, num_subjects=10)
+    clean = data.clean_faces(None, "test", 32, num_subjects=10)
+    assert clean.shape == faces.shape == (len(rows), 32, 32, 3)
+    renderer = FaceSet(num_subjects=10)
+    for i in (0, 7, len(rows) - 1):
+        r = rows[i]
+        np.testing.assert_array_equal(
+            clean[i], renderer.true_face(r["subject"], r["label"], r["intensity"], 32,
+                                         lighting=r["lighting"]))
+    assert np.abs(clean.astype(float) - faces).mean() > 2.0  # the jitter and noise
+    with pytest.raises(ValueError, match="training.clean_targets=false"):
+        data.clean_faces(str(tmp_path), "train", 32)
+
+
 def test_pair_pool_renders_every_group_in_every_expression_at_each_intensity(tmp_path):
     from exprgan_tf import data
 

@@ -107,6 +107,40 @@ def test_unsharpened_targets_are_the_same_from_memory_files_and_streams(folder, 
     _assert_same(_batches(streamed.epoch(1, 1)), expected)
 
 
+def test_given_targets_are_what_g_gives_back_from_every_source(folder, tiny_config):
+    """``targets`` (``training.clean_targets``'s clean renders) replace the image as G's
+    target and as the partners' faces, flipped with their inputs, whether the images
+    come from memory, from files decoded once or streamed; E still sees the images."""
+    cfg = tiny_config()
+    clean = folder["images"][::-1].copy()  # any faces other than the images will do
+    kw = dict(pair_groups=folder["subjects"], log=quiet, targets=clean)
+    memory = TrainingInputs(folder["images"], folder["labels"], cfg, B, **kw)
+    cached = TrainingInputs(folder["paths"], folder["labels"], cfg, B, **kw)
+    streamed = TrainingInputs(folder["paths"], folder["labels"], cfg, B, cache_bytes=STREAM,
+                              **kw)
+    assert streamed.streamed and streamed.images is None
+    target_fn = preprocess_fn(cfg.preprocess.target)
+    np.testing.assert_array_equal(memory.targets, target_fn(clean).numpy())
+    arrays = memory.epoch_arrays(1)
+    plan = memory.epoch_plan(1)
+    flip = plan["flip"][:, None, None, None]
+
+    def expected(index):
+        faces = memory.targets[index]
+        return np.where(flip, faces[:, :, ::-1], faces)
+
+    np.testing.assert_array_equal(arrays["target"], expected(plan["index"]))
+    np.testing.assert_array_equal(arrays["pair_image"], expected(plan["pair_index"]))
+    images = preprocess_fn(cfg.preprocess)(folder["images"]).numpy()[plan["index"]]
+    np.testing.assert_array_equal(arrays["image"], np.where(flip, images[:, :, ::-1], images))
+    batches = _batches(memory.epoch(1, 1))
+    _assert_same(_batches(cached.epoch(1, 1)), batches)
+    _assert_same(_batches(streamed.epoch(1, 1)), batches)
+    with pytest.raises(ValueError, match=r"targets must have one face per training image, "
+                                         r"shape \[36, 32, 32, 3\]"):
+        TrainingInputs(folder["images"], folder["labels"], cfg, B, targets=clean[:5], log=quiet)
+
+
 def test_an_epoch_is_a_permutation_with_matching_labels_in_range(folder, tiny_config):
     inputs = TrainingInputs(folder["paths"], folder["labels"], tiny_config(), B,
                             cache_bytes=STREAM, log=quiet)

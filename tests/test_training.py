@@ -507,6 +507,9 @@ def test_paired_term_is_l1_to_the_partner_of_the_decoded_edit(tmp_path, tiny_con
     with pytest.raises(ValueError, match="needs the subject of every training face"):
         Trainer(tiny_config(extra=extra), tmp_path / "x", 2, images, labels, batch_size=8,
                 log=quiet)
+    with pytest.raises(ValueError, match="training.clean_targets=true needs the clean render"):
+        Trainer(tiny_config(extra=extra + ["training.clean_targets=true"]), tmp_path / "y", 2,
+                images, labels, batch_size=8, log=quiet, pair_groups=groups)
     t = Trainer(tiny_config(extra=extra), tmp_path, 2, images, labels, batch_size=8,
                 log=quiet, pair_groups=groups)
     # the map by hand: mean |face - its subject's mean face|, mirrored, smoothed, mean 1

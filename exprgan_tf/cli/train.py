@@ -172,6 +172,8 @@ def main(argv=None) -> int:
                                    config.training.pair_intensities if args.stage > 1 else ())
         intensities = (data.face_intensities(args.data, "train")
                        if config.training.codes == "intensity" else None)
+        targets = (data.clean_faces(args.data, "train", size)
+                   if config.training.clean_targets else None)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -183,7 +185,7 @@ def main(argv=None) -> int:
     try:
         trainer = Trainer(config, run_dir, args.stage, images, labels,
                           sample_images=sample_images, strategy=strategy,
-                          intensities=intensities, **pairing, **cache)
+                          intensities=intensities, targets=targets, **pairing, **cache)
         trainer.fit(max_steps=args.max_steps)
     except (NonFiniteLossError, RunDirBusyError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -199,6 +199,31 @@ def pair_pool(data=None, split: str = "train", image_size: int = 128, intensitie
                             intensities, image_size)
 
 
+def clean_faces(data=None, split: str = "train", image_size: int = 128, *, seed: int = 0,
+                num_subjects: int = 80, frames: int = 3, lighting: str = "mixed",
+                test_fraction: float = 0.1):
+    """The clean render of every face of :func:`load_split` (same arguments, same order):
+    the same person, expression, intensity and lighting, centred and without sensor
+    noise - the targets G is trained towards with ``training.clean_targets``.
+
+    Raises:
+        ValueError: for data on disk, which has no clean version of its photos.
+
+    Example:
+        >>> faces, _, _ = load_split(None, "test", 32, num_subjects=10)
+        >>> clean = clean_faces(None, "test", 32, num_subjects=10)
+        >>> clean.shape == faces.shape, bool((clean != faces).any())
+        (True, True)
+    """
+    if data is not None:
+        raise ValueError("training.clean_targets needs a clean render of every training "
+                         "face, which only the built-in set (no --data) has. For data on "
+                         f"disk ({data}) set training.clean_targets=false.")
+    return load_split(None, split, image_size, seed=seed, num_subjects=num_subjects,
+                      frames=frames, lighting=lighting, test_fraction=test_fraction,
+                      jitter=False)[0]
+
+
 def pair_inputs(data=None, split: str = "train", subjects=None, image_size: int = 128,
                 intensities=(), **builtin):
     """The paired term's arguments of :class:`~exprgan_tf.training.Trainer`:
@@ -216,6 +241,6 @@ def pair_inputs(data=None, split: str = "train", subjects=None, image_size: int 
 
 
 __all__ = ["EXPRESSION_AUS", "LIGHTINGS", "FaceSet", "action_units", "builtin_rows",
-           "face_intensities", "list_split",
+           "clean_faces", "face_intensities", "list_split",
            "load_split", "pair_groups", "pair_inputs", "pair_pool",
            "read_images", "render_rows", "scan", "select_split"]

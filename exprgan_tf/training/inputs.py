@@ -34,8 +34,10 @@ Pre-processing (unsharp mask, rescaling) is deterministic and per image; the fli
 after it (a horizontal flip commutes with it only up to float rounding). With
 ``preprocess.sharpen_targets`` off, a batch also holds ``target``: the same faces
 pre-processed without the unsharp mask, which G is trained to give back (and the
-partners ``pair_image`` are pre-processed that way too); otherwise the targets are the
-``image`` itself and no ``target`` is served.
+partners ``pair_image`` are pre-processed that way too). Given ``targets`` (the clean
+renders of ``training.clean_targets``), ``target`` and the partners are those faces
+instead, kept in memory. Otherwise the targets are the ``image`` itself and no
+``target`` is served.
 
 Likewise the identity network's features of the *real* images do not depend on the
 model being trained: with ``identity_features`` given, they are computed once per
@@ -214,6 +216,11 @@ class TrainingInputs:
             needed with ``training.codes="intensity"``, where ``code`` is the image's
             expression at it and the sampled code moves to ``draw`` (from which the
             steps draw their wrong classes).
+        targets: uint8 ``[N, S, S, C]``, the face G is trained to give back for each
+            image instead of the image itself (``training.clean_targets``: its clean
+            render, :func:`exprgan_tf.data.clean_faces`); also the partners' faces when
+            they come from the training images. Pre-processed as G's targets and kept
+            in memory.
         cache_bytes: keep the pre-processed training images in memory (float32) when
             they take at most this many bytes; above it they are streamed: read (and
             pre-processed) again for every batch. Logged either way for files.
@@ -228,7 +235,8 @@ class TrainingInputs:
     def __init__(self, images, labels, config: ExprGANConfig, batch_size: int,
                  chunk: int = 256, identity_features=None,
                  identity_cache_bytes: int = 2 << 30, log=print, pair_groups=None,
-                 pair_pool=None, intensities=None, cache_bytes: int = CACHE_BYTES):
+                 pair_pool=None, intensities=None, cache_bytes: int = CACHE_BYTES,
+                 targets=None):
         m = config.model
         self.size = m.image_size
         self.paths = image_files(images)
@@ -243,6 +251,12 @@ class TrainingInputs:
         n = len(self.paths) if self.paths is not None else images.shape[0]
         if labels.shape != (n,):
             raise ValueError(f"labels must have shape [{n}]. Received: shape={labels.shape}")
+        if targets is not None:
+            targets = np.asarray(targets)
+            if targets.shape != (n, m.image_size, m.image_size, m.channels):
+                raise ValueError(f"targets must have one face per training image, shape "
+                                 f"[{n}, {m.image_size}, {m.image_size}, {m.channels}]. "
+                                 f"Received: shape={targets.shape}")
         if labels.size and (labels.min() < 0 or labels.max() >= m.num_classes):
             raise ValueError(f"labels must be in [0, {m.num_classes}). Received: "
                              f"min={labels.min()}, max={labels.max()}")
@@ -266,14 +280,19 @@ class TrainingInputs:
             self.intensities = t
         self.labels = labels.astype(np.int32)
         self._preprocess = preprocessing.preprocess_fn(config.preprocess)
-        # G's targets differ from E's inputs only with preprocess.sharpen_targets off.
-        self.separate_targets = config.preprocess.target != config.preprocess
+        # G's targets differ from E's inputs with preprocess.sharpen_targets off, or
+        # when they are given (training.clean_targets).
+        self.given_targets = targets is not None
+        self.separate_targets = (config.preprocess.target != config.preprocess
+                                 or self.given_targets)
         self._target_preprocess = preprocessing.preprocess_fn(config.preprocess.target)
         self._raw = None if self.paths is not None else images  # uint8, when streamed
         self.images = self.targets = None
         size = n * m.image_size * m.image_size * m.channels * 4
         size *= 2 if self.separate_targets else 1
         self.streamed = size > cache_bytes
+        if self.given_targets:  # always in memory
+            self.targets = self._preprocess_all(targets, chunk, target=True)
         what = (f"{n} image files" if self.paths is not None else f"{n} images in memory")
         if self.streamed:
             log(f"Training data: {what}, {size / 2**20:.0f} MiB pre-processed (> the "
@@ -281,7 +300,7 @@ class TrainingInputs:
                 "batch read and pre-processed as it is needed.")
         else:
             self.images = self._cache(chunk)
-            if self.separate_targets:
+            if self.separate_targets and not self.given_targets:
                 self.targets = self._cache(chunk, target=True)
             self._raw = None
             if self.paths is not None:
@@ -339,7 +358,7 @@ class TrainingInputs:
             order = np.argsort(groups, kind="stable")
             starts = np.flatnonzero(np.r_[True, groups[order][1:] != groups[order][:-1]])
             for index in np.split(order, starts[1:]):
-                if self.streamed:
+                if self.streamed and not self.given_targets:
                     yield self._target_preprocess(self._read(index)).numpy()
                 else:
                     yield (self.images if self.targets is None else self.targets)[index]
@@ -394,7 +413,8 @@ class TrainingInputs:
         inputs (the same unless they are separate). The pool holds partners, which are
         only ever targets."""
         target = target and self.separate_targets
-        if pool or (cached if cached is not None else not self.streamed):
+        if pool or (target and self.given_targets) or (
+                cached if cached is not None else not self.streamed):
             images = (self.pair_images if pool else self.targets if target
                       else self.images)
             x = tf.numpy_function(lambda i: images[i], [index], tf.float32, stateful=False)
@@ -496,7 +516,8 @@ class TrainingInputs:
             return tf.where(tf.reshape(flip, [-1, 1, 1, 1]), tf.reverse(x, axis=[2]), x)
 
         # Streamed with separate targets: each file is read once for both.
-        raw = (self._read_tensor(plan["index"]) if self.streamed and self.separate_targets
+        raw = (self._read_tensor(plan["index"])
+               if self.streamed and self.separate_targets and not self.given_targets
                else None)
         batch = {"image": flipped(self._lookup(plan["index"], raw=raw))}
         if self.separate_targets:

@@ -211,13 +211,16 @@ class Trainer:
             ``training.codes="intensity"``, ignored otherwise.
         cache_bytes: the most memory the pre-processed training images may take to be
             kept in memory (above it they are read from their source for every batch).
+        targets: uint8 ``[N, S, S, C]``, the clean render of each training face
+            (:func:`exprgan_tf.data.clean_faces`); needed with
+            ``training.clean_targets``, ignored otherwise.
     """
 
     def __init__(self, config: ExprGANConfig, run_dir, stage: int, images, labels,
                  sample_images=None, strategy=None, identity_features=None,
                  batch_size: int | None = None, cache_identity: bool = True, log=print,
                  pair_groups=None, pair_pool=None, intensities=None,
-                 cache_bytes: int = CACHE_BYTES):
+                 cache_bytes: int = CACHE_BYTES, targets=None):
         self.stage_config = config.training.stage(stage)
         self.config = config
         self.stage = stage
@@ -267,6 +270,11 @@ class Trainer:
                 "the partner faces at those intensities (pair_pool, from "
                 "exprgan_tf.data.pair_pool); scripts/train.py renders them for the "
                 "built-in set. Set training.pair_intensities=[] to pair training faces.")
+        if config.training.clean_targets and targets is None:
+            raise ValueError(
+                "training.clean_targets=true needs the clean render of every training face "
+                "(targets, from exprgan_tf.data.clean_faces); scripts/train.py renders them "
+                "for the built-in set. Set training.clean_targets=false for other data.")
         regions = config.training.expression_regions if stage > 1 else 0.0
         if regions > 0 and pair_groups is None:
             raise ValueError(
@@ -279,7 +287,8 @@ class Trainer:
             identity_features=identity_features if uses_identity and cache_identity else None,
             pair_groups=pair_groups if paired else None,
             pair_pool=pair_pool if paired and pool else None, intensities=intensities,
-            cache_bytes=cache_bytes)
+            cache_bytes=cache_bytes,
+            targets=targets if config.training.clean_targets else None)
         pixel_weights = None
         if regions > 0:
             pixel_weights = self.inputs.expression_weights(regions, pair_groups)
