@@ -348,6 +348,12 @@ class LossWeights:
             step's decodes of a face (reconstruction, paired and edit decodes). Without
             it the L1 terms drive the mask to 1, a copy of the input that no longer
             changes the expression (GANimation's attention loss answers the same).
+        gradient: stages 2/3, not in the original: the image-gradient L1 of
+            :func:`~exprgan_tf.losses.gradient_loss` beside each pixel L1 term: E+G get
+            ``gradient * (L_grad + paired * L_grad_pair)``, for the reconstruction and
+            for the paired term's decode (weighted by ``training.expression_regions``
+            like them). It charges G for edges the target does not have, such as the
+            stripes the adversarial terms bring in.
     """
 
     pixel: float = 1.0
@@ -361,6 +367,7 @@ class LossWeights:
     paired: float = 0.0
     r1: float = 0.0
     mask: float = 0.0
+    gradient: float = 0.0
 
     def validate(self, prefix="losses"):
         for f in dataclasses.fields(self):

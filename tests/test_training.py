@@ -384,6 +384,47 @@ def test_r1_penalises_d_img_gradient_on_the_real_faces(tmp_path, tiny_config, ti
         tiny_config(extra=["training.stage3.losses.r1=-1"])
 
 
+def test_gradient_term_is_the_weighted_edge_l1_of_both_decodes(tmp_path, tiny_config,
+                                                              tiny_data):
+    """``losses.gradient``: ``L_grad`` / ``L_grad_pair`` are the mean |differences of
+    adjacent pixels of the target - those of the decode|, each weighted by the mean
+    expression-region weight of its two pixels, and join loss_EG as the config says."""
+    images, _ = tiny_data(8)
+    labels = np.arange(8) % 6
+    groups = np.array(["s1"] * 4 + ["s2"] * 4)
+    extra = ["training.stage2.losses.paired=0.5", "training.stage2.losses.edit=0",
+             "training.stage2.losses.q=1", "training.stage2.losses.gradient=0.3",
+             "training.stage2.losses.mismatch=0", "model.dimg_normalization=batch",
+             "training.pair_intensities=[]", "training.expression_regions=3"]
+    t = Trainer(tiny_config(extra=extra), tmp_path, 2, images, labels, batch_size=8,
+                log=quiet, pair_groups=groups)
+    w = t.step.pixel_weights.numpy()
+    batch, out = _step_then_restore(t)
+    z = t.nets.encoder(batch["image"], training=True)
+
+    def edge_l1(real, fake):
+        r, f = real.astype(np.float64), fake.astype(np.float64)
+        dy = np.abs(np.diff(r, axis=1) - np.diff(f, axis=1)) * (w[1:] + w[:-1]) / 2
+        dx = np.abs(np.diff(r, axis=2) - np.diff(f, axis=2)) * (w[:, 1:] + w[:, :-1]) / 2
+        return (dy.mean() + dx.mean()) / 2
+
+    recon = t.nets.decoder([z, batch["code"]], training=True).numpy()
+    edit = t.nets.decoder([z, batch["pair_code"]], training=True).numpy()
+    grad = edge_l1(batch["image"].numpy(), recon)
+    grad_pair = edge_l1(batch["pair_image"].numpy(), edit)
+    np.testing.assert_allclose(float(out["L_grad"]), grad, rtol=1e-4)
+    np.testing.assert_allclose(float(out["L_grad_pair"]), grad_pair, rtol=1e-4)
+    assert grad > 0.01 and grad_pair > 0.01
+    expected = (float(out["L1"] + out["L_id"] + out["L_Q"]) + 0.3 * grad
+                + 0.5 * (float(out["L1_pair"]) + 0.3 * grad_pair))
+    np.testing.assert_allclose(float(out["loss_EG"]), expected, rtol=1e-4)
+    # off (the default): logged as 0 and not computed
+    off = Trainer(tiny_config(extra=extra[:3] + extra[4:]), tmp_path / "off", 2, images,
+                  labels, batch_size=8, log=quiet, pair_groups=groups)
+    _, out = _step_then_restore(off)
+    assert float(out["L_grad"]) == 0.0 and float(out["L_grad_pair"]) == 0.0
+
+
 def _step_then_restore(trainer):
     """One step on the first batch, then the weights it started from again (BatchNorm
     statistics included), so a test can recompute the step's losses by hand."""

@@ -19,7 +19,10 @@ face (same subject, another expression B, see :mod:`exprgan_tf.training.inputs`)
 its code ``c(B, t)`` (``t = 1``, or the partner's intensity with
 ``training.pair_intensities``); E+G add ``w_paired * (|x' - G(z, c(B, t))| +
 w_id * L_id(x, G(z, c(B, t))))``. The edit term then judges ``G(z, c(B, 1))``: the
-same decode when ``t = 1``, its own otherwise.
+same decode when ``t = 1``, its own otherwise. With ``w_gradient > 0`` (not in the
+original) E+G add ``w_gradient * (L_grad + w_paired * L_grad_pair)``, the image-gradient
+L1 (:func:`~exprgan_tf.losses.gradient_loss`) of the reconstruction and of the paired
+decode against their targets.
 
 The weights ``w_*`` come from the stage's :class:`~exprgan_tf.config.LossWeights`; a
 term whose weight is 0 is still computed and logged when it is cheap, but left out of
@@ -89,7 +92,7 @@ LOSS_KEYS = {
         "loss_D_img"),
     2: ("L1", "L_id", "L_Q", "G_img", "E_z", "TV", "D_z_prior", "D_z_enc", "D_img_real",
         "D_img_fake", "D_img_mismatch", "D_img_r1", "G_edit", "L_Q_edit", "L1_pair",
-        "L_id_pair", "G_mask", "loss_EG", "loss_D_z", "loss_D_img"),
+        "L_id_pair", "G_mask", "L_grad", "L_grad_pair", "loss_EG", "loss_D_z", "loss_D_img"),
 }
 LOSS_KEYS[3] = LOSS_KEYS[2]
 
@@ -252,6 +255,8 @@ class StageStep:
             v["E_z"] = L.generator_loss(enc_logit)
             v["L1"] = L.pixel_loss(target, fake, self.pixel_weights)
             v["TV"] = L.total_variation(fake)
+            v["L_grad"] = (L.gradient_loss(target, fake, self.pixel_weights)
+                           if w.gradient > 0 else tf.constant(0.0))
             real_feats = self._real_identity_features(batch) if self.uses_identity else None
             v["L_id"] = (self._identity_loss(real_feats, fake) if self.uses_identity
                          else tf.constant(0.0))
@@ -263,9 +268,10 @@ class StageStep:
             v["loss_EG"] = self._weighted_sum(
                 ((w.pixel, "L1"), (w.identity, "L_id"), (w.q, "L_Q"),
                  (w.image_adversarial, "G_img"), (w.latent_adversarial, "E_z"),
-                 (w.total_variation, "TV")), v)
+                 (w.total_variation, "TV"), (w.gradient, "L_grad")), v)
             if w.paired > 0:
-                v["loss_EG"] += w.paired * (v["L1_pair"] + w.identity * v["L_id_pair"])
+                v["loss_EG"] += w.paired * (v["L1_pair"] + w.identity * v["L_id_pair"]
+                                            + w.gradient * v["L_grad_pair"])
             if w.edit > 0:
                 v["loss_EG"] += w.edit * (v["G_edit"] + w.q * v["L_Q_edit"])
             if w.mask > 0:
@@ -340,13 +346,16 @@ class StageStep:
         """``L1_pair`` and ``L_id_pair``: the decode of ``z`` (over the faces ``base``)
         with the partner's code against the partner face (0 unless ``w_paired > 0``)."""
         if self.weights.paired <= 0:
-            v["L1_pair"] = v["L_id_pair"] = tf.constant(0.0)
+            v["L1_pair"] = v["L_id_pair"] = v["L_grad_pair"] = tf.constant(0.0)
             return
         if "pair_image" not in batch:
             raise ValueError("losses.paired > 0 needs batches with pair_image, "
                              "pair_target and pair_code (give the Trainer pair_groups).")
         v["pair_edit"] = self._decode(z, batch["pair_code"], base, masks)
         v["L1_pair"] = L.pixel_loss(batch["pair_image"], v["pair_edit"], self.pixel_weights)
+        v["L_grad_pair"] = (L.gradient_loss(batch["pair_image"], v["pair_edit"],
+                                            self.pixel_weights)
+                            if self.weights.gradient > 0 else tf.constant(0.0))
         v["L_id_pair"] = (self._identity_loss(real_feats, v["pair_edit"])
                           if self.uses_identity else tf.constant(0.0))
 
