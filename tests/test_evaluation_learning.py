@@ -64,6 +64,32 @@ def test_intensity_scores_report_spearman_beside_pearson():
     assert scores.intensity_scores(s, [0.0] * 5)["spearman"] is None
 
 
+# --- fine detail (stripes) ----------------------------------------------------------
+def test_fine_detail_sees_horizontal_stripes_down_only_and_noise_both_ways():
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:16, 0:16]
+    smooth = 120 + 40 * np.sin(yy / 5.0) * np.cos(xx / 4.0)  # a face-like slow image
+    truth = np.repeat(np.clip(smooth, 0, 255)[None, ..., None], 3, -1).astype(np.uint8)
+    truth = np.repeat(truth, 4, 0)
+    same = scores.fine_detail(truth, truth)
+    assert same == {"down": 1.0, "across": 1.0}
+    striped = truth.astype(int)
+    striped[:, ::2] += 12                    # rows alternate: a horizontal stripe pattern
+    fd = scores.fine_detail(np.clip(striped, 0, 255).astype(np.uint8), truth)
+    assert fd["down"] > 5.0 and fd["across"] == pytest.approx(1.0, abs=1e-9)
+    # the stripes' power at the Nyquist row frequency, by hand: 16 columns of a +-6
+    # alternation over 16 rows have |rfft| = 16 * 6 at k = 8, i.e. 96^2 per column
+    grey = truth.astype(float).mean(-1)
+    base = sum((np.abs(np.fft.rfft(g, axis=0))[4:9] ** 2).sum() for g in grey) / 4
+    extra = (np.abs(np.fft.rfft(grey[0] + 6 + 6 * (-1.0) ** yy, axis=0))[4:9] ** 2).sum()
+    assert fd["down"] == pytest.approx(extra / base, rel=1e-9)
+    noisy = np.clip(truth + rng.normal(0, 8, truth.shape), 0, 255).astype(np.uint8)
+    fd = scores.fine_detail(noisy, truth)
+    assert fd["down"] > 1.2 and fd["across"] > 1.2  # noise: both ways
+    with pytest.raises(ValueError, match="faces of one shape"):
+        scores.fine_detail(truth[:, :8], truth)
+
+
 # --- z spread ------------------------------------------------------------------------
 def test_z_spread_hand_computed():
     samples = np.array([[[0.0, 0.0], [2.0, 4.0]],     # code 0: std per pixel 1, 2 -> 1.5
@@ -114,6 +140,10 @@ def test_learning_report_end_to_end_without_dlib_weights():
         edits[own].astype(float) - h["truth"][own].astype(float)))) / 255, rel=1e-5)
     assert recon["l1_input"] < rep["ground_truth"]["l1_input"]  # no expression change
     assert "edits to the input's own expression" in learning.markdown_rows(rep)
+    fd = rep["ground_truth"]["fine_detail"]
+    assert fd == scores.fine_detail(edits, h["truth"])
+    assert rep["ground_truth"]["fine_detail_input"]["down"] > 1.0  # the inputs' noise
+    assert f"| {fd['down']:.2f} / {fd['across']:.2f} |" in learning.markdown_rows(rep)
     assert rep["intensity"]["input_unchanged"]["spearman"] is None   # neutral stays 0
     assert rep["z_spread"]["real_faces"] > 0.05
     # what each requested class was read as: shares that sum to 1, the diagonal being

@@ -24,7 +24,9 @@ such a baseline exists:
 4. **dlib same person** - share of (input, edit) pairs with descriptor distance < 0.6,
    beside the share for (input, true target): what a perfect editor reaches.
 5. **Ground truth** - L1 and SSIM of the edits to their true targets; also L1 and SSIM
-   of the 144 edits that ask for the input's own expression (reconstructions).
+   of the 144 edits that ask for the input's own expression (reconstructions), and the
+   edits' fine detail from row to row and from column to column next to the true
+   targets' (:func:`~exprgan_tf.evaluation.scores.fine_detail`: the stripes).
 6. **Intensity** - each subject's clean neutral face edited to each expression at
    s = 0, .25, .5, .75, 1; the intensity that came out is read off a ladder of true
    faces (:func:`~exprgan_tf.evaluation.scores.estimate_intensity`); mean error,
@@ -294,6 +296,9 @@ def learning_report(encoder, decoder, config, *, judge, descriptor=None, heldout
     own = tgt == y[src]
     report["ground_truth"]["reconstruction"] = scores.ground_truth_scores(
         edits[own], h["truth"][own], inputs[own])
+    # Stripes, checkerboard, noise: the edits' fine detail next to the true targets'.
+    report["ground_truth"]["fine_detail"] = scores.fine_detail(edits, h["truth"])
+    report["ground_truth"]["fine_detail_input"] = scores.fine_detail(inputs, h["truth"])
 
     # 6. intensity
     it = h["intensity"]
@@ -377,6 +382,13 @@ def table_rows(report) -> list:
                      _num(r["l1"], "{:.4f}"), _num(r["l1_input"], "{:.4f}"),
                      "the reconstructions among the edits: how closely the model "
                      "redraws a face at all"))
+    fd, fd_in = g.get("fine_detail"), g.get("fine_detail_input")
+    if fd is not None:
+        rows.append(("Fine detail, row to row / column to column (true target = 1)",
+                     f"{fd['down']:.2f} / {fd['across']:.2f}",
+                     f"{fd_in['down']:.2f} / {fd_in['across']:.2f}",
+                     "power at periods of 2-4 px; above 1 row to row only: horizontal "
+                     "stripes; below 1: blur"))
     rows += [
         ("Intensity: Spearman(requested, estimated)", _num(i["spearman"]),
          _num(i["input_unchanged"]["spearman"]), "undefined (-) for a constant estimate"),
