@@ -403,10 +403,9 @@ class StageStep:
         if feats is None:  # computed here, for the faces L_id is measured on only
             feats = self.identity_features(
                 self._identity_share(batch.get("target", batch["image"])), training=False)
-        else:              # cached for the whole batch
-            feats = [self._identity_share(f) for f in
-                     (feats if isinstance(feats, (list, tuple)) else [feats])]
-        feats = feats if isinstance(feats, (list, tuple)) else [feats]
+            feats = feats if isinstance(feats, (list, tuple)) else [feats]
+        else:              # cached for the whole batch (a tuple, one map per layer)
+            feats = [self._identity_share(f) for f in feats]
         return [tf.stop_gradient(f) for f in feats]
 
     def _identity_share(self, x):
