@@ -83,6 +83,8 @@ DECODER_OUTPUTS = ("image", "blend")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 TRAINING_CODES = ("sampled", "intensity")
 """What ``training.codes`` may be (see :class:`TrainingConfig`)."""
+PAIR_POSES = ("clean", "input")
+"""What ``training.pair_pose`` may be (see :class:`TrainingConfig`)."""
 
 
 def _fail(path, value, expected):
@@ -464,6 +466,11 @@ class TrainingConfig:
             of intensities in [0, 1]: from renders of each training subject in every
             expression at those intensities, coded at them, so the decoder learns
             intensity from examples (built-in face set only; not in the original).
+        pair_pose: the pose of those partners. ``"clean"`` (the default): centred,
+            without jitter or noise, one set per subject and lighting. ``"input"``: one
+            set per training face, in that face's own pose, light and gain (the same
+            capture in the other expressions, without sensor noise), so all a partner
+            differs from its face in is the expression, and G has no pose to blur over.
         codes: the code c each training face is decoded with (its reconstruction, and
             stage 1's G from the prior). ``"sampled"`` (the original): the face's
             expression with random intensities, target block ``|u|`` and the others
@@ -513,6 +520,7 @@ class TrainingConfig:
     expression_regions: float = 0.0
     ema_momentum: float = 0.0
     clean_targets: bool = False
+    pair_pose: str = "clean"
 
     def stage(self, number: int) -> StageConfig:
         if number not in (1, 2, 3):
@@ -530,6 +538,12 @@ class TrainingConfig:
             if not _is_finite_number(t) or not 0.0 <= t <= 1.0:
                 _fail(f"{prefix}.pair_intensities", list(self.pair_intensities),
                       "a list of numbers in [0, 1]")
+        if self.pair_pose not in PAIR_POSES:
+            _fail(f"{prefix}.pair_pose", self.pair_pose, f"one of {list(PAIR_POSES)}")
+        if self.pair_pose != "clean" and not self.pair_intensities:
+            _fail(f"{prefix}.pair_pose", self.pair_pose,
+                  "'clean' when training.pair_intensities is empty (the pose is that of "
+                  "the rendered partners; without them partners are training faces)")
         if self.codes not in TRAINING_CODES:
             _fail(f"{prefix}.codes", self.codes, f"one of {list(TRAINING_CODES)}")
         _check_non_negative(f"{prefix}.dimg_blur", self.dimg_blur)

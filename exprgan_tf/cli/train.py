@@ -169,7 +169,8 @@ def main(argv=None) -> int:
                            .values())
             sample_images = test_images[first][:8]
         pairing = data.pair_inputs(args.data, "train", subjects, size,
-                                   config.training.pair_intensities if args.stage > 1 else ())
+                                   config.training.pair_intensities if args.stage > 1 else (),
+                                   config.training.pair_pose)
         intensities = (data.face_intensities(args.data, "train")
                        if config.training.codes == "intensity" else None)
         targets = (data.clean_faces(args.data, "train", size)

@@ -168,15 +168,20 @@ def face_intensities(data=None, split: str = "train", *, seed: int = 0,
 
 
 def pair_pool(data=None, split: str = "train", image_size: int = 128, intensities=(1.0,),
-              *, seed: int = 0, num_subjects: int = 80, frames: int = 3,
+              pose: str = "clean", *, seed: int = 0, num_subjects: int = 80, frames: int = 3,
               lighting: str = "mixed", jitter: bool = True, test_fraction: float = 0.1):
     """The partners the paired term draws from when ``training.pair_intensities`` is set:
     each (subject, lighting) group of the built-in split rendered in every expression at
-    each of ``intensities``, with the group ids of :func:`pair_groups`.
+    each of ``intensities``, with the group ids of :func:`pair_groups` (``pose="clean"``,
+    centred renders); or, with ``pose="input"`` (``training.pair_pose``), every face of
+    the split in every other expression at each of ``intensities``, in that face's own
+    pose, light and gain, without noise (:func:`~exprgan_tf.data.builtin.pair_pool_rows`).
 
     Returns:
         dict of ``images`` (uint8 ``[M, S, S, 3]``), ``labels`` (int ``[M]``),
-        ``groups`` (``[M]``) and ``intensities`` (float ``[M]``), the ``pair_pool`` of
+        ``groups`` (``[M]``) and ``intensities`` (float ``[M]``), and with
+        ``pose="input"`` ``sources`` (int ``[M]``, the index in :func:`load_split` of the
+        face each partner belongs to): the ``pair_pool`` of
         :class:`~exprgan_tf.training.Trainer`.
 
     Raises:
@@ -196,7 +201,7 @@ def pair_pool(data=None, split: str = "train", image_size: int = 128, intensitie
                         lighting=lighting, jitter=jitter, test_fraction=test_fraction,
                         split=split)
     return render_pair_pool(FaceSet(seed=seed, num_subjects=num_subjects), rows,
-                            intensities, image_size)
+                            intensities, image_size, pose)
 
 
 def clean_faces(data=None, split: str = "train", image_size: int = 128, *, seed: int = 0,
@@ -225,18 +230,19 @@ def clean_faces(data=None, split: str = "train", image_size: int = 128, *, seed:
 
 
 def pair_inputs(data=None, split: str = "train", subjects=None, image_size: int = 128,
-                intensities=(), **builtin):
+                intensities=(), pose: str = "clean", **builtin):
     """The paired term's arguments of :class:`~exprgan_tf.training.Trainer`:
     ``pair_groups`` (:func:`pair_groups`) and ``pair_pool`` (:func:`pair_pool` at
-    ``intensities``, the config's ``training.pair_intensities``; ``None`` when empty).
+    ``intensities`` and ``pose``, the config's ``training.pair_intensities`` and
+    ``training.pair_pose``; ``None`` when ``intensities`` is empty).
 
     Example:
         >>> p = pair_inputs(None, "test", image_size=32, num_subjects=10)
         >>> len(p["pair_groups"]), p["pair_pool"]
         (18, None)
     """
-    pool = (pair_pool(data, split, image_size, intensities, **builtin) if len(intensities)
-            else None)
+    pool = (pair_pool(data, split, image_size, intensities, pose, **builtin)
+            if len(intensities) else None)
     return {"pair_groups": pair_groups(data, split, subjects, **builtin), "pair_pool": pool}
 
 

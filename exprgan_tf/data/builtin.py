@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from exprgan_tf.config import EXPRESSIONS
+from exprgan_tf.config import EXPRESSIONS, PAIR_POSES
 from exprgan_tf.data.faces import LIGHTINGS, FaceSet
 
 PEAK_INTENSITIES = (0.8, 0.9, 1.0)
@@ -92,24 +92,48 @@ def builtin_rows(seed: int = 0, num_subjects: int = 80, frames: int = 3,
     return rows
 
 
-def pair_pool_rows(rows, intensities):
-    """Rows of the paired term's partner pool: every (subject, lighting) of ``rows`` in
-    every expression at each of ``intensities``, in a fixed order. The partners are the
-    clean renders (no pose jitter, no noise; ``FaceSet.true_face`` in that lighting):
-    a jitter drawn for the partner could not be predicted from the input, and the L1
-    term would learn to blur over it.
+def pair_pool_rows(rows, intensities, pose: str = "clean"):
+    """Rows of the paired term's partner pool, in a fixed order.
+
+    ``pose="clean"``: every (subject, lighting) of ``rows`` in every expression at each of
+    ``intensities``, as clean renders (no pose jitter, no noise; ``FaceSet.true_face``
+    in that lighting): a jitter drawn for the partner could not be predicted from the
+    input, and the L1 term would learn to blur over it.
+
+    ``pose="input"``: for every row, its subject in every *other* expression at each of
+    ``intensities``, in that row's pose, light and gain (the same capture of another
+    expression) and without sensor noise; ``source`` is the row's index. Everything a
+    partner differs from its face in is then the expression.
 
     Example:
         >>> pool = pair_pool_rows(builtin_rows(num_subjects=10, split="test"), (0.5, 1.0))
         >>> len(pool), pool[1]["intensity"], pool[2]["label"]
         (36, 1.0, 1)
+        >>> posed = pair_pool_rows(builtin_rows(num_subjects=10, split="test"), [1], "input")
+        >>> len(posed), posed[5]["source"], posed[5]["label"], posed[5]["pose_of"]
+        (90, 1, 1, (0, 0.9))
     """
     intensities = [float(t) for t in intensities]
     if not intensities or min(intensities) < 0.0 or max(intensities) > 1.0:
         raise ValueError("intensities must be a non-empty list of numbers in [0, 1]. "
                          f"Received: intensities={intensities}")
-    groups = dict.fromkeys((r["subject"], r["lighting"], r["split"]) for r in rows)
+    if pose not in PAIR_POSES:
+        raise ValueError(f"pose must be one of {list(PAIR_POSES)}. Received: pose={pose!r}")
     out = []
+    if pose == "input":
+        for k, r in enumerate(rows):
+            if r["jitter_seed"] < 0:
+                raise ValueError("pose='input' needs jittered rows (built with jitter=True); "
+                                 f"row {k} ({r['subject']}, {r['expression']}) is clean.")
+            for label, name in enumerate(EXPRESSIONS):
+                if label == r["label"]:
+                    continue
+                for t in intensities:
+                    out.append(dict(r, expression=name.capitalize(), label=label,
+                                    intensity=t, source=k,
+                                    pose_of=(r["label"], r["intensity"])))
+        return out
+    groups = dict.fromkeys((r["subject"], r["lighting"], r["split"]) for r in rows)
     for subject, light, split in groups:
         for label, name in enumerate(EXPRESSIONS):
             for j, t in enumerate(intensities):
@@ -120,11 +144,12 @@ def pair_pool_rows(rows, intensities):
 
 
 def render_rows(faces: FaceSet, rows, size: int = 128) -> np.ndarray:
-    """Render the images of :func:`builtin_rows` rows; uint8 [N, size, size, 3]."""
+    """Render the images of :func:`builtin_rows` (or :func:`pair_pool_rows`) rows; uint8
+    [N, size, size, 3]."""
     jit = [None if r["jitter_seed"] < 0 else r["jitter_seed"] for r in rows]
     return faces.render_batch([r["subject"] for r in rows], [r["label"] for r in rows],
                               [r["intensity"] for r in rows], [r["lighting"] for r in rows],
-                              size, jit)
+                              size, jit, poses_of=[r.get("pose_of") for r in rows])
 
 
 def write_builtin(out, size: int = 128, seed: int = 0, num_subjects: int = 80,
@@ -182,12 +207,17 @@ def write_builtin(out, size: int = 128, seed: int = 0, num_subjects: int = 80,
     return rows
 
 
-def render_pair_pool(faces: FaceSet, rows, intensities, size: int = 128) -> dict:
+def render_pair_pool(faces: FaceSet, rows, intensities, size: int = 128,
+                     pose: str = "clean") -> dict:
     """The paired term's partner pool of ``rows`` (:func:`pair_pool_rows`), rendered:
     a dict of ``images``, ``labels``, ``groups`` (``"<subject>/<lighting>"``, as
-    :func:`exprgan_tf.data.pair_groups`) and ``intensities``."""
-    pool = pair_pool_rows(rows, intensities)
-    return {"images": render_rows(faces, pool, size),
-            "labels": np.array([r["label"] for r in pool], np.int32),
-            "groups": np.array([f"{r['subject']}/{r['lighting']}" for r in pool]),
-            "intensities": np.array([r["intensity"] for r in pool], np.float32)}
+    :func:`exprgan_tf.data.pair_groups`) and ``intensities``; with ``pose="input"`` also
+    ``sources`` (the index in ``rows`` of the face each partner belongs to)."""
+    pool = pair_pool_rows(rows, intensities, pose)
+    out = {"images": render_rows(faces, pool, size),
+           "labels": np.array([r["label"] for r in pool], np.int32),
+           "groups": np.array([f"{r['subject']}/{r['lighting']}" for r in pool]),
+           "intensities": np.array([r["intensity"] for r in pool], np.float32)}
+    if pose == "input":
+        out["sources"] = np.array([r["source"] for r in pool], np.int64)
+    return out

@@ -413,7 +413,7 @@ class FaceSet:
 
     def render_batch(self, subjects, expressions, intensities, lightings="weak",
                      size: int = 128, jitter_seeds=None, chunk: int = 32,
-                     workers=None) -> np.ndarray:
+                     workers=None, poses_of=None) -> np.ndarray:
         """Render many faces at once (vectorised; much faster than a loop of :meth:`render`).
 
         Args:
@@ -427,6 +427,11 @@ class FaceSet:
             chunk: faces rendered per vectorised call (bounds memory).
             workers: threads rendering chunks in parallel (numpy releases the GIL);
                 ``None`` = up to 4, one per CPU core. The pixels do not depend on it.
+            poses_of: ``None``, or a sequence of ``(expression, intensity)`` pairs (or
+                ``None`` entries), one per face: a jittered face then takes the pose,
+                light, gain and gaze of the frame ``(subject, expression, intensity,
+                lighting, jitter_seed)`` - the same capture in another expression -
+                and no sensor noise. Needs the face's jitter seed.
 
         Returns:
             uint8 array [N, size, size, 3]. A face is identical whichever batch or chunk it
@@ -449,13 +454,24 @@ class FaceSet:
                              "jitter_seeds must have the same length. Received lengths: "
                              f"{n}, {len(expressions)}, {len(intensities)}, "
                              f"{len(lightings)}, {len(jitter_seeds)}")
+        poses_of = [None] * n if poses_of is None else list(poses_of)
+        if len(poses_of) != n:
+            raise ValueError(f"poses_of must have one entry per face ({n}). Received: "
+                             f"{len(poses_of)} entries")
+        for j, pose in zip(jitter_seeds, poses_of):
+            if pose is not None and j is None:
+                raise ValueError("poses_of gives the pose of a jittered frame, so its face "
+                                 "needs a jitter seed. Received: jitter_seed=None with "
+                                 f"poses_of entry {pose!r}")
+        poses_of = [None if p is None else (expression_index(p[0]), _check_intensity(p[1]))
+                    for p in poses_of]
         out = np.empty((n, size, size, 3), np.uint8)
         chunk = max(1, int(chunk))
 
         def work(start):
             sl = slice(start, start + chunk)
             out[sl] = self._render(subjects[sl], expressions[sl], intensities[sl],
-                                   lightings[sl], size, jitter_seeds[sl])
+                                   lightings[sl], size, jitter_seeds[sl], poses_of[sl])
 
         starts = range(0, n, chunk)
         if workers is None:
@@ -487,11 +503,17 @@ class FaceSet:
                     gaze=tuple(rng.uniform(-0.15, 0.15, 2)),
                     noise_seed=key + [1])
 
-    def _render(self, subjects, expressions, intensities, lightings, size, jitter_seeds):
+    def _render(self, subjects, expressions, intensities, lightings, size, jitter_seeds,
+                poses_of):
         b = len(subjects)
         ids = [_identity(self.seed, s) for s in subjects]
-        draws = [self._draws(s, e, t, l, j) for s, e, t, l, j in
-                 zip(subjects, expressions, intensities, lightings, jitter_seeds)]
+        draws = []
+        for s, e, t, l, j, pose in zip(subjects, expressions, intensities, lightings,
+                                       jitter_seeds, poses_of):
+            if pose is None:
+                draws.append(self._draws(s, e, t, l, j))
+            else:
+                draws.append(dict(self._draws(s, pose[0], pose[1], l, j), noise_seed=None))
         p = {}
         for f in dataclasses.fields(Identity):
             vals = np.array([getattr(i, f.name) for i in ids], np.float32)

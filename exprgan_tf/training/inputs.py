@@ -67,17 +67,22 @@ CACHE_BYTES = 2 << 30
 4 bytes per value: ~43,000 faces at 64x64, ~10,900 at 128x128) are kept in memory."""
 
 
-def pair_candidates(groups, labels, pool_groups=None, pool_labels=None) -> list:
+def pair_candidates(groups, labels, pool_groups=None, pool_labels=None,
+                    pool_sources=None) -> list:
     """For every image, the indices of the partner candidates of its pair group (same
     subject, same capture conditions) with another expression; an empty array when
     there are none. The candidates are the images themselves, or the faces of a partner
-    pool (``pool_groups``, ``pool_labels``).
+    pool (``pool_groups``, ``pool_labels``); with ``pool_sources`` (the image each pool
+    face was rendered for, ``training.pair_pose="input"``) only an image's own.
 
     Example:
         >>> [c.tolist() for c in pair_candidates(["a", "a", "b", "a"], [0, 1, 0, 0])]
         [[1], [0, 3], [], [1]]
         >>> [c.tolist() for c in pair_candidates(["a", "b"], [0, 0], ["a", "a"], [0, 2])]
         [[1], []]
+        >>> [c.tolist() for c in pair_candidates(["a", "a"], [0, 1], ["a", "a", "a"],
+        ...                                      [1, 2, 0], pool_sources=[0, 0, 1])]
+        [[0, 1], [2]]
     """
     groups = np.asarray(groups)
     labels = np.asarray(labels)
@@ -86,12 +91,15 @@ def pair_candidates(groups, labels, pool_groups=None, pool_labels=None) -> list:
                          f"Received: shape={groups.shape}")
     pool_groups = groups if pool_groups is None else np.asarray(pool_groups)
     pool_labels = labels if pool_labels is None else np.asarray(pool_labels)
+    keys = pool_groups.tolist()
+    if pool_sources is not None:
+        keys = list(zip(keys, np.asarray(pool_sources).tolist()))
     index = {}
-    for i, g in enumerate(pool_groups.tolist()):
-        index.setdefault(g, []).append(i)
+    for i, key in enumerate(keys):
+        index.setdefault(key, []).append(i)
     out = []
-    for g, label in zip(groups.tolist(), labels.tolist()):
-        members = np.asarray(index.get(g, []), np.int64)
+    for k, (g, label) in enumerate(zip(groups.tolist(), labels.tolist())):
+        members = np.asarray(index.get(g if pool_sources is None else (g, k), []), np.int64)
         out.append(members[pool_labels[members] != label])
     return out
 
@@ -208,7 +216,8 @@ class TrainingInputs:
             intensity 1). An image with no such partner is paired with itself.
         pair_pool: where partners come from instead of the training images (see
             :func:`exprgan_tf.data.pair_pool`): a dict of ``images`` (uint8), ``labels``,
-            ``groups`` and ``intensities``; ``pair_code`` is then the partner's
+            ``groups`` and ``intensities``, and optionally ``sources`` (the index of the
+            training image each partner belongs to, which then draws only its own); ``pair_code`` is then the partner's
             expression at its intensity, and the batches also hold ``pair_full_code``
             (that expression at intensity 1, for the edit term). The pool is kept in
             memory.
@@ -323,7 +332,8 @@ class TrainingInputs:
             self.pair_intensities = np.asarray(pair_pool["intensities"], np.float32)
         self.pairs = None if pair_groups is None else pair_candidates(
             pair_groups, labels, None if pair_pool is None else pair_pool["groups"],
-            None if pair_pool is None else self.pair_labels)
+            None if pair_pool is None else self.pair_labels,
+            None if pair_pool is None else pair_pool.get("sources"))
         if self.pairs is not None:
             lonely = sum(len(c) == 0 for c in self.pairs)
             if lonely == len(self.pairs):
