@@ -123,6 +123,19 @@ def test_pair_intensities_must_lie_in_0_1(value):
         get_preset("proposed-small").override([f"training.pair_intensities={value}"])
 
 
+def test_pair_pose_is_a_known_kind_of_a_rendered_pool():
+    small = get_preset("proposed-small")
+    assert small.training.pair_pose == "clean"
+    assert small.override(["training.pair_pose=input", "training.pair_intensities=[1]"]
+                          ).training.pair_pose == "input"
+    with pytest.raises(ValueError, match=r"training.pair_pose='posed'.*one of \['clean', "
+                                         r"'input'\]"):
+        small.override(["training.pair_pose=posed", "training.pair_intensities=[1]"])
+    with pytest.raises(ValueError, match=r"training.pair_pose='input'.*'clean' when "
+                                         r"training.pair_intensities is empty"):
+        small.override(["training.pair_pose=input"])
+
+
 def test_training_codes_must_be_a_known_kind():
     assert get_preset("proposed-small").training.codes == "sampled"
     assert get_preset("proposed-small").override(

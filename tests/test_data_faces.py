@@ -169,6 +169,57 @@ def test_clean_faces_are_the_true_faces_of_the_training_frames(tmp_path):
         data.clean_faces(str(tmp_path), "train", 32)
 
 
+def test_a_posed_render_is_the_same_capture_without_noise_in_any_expression():
+    """``poses_of`` gives a face the pose, light and gain of another frame of the same
+    subject, lighting and jitter seed, and no sensor noise."""
+    faces = FaceSet(num_subjects=3)
+    frame = dict(subjects=[1], lightings="dark", size=48, jitter_seeds=[2])
+    noisy = faces.render_batch(expressions=[4], intensities=[0.9], **frame).astype(float)
+    own = faces.render_batch(expressions=[4], intensities=[0.9], poses_of=[(4, 0.9)],
+                             **frame).astype(float)
+    smile = faces.render_batch(expressions=[3], intensities=[1.0], poses_of=[("sadness", 0.9)],
+                               **frame).astype(float)
+    clean_smile = faces.render_batch(expressions=[3], intensities=[1.0], **dict(
+        frame, jitter_seeds=None)).astype(float)
+    # the dark lighting's sensor noise: sigma 4 levels, mean 0, on every pixel
+    assert abs((noisy - own).mean()) < 0.2 and 3.5 < (noisy - own).std() < 4.5
+    # only the expression differs from the posed sad face: the same hair and
+    # background, the mouth and eyes changed
+    changed = np.abs(smile - own).max(axis=-1) > 8
+    assert 0.01 < changed.mean() < 0.15
+    assert np.abs(smile - clean_smile).mean() > 3 * np.abs(smile - own).mean()
+    with pytest.raises(ValueError, match="needs a jitter seed"):
+        faces.render_batch([1], [3], [1.0], "dark", 48, None, poses_of=[(4, 0.9)])
+    with pytest.raises(ValueError, match=r"poses_of must have one entry per face \(1\)"):
+        faces.render_batch([1], [3], [1.0], "dark", 48, [2], poses_of=[None, None])
+
+
+def test_a_posed_pool_holds_each_face_in_its_other_expressions():
+    from exprgan_tf import data
+
+    rows = builtin.builtin_rows(num_subjects=10, split="test")
+    faces, labels, _ = data.load_split(None, "test", 32, num_subjects=10)
+    pool = data.pair_pool(None, "test", 32, (0.5, 1.0), "input", num_subjects=10)
+    assert pool["images"].shape == (len(rows) * 5 * 2, 32, 32, 3)
+    for k in (0, 7):
+        mine = pool["sources"] == k
+        assert sorted(zip(pool["labels"][mine].tolist(), pool["intensities"][mine].tolist())) \
+            == [(e, t) for e in range(6) if e != labels[k] for t in (0.5, 1.0)]
+    r = rows[7]
+    happy = int(np.flatnonzero((pool["sources"] == 7) & (pool["labels"] == 3)
+                               & (pool["intensities"] == 1))[0])
+    np.testing.assert_array_equal(pool["images"][happy], FaceSet(num_subjects=10).render_batch(
+        [r["subject"]], [3], [1.0], r["lighting"], 32, [r["jitter_seed"]],
+        poses_of=[(r["label"], r["intensity"])])[0])
+    assert data.pair_inputs(None, "test", image_size=32, intensities=(1.0,), pose="input",
+                            num_subjects=10)["pair_pool"]["sources"].shape == (len(rows) * 5,)
+    with pytest.raises(ValueError, match=r"pose must be one of \['clean', 'input'\]"):
+        builtin.pair_pool_rows(rows, (1.0,), "posed")
+    clean_rows = builtin.builtin_rows(num_subjects=10, split="test", jitter=False)
+    with pytest.raises(ValueError, match="pose='input' needs jittered rows"):
+        builtin.pair_pool_rows(clean_rows, (1.0,), "input")
+
+
 def test_pair_pool_renders_every_group_in_every_expression_at_each_intensity(tmp_path):
     from exprgan_tf import data
 

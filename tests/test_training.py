@@ -682,6 +682,35 @@ def test_pool_partners_are_coded_at_their_intensity(tiny_config, tiny_data):
         TrainingInputs(images, labels, cfg, 4, pair_pool=pool)
 
 
+def test_posed_pool_partners_belong_to_their_own_face(tiny_config, tiny_data):
+    """With ``sources`` (``training.pair_pose=input``) a face draws its partner only
+    from the renders made in its own pose, never from another face of its group."""
+    from exprgan_tf.training import TrainingInputs
+    images, _ = tiny_data(12)
+    labels = np.arange(12) % 6
+    groups = np.array(["s1"] * 6 + ["s2"] * 6)
+    rows = [(k, e, t) for k in range(12) for e in range(6) if e != labels[k]
+            for t in (0.5, 1.0)]
+    noise = np.random.default_rng(3).integers(0, 256, (len(rows), 32, 32, 3))
+    pool = {"images": noise.astype(np.uint8), "labels": np.array([r[1] for r in rows]),
+            "groups": groups[[r[0] for r in rows]],
+            "intensities": np.array([r[2] for r in rows], np.float32),
+            "sources": np.array([r[0] for r in rows])}
+    cfg = tiny_config(extra=["training.flip=false"])
+    inputs = TrainingInputs(images, labels, cfg, 4, pair_groups=groups, pair_pool=pool)
+    assert [len(c) for c in inputs.pairs] == [10] * 12  # 5 expressions x 2 intensities
+    for k, c in enumerate(inputs.pairs):
+        assert (pool["sources"][c] == k).all()
+    arr = inputs.epoch_arrays(0)
+    me = _positions(arr["image"], inputs.images)
+    partner = _positions(arr["pair_image"], inputs.pair_images)
+    np.testing.assert_array_equal(pool["sources"][partner], me)
+    np.testing.assert_array_equal(arr["pair_target"], pool["labels"][partner])
+    lost = dict(pool, sources=np.where(pool["sources"] == 3, 4, pool["sources"]))
+    with pytest.raises(ValueError, match="holds no partner for 1 training images"):
+        TrainingInputs(images, labels, cfg, 4, pair_groups=groups, pair_pool=lost)
+
+
 def test_intensity_codes_code_each_face_at_its_own_intensity(tiny_config, tiny_data):
     from exprgan_tf.training import TrainingInputs
     images, _ = tiny_data(12)
