@@ -709,6 +709,9 @@ def test_posed_pool_partners_belong_to_their_own_face(tiny_config, tiny_data):
     lost = dict(pool, sources=np.where(pool["sources"] == 3, 4, pool["sources"]))
     with pytest.raises(ValueError, match="holds no partner for 1 training images"):
         TrainingInputs(images, labels, cfg, 4, pair_groups=groups, pair_pool=lost)
+    with pytest.raises(ValueError, match=r"sources must have one entry per pool face \(120\)"):
+        TrainingInputs(images, labels, cfg, 4, pair_groups=groups,
+                       pair_pool=dict(pool, sources=pool["sources"][:-1]))
 
 
 def test_intensity_codes_code_each_face_at_its_own_intensity(tiny_config, tiny_data):

@@ -93,7 +93,11 @@ def pair_candidates(groups, labels, pool_groups=None, pool_labels=None,
     pool_labels = labels if pool_labels is None else np.asarray(pool_labels)
     keys = pool_groups.tolist()
     if pool_sources is not None:
-        keys = list(zip(keys, np.asarray(pool_sources).tolist()))
+        pool_sources = np.asarray(pool_sources)
+        if pool_sources.shape != pool_groups.shape:
+            raise ValueError("pair_pool sources must have one entry per pool face "
+                             f"({pool_groups.shape[0]}). Received: shape={pool_sources.shape}")
+        keys = list(zip(keys, pool_sources.tolist()))
     index = {}
     for i, key in enumerate(keys):
         index.setdefault(key, []).append(i)
