@@ -757,6 +757,10 @@ def test_with_a_pool_the_edit_term_judges_the_full_intensity_decode(tmp_path, ti
     with pytest.raises(ValueError, match="needs the partner faces at those intensities"):
         Trainer(cfg, tmp_path / "x", 3, images, labels, batch_size=8, log=quiet,
                 pair_groups=groups)
+    with pytest.raises(ValueError, match="pair_pose=input needs partners rendered in each"):
+        Trainer(tiny_config(extra=extra + ["training.pair_pose=input"]), tmp_path / "y", 3,
+                images, labels, batch_size=8, log=quiet, pair_groups=groups,
+                pair_pool=_pool(["s1", "s2"], (0.0, 0.5)))
     t = Trainer(cfg, tmp_path, 3, images, labels, batch_size=8, log=quiet,
                 pair_groups=groups, pair_pool=_pool(["s1", "s2"], (0.0, 0.5)))
     batch, out = _step_then_restore(t)

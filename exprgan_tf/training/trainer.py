@@ -270,6 +270,12 @@ class Trainer:
                 "the partner faces at those intensities (pair_pool, from "
                 "exprgan_tf.data.pair_pool); scripts/train.py renders them for the "
                 "built-in set. Set training.pair_intensities=[] to pair training faces.")
+        if paired and pool and config.training.pair_pose == "input" \
+                and "sources" not in pair_pool:
+            raise ValueError(
+                "training.pair_pose=input needs partners rendered in each training face's "
+                "pose (a pair_pool with 'sources', from exprgan_tf.data.pair_pool(..., "
+                "pose='input')); this pool has one set per group.")
         if config.training.clean_targets and targets is None:
             raise ValueError(
                 "training.clean_targets=true needs the clean render of every training face "
