@@ -76,6 +76,35 @@ def _strategy(kind: str, cpu_replicas: int | None):
     return make_strategy(kind)
 
 
+def data_on_disk_fallbacks(config, log=print):
+    """``config`` with the settings only the built-in set can serve turned off, each
+    with a note: partners rendered at chosen intensities (and poses) become the
+    training faces at intensity 1, codes at the face's own intensity the original's
+    sampled codes.
+
+    Example:
+        >>> from exprgan_tf.config import get_preset
+        >>> cfg = get_preset("proposed-small").override(
+        ...     ["training.pair_intensities=[1]", "training.pair_pose=input"])
+        >>> t = data_on_disk_fallbacks(cfg, log=lambda *a, **k: None).training
+        >>> t.pair_intensities, t.pair_pose
+        ((), 'clean')
+    """
+    t = config.training
+    if t.pair_intensities:
+        log(f"note: training.pair_intensities={list(t.pair_intensities)} (pair_pose="
+            f"{t.pair_pose}) needs the built-in set's renders; with --data the paired term "
+            "pairs your training faces at intensity 1 (training.pair_intensities=[]).",
+            flush=True)
+        config = config.override(["training.pair_intensities=[]", "training.pair_pose=clean"])
+    if t.codes == "intensity":
+        log("note: training.codes=intensity needs the built-in set's known intensities; "
+            "with --data the faces are coded as the original does "
+            "(training.codes=sampled).", flush=True)
+        config = config.override(["training.codes=sampled"])
+    return config
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     from exprgan_tf.config import ExprGANConfig, get_preset
@@ -131,16 +160,8 @@ def main(argv=None) -> int:
 
     from exprgan_tf.training import NonFiniteLossError, Trainer
 
-    if args.data and config.training.pair_intensities:
-        print(f"note: training.pair_intensities={list(config.training.pair_intensities)} "
-              "needs the built-in set's renders; with --data the paired term pairs your "
-              "training faces at intensity 1 (training.pair_intensities=[]).", flush=True)
-        config = config.override(["training.pair_intensities=[]"])
-    if args.data and config.training.codes == "intensity":
-        print("note: training.codes=intensity needs the built-in set's known intensities; "
-              "with --data the faces are coded as the original does "
-              "(training.codes=sampled).", flush=True)
-        config = config.override(["training.codes=sampled"])
+    if args.data:
+        config = data_on_disk_fallbacks(config)
     if config.training.precision == "mixed_bfloat16":
         from exprgan_tf import cpu
 
