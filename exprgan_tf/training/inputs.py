@@ -221,8 +221,9 @@ class TrainingInputs:
         pair_pool: where partners come from instead of the training images (see
             :func:`exprgan_tf.data.pair_pool`): a dict of ``images`` (uint8), ``labels``,
             ``groups`` and ``intensities``, and optionally ``sources`` (the index of the
-            training image each partner belongs to, which then draws only its own); ``pair_code`` is then the partner's
-            expression at its intensity, and the batches also hold ``pair_full_code``
+            training image each partner belongs to, which then draws only its own);
+            ``pair_code`` is then the partner's expression at its intensity, and the
+            batches also hold ``pair_full_code``
             (that expression at intensity 1, for the edit term). The pool is kept in
             memory.
         intensities: float ``[N]`` in [0, 1], the expression intensity of each image;
