@@ -201,6 +201,14 @@ def main(argv=None) -> int:
         return 2
     print(f"{len(images)} training and {num_test} test images "
           f"({time.time() - t0:.1f} s).", flush=True)
+    pool = pairing.get("pair_pool")
+    if pool is not None:
+        t = config.training
+        whose = ("each training face's subject in the other expressions, in that "
+                 "face's pose" if t.pair_pose == "input"
+                 else "each training subject in every expression, centred")
+        print(f"Paired term: {len(pool['images'])} rendered partners ({whose}, at "
+              f"intensities {list(t.pair_intensities)}).", flush=True)
     cache = {} if args.cache_mb is None else {"cache_bytes": int(args.cache_mb * 2**20)}
 
     trainer = None
