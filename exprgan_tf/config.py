@@ -466,13 +466,11 @@ class TrainingConfig:
             of intensities in [0, 1]: from renders of each training subject in every
             expression at those intensities, coded at them, so the decoder learns
             intensity from examples (built-in face set only; not in the original).
-            The ``-small`` presets: ``[1]``, with ``pair_pose="input"``.
         pair_pose: the pose of those partners. ``"clean"`` (the default): centred,
             without jitter or noise, one set per subject and lighting. ``"input"``: one
             set per training face, in that face's own pose, light and gain (the same
             capture in the other expressions, without sensor noise), so all a partner
             differs from its face in is the expression, and G has no pose to blur over.
-            Unused when ``pair_intensities`` is empty (partners are then training faces).
         codes: the code c each training face is decoded with (its reconstruction, and
             stage 1's G from the prior). ``"sampled"`` (the original): the face's
             expression with random intensities, target block ``|u|`` and the others
@@ -542,6 +540,10 @@ class TrainingConfig:
                       "a list of numbers in [0, 1]")
         if self.pair_pose not in PAIR_POSES:
             _fail(f"{prefix}.pair_pose", self.pair_pose, f"one of {list(PAIR_POSES)}")
+        if self.pair_pose != "clean" and not self.pair_intensities:
+            _fail(f"{prefix}.pair_pose", self.pair_pose,
+                  "'clean' when training.pair_intensities is empty (the pose is that of "
+                  "the rendered partners; without them partners are training faces)")
         if self.codes not in TRAINING_CODES:
             _fail(f"{prefix}.codes", self.codes, f"one of {list(TRAINING_CODES)}")
         _check_non_negative(f"{prefix}.dimg_blur", self.dimg_blur)
@@ -727,8 +729,7 @@ _SMALL_MODEL = dict(
 )
 
 _SMALL_LEARNING_RATE = 2e-4
-# 30 stage-3 epochs: with the posed partners below, the smiles of both seeds (reports 74-75)
-_SMALL_EPOCHS = (1, 12, 30)
+_SMALL_EPOCHS = (1, 12, 20)
 # G's L1 weighted towards the eyes, brows and mouth (benchmarks/results/recipe, reports
 # 38-39: on two seeds better L1, SSIM, identity and smiles; the overall judge +2 / -5)
 _SMALL_EXPRESSION_REGIONS = 4.0
@@ -736,11 +737,6 @@ _SMALL_EXPRESSION_REGIONS = 4.0
 # seeds L1 0.045 and SSIM 0.69-0.70, above the unchanged input's; the judge -5 / +5)
 _SMALL_EMA_MOMENTUM = 0.995
 _SMALL_BATCH = 16
-# The paired term's partners: each training face's subject in the other expressions at
-# full intensity, rendered in that face's own pose, light and gain (reports 70-75: the
-# expression bar on both seeds, identity held, SSIM below the input's). Built-in set
-# only; scripts/train.py falls back to pairing the training faces for data on disk.
-_SMALL_PAIRS = dict(pair_intensities=(1.0,), pair_pose="input")
 # Per stage: the loss weights the -small recipe changes from the original's.
 _SMALL_LOSSES = (
     dict(mismatch=1.0),                                  # stage 1: a one-epoch warm start
@@ -761,7 +757,7 @@ def _small_training() -> "TrainingConfig":
         stages[f"stage{n}"] = StageConfig(epochs=epochs, batch_size=_SMALL_BATCH,
                                           losses=dataclasses.replace(base.losses, **changes))
     return TrainingConfig(**stages, expression_regions=_SMALL_EXPRESSION_REGIONS,
-                          ema_momentum=_SMALL_EMA_MOMENTUM, **_SMALL_PAIRS)
+                          ema_momentum=_SMALL_EMA_MOMENTUM)
 
 
 def _preset(name: str) -> ExprGANConfig:

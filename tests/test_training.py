@@ -187,11 +187,12 @@ def test_train_script_ctrl_c_saves_and_the_same_command_resumes(tmp_path, tiny_c
 
 @pytest.mark.slow  # the built-in faces and their partners rendered: about 40 s
 def test_train_script_renders_and_names_the_posed_partners(tmp_path, tiny_config):
-    """With the -small preset's posed partners, scripts/train.py --stage 2 renders every
+    """With posed partners at intensity 1, scripts/train.py --stage 2 renders every
     training face in the five other expressions (1296 x 5) and says so before training."""
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     config = tmp_path / "tiny.json"
-    tiny_config(extra=["training.stage2.losses.paired=1"]).save(config)
+    tiny_config(extra=["training.stage2.losses.paired=1", "training.pair_pose=input",
+                       "training.pair_intensities=[1]"]).save(config)
     cmd = [sys.executable, os.path.join(repo, "scripts", "train.py"), "--stage", "2",
            "--config", str(config), "--run-dir", str(tmp_path / "run"), "--max-steps", "1"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -199,7 +200,7 @@ def test_train_script_renders_and_names_the_posed_partners(tmp_path, tiny_config
                          timeout=600)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert ("Paired term: 6480 rendered partners (each training face's subject in the "
-            "other expressions, in that face's pose, at intensities [1.0]).") in out.stdout
+            "other expressions, in that face's pose, at intensity 1).") in out.stdout
 
 
 @pytest.mark.slow  # two trainings and a resume: about 40 s on 2 cores
@@ -769,7 +770,7 @@ def test_with_a_pool_the_edit_term_judges_the_full_intensity_decode(tmp_path, ti
     extra = ["training.stage3.losses.paired=0.5", "training.stage3.losses.edit=0.25",
              "training.stage3.losses.q=0", "training.stage3.losses.mismatch=0",
              "training.stage3.losses.total_variation=0", "model.dimg_normalization=batch",
-             "training.pair_intensities=[0.0, 0.5]", "training.pair_pose=clean"]
+             "training.pair_intensities=[0.0, 0.5]"]
     cfg = tiny_config(extra=extra)
     with pytest.raises(ValueError, match="needs the partner faces at those intensities"):
         Trainer(cfg, tmp_path / "x", 3, images, labels, batch_size=8, log=quiet,

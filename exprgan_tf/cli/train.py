@@ -207,8 +207,10 @@ def main(argv=None) -> int:
         whose = ("each training face's subject in the other expressions, in that "
                  "face's pose" if t.pair_pose == "input"
                  else "each training subject in every expression, centred")
+        levels = ", ".join(f"{float(x):g}" for x in t.pair_intensities)
         print(f"Paired term: {len(pool['images'])} rendered partners ({whose}, at "
-              f"intensities {list(t.pair_intensities)}).", flush=True)
+              f"intensit{'y' if len(t.pair_intensities) == 1 else 'ies'} {levels}).",
+              flush=True)
     cache = {} if args.cache_mb is None else {"cache_bytes": int(args.cache_mb * 2**20)}
 
     trainer = None
