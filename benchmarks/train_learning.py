@@ -142,6 +142,10 @@ def main(argv=None):
     p.add_argument("--undo-sharpening", action="store_true",
                    help="score the edits after undoing the unsharp mask G was trained to "
                         "draw (exprgan_tf.preprocessing.undo_unsharp_mask; a diagnostic)")
+    p.add_argument("--edit-regions", type=float, default=None, metavar="P",
+                   help="score with model.edit_regions=P (G's face pasted into the input "
+                        "where expressions change; 0: G's whole face) instead of the "
+                        "model's own setting")
     p.add_argument("--trained-weights", action="store_true",
                    help="with --score-only: score the trained weights of a run that keeps "
                         "a weight average (training.ema_momentum), not the average")
@@ -180,6 +184,9 @@ def main(argv=None):
         meta.update(model=args.run_dir, preset=config.name,
                     overrides=config_overrides(config), training=timings,
                     epochs=list(args.epochs))
+    if args.edit_regions is not None:
+        config = config.override([f"model.edit_regions={args.edit_regions:g}"])
+        meta["overrides"] = config_overrides(config)
     size = config.model.image_size
 
     judge_path = args.judge or default_judge_path(size)

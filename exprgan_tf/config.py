@@ -152,6 +152,14 @@ class ModelConfig:
             gives ``mask * base + (1 - mask) * color`` - it redraws only where the mask
             says so (the attention mask of GANimation, Pumarola et al. 2018). With no
             face to keep (stage 1, samples from the prior) ``base`` is a zero image.
+        edit_regions: ``0`` (the original): an edit is G's whole face. A percentile in
+            (50, 100] (not in the original): the editor pastes G's face into the input
+            (rescaled, not sharpened) through the map of where the built-in faces
+            change with expression (:func:`exprgan_tf.data.regions.expression_regions`
+            at that percentile: brows, eyes, mouth, jaw) and keeps the input elsewhere.
+            Training is unchanged (G still learns whole faces); the editor, its sample
+            grids, the learning report and exported models paste. It fits faces
+            centred and sized as the built-in ones (not measured on photos).
         label_tile: how many copies of c are concatenated to z at the decoder input
             (original: ``int(latent_dim / num_classes)`` = 8).
         dz_units: hidden units of D_z.
@@ -184,6 +192,7 @@ class ModelConfig:
     decoder_kernel: int = 3
     decoder_batch_norm: bool = False
     decoder_output: str = "image"
+    edit_regions: float = 0.0
     label_tile: int = 8
     dz_units: tuple = (64, 32, 16)
     dimg_filters: tuple = (16, 32, 64, 128)
@@ -212,6 +221,10 @@ class ModelConfig:
         if self.decoder_output not in DECODER_OUTPUTS:
             _fail(f"{prefix}.decoder_output", self.decoder_output,
                   f"one of {list(DECODER_OUTPUTS)}")
+        if not _is_finite_number(self.edit_regions) or not (
+                self.edit_regions == 0 or 50.0 < self.edit_regions <= 100.0):
+            _fail(f"{prefix}.edit_regions", self.edit_regions,
+                  "0 (G's whole face) or a percentile in (50, 100]")
         if self.encoder not in ENCODER_VARIANTS:
             _fail(f"{prefix}.encoder", self.encoder, f"one of {list(ENCODER_VARIANTS)}")
         for name in ("encoder_filters", "encoder_dilations", "decoder_filters", "dz_units",
@@ -486,7 +499,7 @@ class TrainingConfig:
             adversarial terms, and only the pixel terms shape it (not in the original).
         expression_regions: extra weight of G's pixel terms (``L1``, ``L1_pair``) where
             the faces of one person differ between expressions - eyes, brows, mouth -
-            read from the training set (:func:`~exprgan_tf.training.inputs.expression_map`).
+            read from the training set (:func:`~exprgan_tf.data.regions.expression_map`).
             Each pixel's L1 is weighted ``(1 + k * m) / (1 + k)``, with ``m`` the map
             scaled to mean 1, so the mean weight stays 1. 0 (the default, the original):
             every pixel alike. Needs the paired term's ``pair_groups`` (not in the
@@ -726,6 +739,9 @@ _SMALL_MODEL = dict(
     # The CPU recipe (not the original's; see README "Training on a CPU"):
     decoder_batch_norm=True,
     dimg_normalization="spectral",
+    # the editor keeps the input outside where expressions change (benchmarks/results/
+    # recipe/README.md, "Pasting G's face into the input")
+    edit_regions=90.0,
 )
 
 _SMALL_LEARNING_RATE = 2e-4

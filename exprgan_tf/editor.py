@@ -49,7 +49,7 @@ import tensorflow as tf
 from exprgan_tf import preprocessing
 from exprgan_tf.config import EXPRESSIONS, ExprGANConfig
 from exprgan_tf.controller import ExpressionCode
-from exprgan_tf.layers import PACKAGE
+from exprgan_tf.layers import PACKAGE, PasteRegions
 from exprgan_tf.models.decoder import decode, takes_base
 
 INPUT_NAMES = ("images", "expression", "intensity")
@@ -171,6 +171,14 @@ class ExpressionEditor(keras.Model):
         sharpen_targets: ``preprocess.sharpen_targets``: whether G was trained to give
             back sharpened faces; a blend G (``model.decoder_output="blend"``) then
             blends over the sharpened input, else over the input without the mask.
+        edit_regions: ``model.edit_regions``. ``0`` (the original): an edit is G's whole
+            face. A percentile in (50, 100]: the edit is G's face where the map of
+            :func:`exprgan_tf.data.regions.expression_regions` at that percentile is 1
+            and the input (rescaled, not sharpened) where it is 0
+            (:class:`~exprgan_tf.layers.PasteRegions`; the map is a weight, so saved
+            and exported editors carry it).
+        regions: with ``edit_regions``, the ``[S, S]`` map to use instead of computing
+            it (a few seconds, once per process).
         dtype: ``None`` (the default) or the dtype policy the encoder and decoder were
             built under; the editor computes in their policy and raises ``ValueError``
             for another one (``from_config_tree(config, dtype=...)`` builds networks
@@ -189,7 +197,8 @@ class ExpressionEditor(keras.Model):
     """
 
     def __init__(self, encoder, decoder, num_classes=6, intensity_dim=5, unsharp_mask=False,
-                 radius=1.0, amount=1.0, sharpen_targets=True, dtype=None, **kwargs):
+                 radius=1.0, amount=1.0, sharpen_targets=True, edit_regions=0.0, regions=None,
+                 dtype=None, **kwargs):
         if not isinstance(encoder, keras.Model) or not isinstance(decoder, keras.Model):
             raise ValueError("encoder and decoder must be keras.Model instances. Received: "
                              f"encoder={type(encoder).__name__}, "
@@ -227,6 +236,23 @@ class ExpressionEditor(keras.Model):
                      if unsharp_mask and not sharpen_targets and takes_base(decoder) else None)
         self.code = ExpressionCode(num_classes, intensity_dim, name="expression_code",
                                    dtype="float32")
+        # G's face pasted into the input where expressions change (model.edit_regions).
+        self.face = self.paste = None
+        edit_regions = float(edit_regions)
+        if edit_regions and regions is None:
+            from exprgan_tf.data.regions import expression_regions
+
+            regions = expression_regions(shape[1], edit_regions)
+        if regions is not None:
+            if not edit_regions:
+                raise ValueError("regions is the map of edit_regions; set edit_regions (a "
+                                 "percentile in (50, 100]) with it.")
+            regions = np.asarray(regions, np.float32)
+            if regions.shape != shape[1:3] or not np.all((regions >= 0) & (regions <= 1)):
+                raise ValueError(f"regions must be a [{shape[1]}, {shape[2]}] map in [0, 1] "
+                                 f"(the image size). Received: shape={regions.shape}")
+            self.face = ImagePreprocess(False, name="face")
+            self.paste = PasteRegions(name="paste_regions", dtype="float32")
         # === Config ===
         self.num_classes = int(num_classes)
         self.intensity_dim = int(intensity_dim)
@@ -234,6 +260,7 @@ class ExpressionEditor(keras.Model):
         self.radius = float(radius)
         self.amount = float(amount)
         self.sharpen_targets = bool(sharpen_targets)
+        self.edit_regions = edit_regions
         self.image_size = int(shape[1])
         self.channels = int(shape[3])
         # Every weight lives in the (built) encoder and decoder; building the two
@@ -242,6 +269,10 @@ class ExpressionEditor(keras.Model):
         if self.base is not None:
             self.base.build(shape)
         self.code.build([(None,), (None,)])
+        if self.paste is not None:
+            self.face.build(shape)
+            self.paste.build([shape, shape])
+            self.paste.regions.assign(regions[..., None])
         self.built = True
 
     # --- construction helpers -------------------------------------------------------
@@ -249,11 +280,11 @@ class ExpressionEditor(keras.Model):
     def from_networks(cls, config: ExprGANConfig, encoder, decoder, **kwargs):
         """The editor of trained networks, with ``config``'s code layout and
         pre-processing."""
-        pre = config.preprocess
-        return cls(encoder, decoder, num_classes=config.model.num_classes,
-                   intensity_dim=config.model.intensity_dim, unsharp_mask=pre.unsharp_mask,
+        pre, m = config.preprocess, config.model
+        return cls(encoder, decoder, num_classes=m.num_classes,
+                   intensity_dim=m.intensity_dim, unsharp_mask=pre.unsharp_mask,
                    radius=pre.radius, amount=pre.amount, sharpen_targets=pre.sharpen_targets,
-                   **kwargs)
+                   edit_regions=m.edit_regions, **kwargs)
 
     @classmethod
     def from_config_tree(cls, config: ExprGANConfig, dtype=None, **kwargs):
@@ -317,7 +348,10 @@ class ExpressionEditor(keras.Model):
         x = self.preprocess(images)
         z = self.encoder(x)
         c = self.code([expression, intensity])
-        return decode(self.decoder, z, c, x if self.base is None else self.base(images))
+        out = decode(self.decoder, z, c, x if self.base is None else self.base(images))
+        if self.paste is not None:
+            out = self.paste([out, self.face(images)])
+        return out
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """``keras.Model.predict``, with the inputs checked first (array inputs).
@@ -412,6 +446,7 @@ class ExpressionEditor(keras.Model):
             "radius": self.radius,
             "amount": self.amount,
             "sharpen_targets": self.sharpen_targets,
+            "edit_regions": self.edit_regions,   # (the map itself is a weight)
         })
         return config
 
@@ -420,6 +455,9 @@ class ExpressionEditor(keras.Model):
         config = dict(config)
         config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
         config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"])
+        if config.get("edit_regions"):  # the map is filled when the weights are loaded
+            size = config["encoder"].input_shape[1]
+            config["regions"] = np.zeros((size, size), np.float32)
         return cls(**config)
 
 

@@ -8,6 +8,9 @@
   uses it with the 30-d expression code, D_img with the 6-d one-hot label.
 - :class:`MaskedBlend`: ``mask * base + (1 - mask) * color``, the last layer of the
   ``blend`` decoder (``model.decoder_output="blend"``, not in the original).
+- :class:`PasteRegions`: G's face inside a fixed map of where expressions change, the
+  input outside it; the editor's last step with ``model.edit_regions`` (not in the
+  original).
 
 Example:
     >>> import numpy as np
@@ -216,6 +219,44 @@ class MaskedBlend(keras.layers.Layer):
         color, mask, base = inputs
         mask = ops.cast(mask, color.dtype)
         return color + mask * (ops.cast(base, color.dtype) - color)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0])
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PasteRegions(keras.layers.Layer):
+    """``face + regions * (drawn - face)``: ``drawn`` where the fixed map ``regions``
+    is 1, ``face`` where it is 0, mixed between.
+
+    Called on ``[drawn [N, H, W, C], face [N, H, W, C]]``. ``regions`` (``[H, W, 1]``,
+    in [0, 1]) is a non-trainable weight, created at build as zeros (the output is then
+    ``face``) and set with ``set_weights`` or ``regions.assign``; it travels with the
+    weights (``.keras``, ``.npz``, SavedModel). The editor pastes G's face into the
+    input through :func:`exprgan_tf.data.regions.expression_regions` with it.
+
+    Example:
+        >>> import numpy as np
+        >>> paste = PasteRegions()
+        >>> drawn, face = np.ones((1, 1, 2, 3), "float32"), np.zeros((1, 1, 2, 3), "float32")
+        >>> paste.build([drawn.shape, face.shape])
+        >>> _ = paste.regions.assign(np.array([[[1.0], [0.25]]], "float32"))
+        >>> np.asarray(paste([drawn, face]))[0, 0, :, 0].tolist()
+        [1.0, 0.25]
+    """
+
+    def build(self, input_shape):
+        h, w = input_shape[0][1], input_shape[0][2]
+        if h is None or w is None:
+            raise ValueError("PasteRegions needs a known height and width. Received: "
+                             f"input_shape={input_shape}")
+        self.regions = self.add_weight(shape=(h, w, 1), initializer="zeros",
+                                       trainable=False, name="regions")
+
+    def call(self, inputs):
+        drawn, face = inputs
+        face = ops.cast(face, drawn.dtype)
+        return face + ops.cast(self.regions, drawn.dtype) * (drawn - face)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[0])

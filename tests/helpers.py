@@ -20,7 +20,9 @@ TINY = ["model.image_size=32", "model.encoder_filters=[8,8,16,16,16]",
         "training.stage2.losses.paired=0", "training.stage3.losses.paired=0",
         "training.expression_regions=0",
         # the weight average has its own test; here the editor is the trained networks
-        "training.ema_momentum=0"]
+        "training.ema_momentum=0",
+        # so is the paste of G's face into the input: here an edit is G's whole face
+        "model.edit_regions=0"]
 
 
 def tiny_config(preset="proposed-small", extra=()):

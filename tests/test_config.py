@@ -55,6 +55,7 @@ def test_small_presets_carry_the_cpu_recipe_and_full_presets_do_not():
         assert t.pair_intensities == full.training.pair_intensities == ()
         assert (t.expression_regions, full.training.expression_regions) == (4.0, 0.0)
         assert (t.ema_momentum, full.training.ema_momentum) == (0.995, 0.0)
+        assert (small.model.edit_regions, full.model.edit_regions) == (90.0, 0.0)
         for n in (1, 2, 3):
             losses = getattr(full.training, f"stage{n}").losses
             assert (losses.mismatch, losses.edit, losses.paired) == (0.0, 0.0, 0.0)
@@ -90,6 +91,8 @@ def test_unknown_key_is_named(tmp_path):
     ("preprocess.radius=-2", r"preprocess.radius=-2.0: expected a number >= 0"),
     ("training.stage1.batch_size=\"8\"", r"training.stage1.batch_size='8': expected an integer"),
     ("identity.network=facenet", r"identity.network='facenet'"),
+    ("model.edit_regions=40", r"model.edit_regions=40.0: expected 0 \(G's whole face\) or a "
+                              r"percentile in \(50, 100\]"),
     ('identity.layers=["a","b"]', r"identity.layer_weights=\(1, 2, 3\): expected one weight "
                                   r"per layer in identity.layers \(2\)"),
 ])

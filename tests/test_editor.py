@@ -390,3 +390,54 @@ def test_blend_editor_decodes_over_the_preprocessed_face(tiny_config):
                                rescaled, atol=1e-6)
     again = ExpressionEditor.from_config(soft.get_config())
     assert again.sharpen_targets is False and again.base is not None
+
+
+def test_edit_regions_paste_g_into_the_rescaled_input_and_travel_with_the_editor(
+        tiny_config, tmp_path):
+    from exprgan_tf.editor_io import save_compact
+    from exprgan_tf.evaluation.learning import editor_networks
+
+    keras.utils.set_random_seed(5)
+    cfg = tiny_config("proposed-small", ["model.edit_regions=90"])
+    nets = build_networks(cfg.model)
+    whole = ExpressionEditor.from_networks(cfg.override(["model.edit_regions=0"]),
+                                           nets.encoder, nets.decoder)
+    regions = np.zeros((32, 32), "float32")
+    regions[:, :16] = 1.0
+    regions[:, 16] = 0.5
+    editor = ExpressionEditor.from_networks(cfg, nets.encoder, nets.decoder, regions=regions)
+    images, expression, intensity = _batch()
+    drawn = whole.predict([images, expression, intensity], verbose=0)
+    got = editor.predict([images, expression, intensity], verbose=0)
+    rescaled = preprocessing.preprocess_image(images).numpy()  # not unsharp-masked
+    np.testing.assert_allclose(got[:, :, :16], drawn[:, :, :16], atol=1e-6)
+    np.testing.assert_allclose(got[:, :, 17:], rescaled[:, :, 17:], atol=1e-6)
+    np.testing.assert_allclose(got[:, :, 16], (drawn[:, :, 16] + rescaled[:, :, 16]) / 2,
+                               atol=1e-6)
+    assert editor.edit_regions == 90.0 and whole.paste is None
+    assert len(editor.weights) == len(whole.weights) + 1
+    # the map is a weight: config round trip, .keras, compact .npz
+    clone = ExpressionEditor.from_config(editor.get_config())
+    clone.set_weights(editor.get_weights())
+    path = str(tmp_path / "paste.keras")
+    editor.save(path)
+    for other in (clone, keras.saving.load_model(path, safe_mode=True),
+                  load_editor(save_compact(editor, str(tmp_path / "paste.npz"), "float32"))):
+        assert other.edit_regions == 90.0
+        np.testing.assert_allclose(other.predict([images, expression, intensity], verbose=0),
+                                   got, atol=1e-6)
+    # the learning report's config of a compact editor keeps its paste and targets
+    config, _, _ = editor_networks(ExpressionEditor.from_networks(
+        cfg.override(["preprocess.sharpen_targets=false"]), nets.encoder, nets.decoder,
+        regions=regions))
+    assert config.model.edit_regions == 90.0 and config.preprocess.sharpen_targets is False
+
+
+def test_edit_regions_errors(tiny_config):
+    cfg = tiny_config("exprgan-small")
+    nets = build_networks(cfg.model)
+    with pytest.raises(ValueError, match="regions is the map of edit_regions"):
+        ExpressionEditor(nets.encoder, nets.decoder, regions=np.ones((32, 32)))
+    for bad in (np.ones((16, 16)), np.full((32, 32), 1.5)):
+        with pytest.raises(ValueError, match=r"regions must be a \[32, 32\] map in \[0, 1\]"):
+            ExpressionEditor(nets.encoder, nets.decoder, edit_regions=90, regions=bad)

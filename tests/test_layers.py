@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from exprgan_tf.layers import ConcatLabel, DilatedConv2D, MaskedBlend
+from exprgan_tf.layers import ConcatLabel, DilatedConv2D, MaskedBlend, PasteRegions
 from helpers import check_layer
 
 
@@ -130,10 +130,11 @@ def _every_custom_layer():
         ("MaskedBlend", MaskedBlend(),
          [normal(2, 4, 4, 3), rng.uniform(size=(2, 4, 4, 1)).astype("float32"),
           normal(2, 4, 4, 3)], (2, 4, 4, 3)),
+        ("PasteRegions", PasteRegions(), [normal(2, 4, 5, 3), normal(2, 4, 5, 3)], (2, 4, 5, 3)),
     ]
 
 
-@pytest.mark.parametrize("index", range(8), ids=[c[0] for c in _every_custom_layer()])
+@pytest.mark.parametrize("index", range(9), ids=[c[0] for c in _every_custom_layer()])
 def test_custom_layer_shapes_config_and_keras_file(index, tmp_path):
     _, layer, inputs, shape = _every_custom_layer()[index]
     layer(inputs)
@@ -155,3 +156,18 @@ def test_masked_blend_keeps_the_base_where_the_mask_is_one():
     mask = np.array([1.0, 0.0, 0.25], "float32").reshape(1, 1, 3, 1)
     out = np.asarray(MaskedBlend()([color, mask, base]))
     np.testing.assert_allclose(out[0, 0], [[-0.25, -0.25], [0.5, 0.5], [0.3125, 0.3125]])
+
+
+def test_paste_regions_draws_inside_the_map_and_keeps_the_face_outside():
+    drawn = np.full((2, 1, 3, 2), 0.5, "float32")
+    face = np.full((2, 1, 3, 2), -0.25, "float32")
+    paste = PasteRegions()
+    paste.build([drawn.shape, face.shape])
+    # a fresh layer's map is zeros: the face, whatever G drew
+    np.testing.assert_array_equal(np.asarray(paste([drawn, face])), face)
+    paste.regions.assign(np.array([1.0, 0.0, 0.25], "float32").reshape(1, 3, 1))
+    out = np.asarray(paste([drawn, face]))
+    np.testing.assert_allclose(out[:, 0, :, 0], [[0.5, -0.25, -0.0625]] * 2)
+    assert paste.trainable_weights == [] and len(paste.weights) == 1
+    with pytest.raises(ValueError, match="PasteRegions needs a known height and width"):
+        PasteRegions().build([(None, None, None, 3), (None, None, None, 3)])

@@ -58,6 +58,7 @@ import tensorflow as tf
 from exprgan_tf import preprocessing
 from exprgan_tf.config import ExprGANConfig
 from exprgan_tf.controller import intensity_code, sample_latent_prior, sample_training_code
+from exprgan_tf.data.regions import expression_map
 
 _PRIOR_STREAM = 1 << 30  # keeps the z-prior seeds apart from the code seeds
 _PAIR_STREAM = 1 << 29   # ... and the partner draws of the paired term
@@ -106,50 +107,6 @@ def pair_candidates(groups, labels, pool_groups=None, pool_labels=None,
         members = np.asarray(index.get(g if pool_sources is None else (g, k), []), np.int64)
         out.append(members[pool_labels[members] != label])
     return out
-
-
-def expression_map(groups, symmetric: bool = True, sigma: float = 1.0) -> np.ndarray:
-    """Where faces change with expression: ``[S, S]``, scaled to mean 1.
-
-    Each group holds the faces of one person (under one lighting) in several
-    expressions; whatever differs between them is the expression. The map is the mean
-    over groups of each pixel's mean absolute deviation from its group's mean face
-    (averaged over channels), made left-right symmetric (training flips faces), smoothed
-    by a Gaussian of ``sigma`` pixels and divided by its mean.
-
-    Args:
-        groups: an iterable of float ``[n, S, S, C]`` arrays, one per group; groups of
-            fewer than two faces are skipped.
-        symmetric: average the map with its mirror image.
-        sigma: Gaussian smoothing in pixels (0: none).
-
-    Example:
-        >>> import numpy as np
-        >>> a = np.zeros((2, 4, 4, 3), "float32"); a[1, 1:3, 1:3] = 1.0  # a change
-        >>> m = expression_map([a], sigma=0)
-        >>> float(m.mean()), float(m[1, 1]), float(m[0, 0])
-        (1.0, 4.0, 0.0)
-    """
-    from scipy.ndimage import gaussian_filter
-
-    total, used = None, 0
-    for faces in groups:
-        faces = np.asarray(faces, np.float64)
-        if len(faces) < 2:
-            continue
-        dev = np.abs(faces - faces.mean(0)).mean(axis=(0, 3))
-        total = dev if total is None else total + dev
-        used += 1
-    if not used:
-        raise ValueError("expression_map needs a group with at least two faces.")
-    m = total / used
-    if symmetric:
-        m = (m + m[:, ::-1]) / 2
-    if sigma > 0:
-        m = gaussian_filter(m, sigma, mode="reflect")
-    if m.mean() <= 0:
-        raise ValueError("expression_map: the faces of every group are identical.")
-    return (m / m.mean()).astype(np.float32)
 
 
 def image_files(images):
@@ -362,7 +319,7 @@ class TrainingInputs:
 
     def expression_weights(self, strength: float, groups) -> np.ndarray:
         """``training.expression_regions``: G's per-pixel L1 weights ``[S, S, 1]``,
-        ``(1 + strength * m) / (1 + strength)`` for the :func:`expression_map` ``m`` of
+        ``(1 + strength * m) / (1 + strength)`` for the :func:`~exprgan_tf.data.regions.expression_map` ``m`` of
         the faces G gives back, grouped by ``groups`` (``[N]``, as ``pair_groups``)."""
         groups = np.asarray(groups)
         if groups.shape != (self.num_images,):
