@@ -263,8 +263,9 @@ class ExpressionEditor(keras.Model):
         self.edit_regions = edit_regions
         self.image_size = int(shape[1])
         self.channels = int(shape[3])
-        # Every weight lives in the (built) encoder and decoder; building the two
-        # weightless layers with their shapes lets summary() show them before a call.
+        # Every trained weight lives in the (built) encoder and decoder (the paste's map
+        # is a fixed one); building the other layers with their shapes lets summary()
+        # show them before a call.
         self.preprocess.build(shape)
         if self.base is not None:
             self.base.build(shape)
