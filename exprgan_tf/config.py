@@ -516,6 +516,13 @@ class TrainingConfig:
             the pose jitter and sensor noise of the face E sees), so G learns to give
             back a centred, noise-free face. Built-in face set only (the trainer's
             ``targets``, from :func:`exprgan_tf.data.clean_faces`); not in the original.
+        paste_regions: train G through the editor's paste: in stages 2 and 3 every
+            decode of E's code (reconstruction, paired and edit decodes) is
+            ``r * G + (1 - r) * face``, ``r`` the map ``model.edit_regions`` gives the
+            editor and ``face`` the one G is trained towards, before any loss or D_img
+            sees it. G is then trained only where the editor uses it, and D_img judges
+            the pasted faces the editor gives. Needs ``model.edit_regions > 0``; false
+            (the default): G is trained on its whole face (not in the original).
     """
 
     stage1: StageConfig = field(default_factory=_stage1)
@@ -534,6 +541,7 @@ class TrainingConfig:
     ema_momentum: float = 0.0
     clean_targets: bool = False
     pair_pose: str = "clean"
+    paste_regions: bool = False
 
     def stage(self, number: int) -> StageConfig:
         if number not in (1, 2, 3):
@@ -565,6 +573,8 @@ class TrainingConfig:
             _fail(f"{prefix}.ema_momentum", self.ema_momentum, "a number in [0, 1)")
         if not isinstance(self.clean_targets, bool):
             _fail(f"{prefix}.clean_targets", self.clean_targets, "true or false")
+        if not isinstance(self.paste_regions, bool):
+            _fail(f"{prefix}.paste_regions", self.paste_regions, "true or false")
 
 
 @dataclass(frozen=True)
@@ -601,6 +611,9 @@ class ExprGANConfig:
             if mask > 0 and self.model.decoder_output != "blend":
                 _fail(f"training.stage{n}.losses.mask", mask,
                       "0 unless model.decoder_output='blend' (only a blend G has a mask)")
+        if self.training.paste_regions and not self.model.edit_regions:
+            _fail("training.paste_regions", self.training.paste_regions,
+                  "false unless model.edit_regions > 0 (it pastes through that map)")
 
     # --- serialisation -------------------------------------------------------------
     def to_dict(self) -> dict:

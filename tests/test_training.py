@@ -832,3 +832,29 @@ def test_weight_average_follows_training_without_changing_it(tmp_path, tiny_conf
     with pytest.raises(ValueError, match=r"training.ema_momentum=1.0: expected a number "
                                          r"in \[0, 1\)"):
         tiny_config(extra=["training.ema_momentum=1"])
+
+
+def test_paste_regions_trains_g_through_the_editors_map(tmp_path, tiny_config, tiny_data):
+    """``training.paste_regions``: the reconstruction G is trained on is ``r * G + (1 - r)
+    * x`` with the editor's map ``r``, so L1 counts only what G draws inside it; stage 1
+    (G from the prior) is left as it was."""
+    from exprgan_tf.data.regions import expression_regions
+    images, labels = tiny_data(8)
+    extra = ["model.edit_regions=90", "training.paste_regions=true",
+             "training.stage2.losses.edit=0", "model.dimg_normalization=batch"]
+    t = Trainer(tiny_config(extra=extra), tmp_path, 2, images, labels, batch_size=8,
+                log=quiet)
+    r = expression_regions(32, 90.0)[..., None]
+    np.testing.assert_array_equal(t.step.paste_regions.numpy(), r.astype(np.float32))
+    batch, out = _step_then_restore(t)
+    x = batch["image"].numpy()
+    z = t.nets.encoder(batch["image"], training=True)
+    g = t.nets.decoder([z, batch["code"]], training=True).numpy()
+    pasted = r * g + (1 - r) * x
+    np.testing.assert_allclose(float(out["L1"]), np.abs(x - pasted).mean(), rtol=1e-4)
+    assert abs(np.abs(x - g).mean() - float(out["L1"])) > 0.05   # not G's whole face
+    assert Trainer(tiny_config(extra=extra), tmp_path / "s1", 1, images, labels,
+                   batch_size=8, log=quiet).step.paste_regions is None
+    with pytest.raises(ValueError, match=r"training.paste_regions=True: expected false "
+                                         r"unless model.edit_regions > 0"):
+        tiny_config(extra=["training.paste_regions=true"])

@@ -121,6 +121,9 @@ class StageStep:
             sees, real or generated (``training.dimg_blur``; 0 = none, the original).
         pixel_weights: per-pixel weights ``[S, S, 1]`` of ``L1`` and ``L1_pair``
             (``training.expression_regions``), or ``None`` for a plain mean.
+        paste_regions: the editor's paste map ``r`` ``[S, S, 1]`` in [0, 1]
+            (``training.paste_regions``): every decode of E's code becomes
+            ``r * G + (1 - r) * base`` before any loss sees it; ``None``: G's whole face.
 
     Call it with a distributed batch (a dict with ``image``, ``label``, ``code``,
     ``z_prior``); it returns a dict of global-batch losses (scalars).
@@ -130,7 +133,7 @@ class StageStep:
     def __init__(self, *, stage, networks, optimizers, weights, num_classes=6,
                  intensity_dim=5, identity_features=None, identity_layer_weights=(),
                  identity_images=0, strategy=None, jit_compile=False, skip_zero_weight_terms=True,
-                 dimg_blur=0.0, pixel_weights=None):
+                 dimg_blur=0.0, pixel_weights=None, paste_regions=None):
         if dimg_blur < 0:
             raise ValueError(f"dimg_blur must be >= 0. Received: dimg_blur={dimg_blur!r}")
         if stage not in (1, 2, 3):
@@ -154,6 +157,8 @@ class StageStep:
         self.dimg_blur = float(dimg_blur)
         self.pixel_weights = (None if pixel_weights is None
                               else tf.constant(pixel_weights, tf.float32))
+        self.paste_regions = (None if paste_regions is None
+                              else tf.constant(paste_regions, tf.float32))
         self.trace_count = 0
         self.keys = LOSS_KEYS[stage]
         self._replica_fn = tf.function(self._replica_step, jit_compile=jit_compile) \
@@ -185,7 +190,8 @@ class StageStep:
             intensity_dim=self.intensity_dim, identity_features=self.identity_features,
             identity_layer_weights=self.identity_layer_weights, strategy=self.strategy,
             jit_compile=self.jit_compile, skip_zero_weight_terms=self.skip_zero_weight_terms,
-            dimg_blur=self.dimg_blur, pixel_weights=self.pixel_weights)
+            dimg_blur=self.dimg_blur, pixel_weights=self.pixel_weights,
+            paste_regions=self.paste_regions)
         return StageStep(**{**arguments, **changes})
 
     # --- graph code --------------------------------------------------------------
@@ -336,10 +342,14 @@ class StageStep:
         return loss
 
     def _decode(self, z, code, base, masks):
-        """G(z, code) over the faces ``base``; a blend G's mask is added to ``masks``."""
+        """G(z, code) over the faces ``base``, pasted into them through
+        ``paste_regions`` when set; a blend G's mask is added to ``masks``."""
         image, mask = decode(self.nets.decoder, z, code, base, training=True, with_mask=True)
         if mask is not None:
             masks.append(mask)
+        if self.paste_regions is not None:
+            r = tf.cast(self.paste_regions, image.dtype)
+            image = r * image + (1.0 - r) * tf.cast(base, image.dtype)
         return image
 
     def _paired_terms(self, batch, z, base, real_feats, v, masks):

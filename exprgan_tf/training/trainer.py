@@ -304,6 +304,14 @@ class Trainer:
             os.makedirs(self.run_dir, exist_ok=True)
             save_png(to_display(pixel_weights / pixel_weights.max() * 2.0 - 1.0).numpy()
                      .repeat(3, -1), os.path.join(self.run_dir, "expression_regions.png"))
+        paste = None
+        if config.training.paste_regions and stage > 1:
+            from exprgan_tf.data.regions import expression_regions
+
+            paste = expression_regions(config.model.image_size,
+                                       config.model.edit_regions)[..., None]
+            log(f"Paste: G is trained through the editor's map (model.edit_regions="
+                f"{config.model.edit_regions:g}, mean {paste.mean():.2f}).")
         # The counters are read and advanced by the Python loop, between steps: plain
         # host variables, not mirrored ones (int() of a MirroredVariable fails). Every
         # worker advances them identically and restores them from the same checkpoint.
@@ -320,7 +328,8 @@ class Trainer:
                 identity_layer_weights=config.identity.layer_weights,
                 identity_images=config.identity.images_per_step, strategy=self.strategy,
                 jit_compile=config.training.jit_compile,
-                dimg_blur=config.training.dimg_blur, pixel_weights=pixel_weights)
+                dimg_blur=config.training.dimg_blur, pixel_weights=pixel_weights,
+                paste_regions=paste)
             # Keras 3 optimisers create their slots on first use; build them now so the
             # step function traces once.
             self.optimizers["EG"].build(self.step.eg_vars)
