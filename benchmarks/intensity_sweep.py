@@ -1,0 +1,145 @@
+#!/usr/bin/env python
+"""Where does intensity following fail? The learning report's intensity test, by class,
+next to what a perfect editor scores on it, with the picture.
+
+The learning report (``benchmarks/train_learning.py``, measure 6) edits each held-out
+subject's clean neutral face to the six expressions at s = 0, .25, .5, .75, 1 and reads
+the intensity that came out off a ladder of true faces (nearest by L1). This script
+runs the same test on one model and adds:
+
+1. the test's ceiling: the true render at each requested s, read off the same ladders
+   (so a low Spearman is the model's, not the estimator's);
+2. Spearman and the mean estimate per requested s for each target expression;
+3. the mean L1 (0-255) of each edit to its nearest ladder face and to the ladder face
+   at the requested s (how far the edits are from every true face at all), beside the
+   L1 between a ladder's two ends (how far apart the faces to be told apart are);
+4. a picture: for two subjects, one row per expression, the edits at the five s and
+   then the true faces at the same s.
+
+Writes ``<out>.json``, ``<out>.md`` and ``<out>.png``.
+
+Example:
+    python benchmarks/intensity_sweep.py --checkpoint checkpoints/pretrained-proposed-small.npz \\
+        --out benchmarks/results/intensity_sweep_shipped
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)                  # _results
+sys.path.insert(0, os.path.join(HERE, os.pardir))
+
+from exprgan_tf.config import EXPRESSIONS  # noqa: E402
+from exprgan_tf.evaluation import scores  # noqa: E402
+from exprgan_tf.evaluation.learning import heldout_set  # noqa: E402
+from _results import run_header, write_result  # noqa: E402
+
+
+def load(args):
+    """The ``ExpressionEditor`` of ``--checkpoint`` or ``--run-dir``."""
+    if args.checkpoint:
+        from exprgan_tf.editor_io import load_editor
+
+        return load_editor(args.checkpoint)
+    from exprgan_tf.editor import ExpressionEditor
+    from exprgan_tf.run_dir import load_networks
+
+    config, nets = load_networks(args.run_dir)
+    return ExpressionEditor.from_networks(config, nets["encoder"], nets["decoder"])
+
+
+def true_sweep(h):
+    """The true render of every sweep edit: its subject at the requested expression and
+    s, in the neutral input's lighting, clean (what a perfect editor gives)."""
+    from exprgan_tf.data import builtin_rows
+    from exprgan_tf.data.faces import FaceSet
+
+    it, rows = h["intensity"], builtin_rows(split="test")
+    src = [rows[h["first_face"][i]] for i in it["src"]]
+    size = it["neutral"].shape[1]
+    return FaceSet(seed=0, num_subjects=80).render_batch(
+        [r["subject"] for r in src], it["tgt"].tolist(), it["req"].tolist(),
+        [r["lighting"] for r in src], size, None)
+
+
+def by_class(req, t_hat):
+    """Per target expression: Spearman and the mean estimate at each requested s."""
+    return {"spearman": scores.spearman(req, t_hat),
+            "mean_t_hat_by_request": {str(r): round(float(t_hat[req == r].mean()), 3)
+                                      for r in np.unique(req)}}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", metavar="FILE.npz", help="a compact editor")
+    src.add_argument("--run-dir", help="a training run (its averaged weights)")
+    p.add_argument("--out", required=True, help="output stem (.json, .md, .png)")
+    args = p.parse_args(argv)
+    header = run_header("intensity_sweep.py", argv)
+
+    editor = load(args)
+    h = heldout_set(editor.image_size)
+    it = h["intensity"]
+    req, tgt, ladders = it["req"], it["tgt"], it["ladders"]
+    edits = editor.edit(it["neutral"][it["src"]], tgt, req)
+    truth = true_sweep(h)
+    t_hat = scores.estimate_intensity(edits, ladders)
+    t_true = scores.estimate_intensity(truth, ladders)
+    dist = np.abs(ladders.astype(np.float32) - edits.astype(np.float32)[:, None]).mean((2, 3, 4))
+    at_s = np.round(req / (scores.INTENSITY_LADDER[1] - scores.INTENSITY_LADDER[0])).astype(int)
+    result = {**header, "model": args.checkpoint or args.run_dir,
+              "edits": int(len(req)),
+              "model_scores": scores.intensity_scores(req, t_hat),
+              "perfect_editor": scores.intensity_scores(req, t_true),
+              "by_class": {EXPRESSIONS[e]: {"model": by_class(req[tgt == e], t_hat[tgt == e]),
+                                            "perfect": by_class(req[tgt == e], t_true[tgt == e])}
+                           for e in range(6)},
+              "l1_to_nearest_ladder_face": float(dist.min(1).mean()),
+              "l1_to_ladder_face_at_s": float(dist[np.arange(len(dist)), at_s].mean()),
+              "l1_ladder_ends": float(np.abs(ladders[:, 0].astype(np.float32)
+                                             - ladders[:, -1]).mean())}
+
+    levels = np.unique(req)
+    md = [f"# Intensity sweep: {result['model']}", "",
+          f"- Date: {header['date']}; load {header['load_start']}",
+          f"- Command: `{header['command']}`",
+          f"- {len(req)} edits: 8 held-out subjects' clean neutral faces x 6 expressions x "
+          f"s = {', '.join(f'{r:g}' for r in levels)}", "",
+          f"Spearman(requested, estimated): model {result['model_scores']['spearman']:.3f}, "
+          f"perfect editor {result['perfect_editor']['spearman']:.3f}. Mean L1 (0-255) of "
+          f"an edit to its nearest ladder face {result['l1_to_nearest_ladder_face']:.2f}, "
+          f"to the ladder face at the requested s {result['l1_to_ladder_face_at_s']:.2f}; "
+          f"between a ladder's two ends (t = 0 and 1) {result['l1_ladder_ends']:.2f}.", "",
+          "| expression | Spearman, model | Spearman, perfect | mean estimate at s = "
+          + " / ".join(f"{r:g}" for r in levels) + ", model |", "|---|---|---|---|"]
+    for name, d in result["by_class"].items():
+        m = d["model"]
+        md.append(f"| {name} | {m['spearman']:.3f} | {d['perfect']['spearman']:.3f} | "
+                  + " / ".join(f"{v:.2f}" for v in m["mean_t_hat_by_request"].values()) + " |")
+    md += ["", f"![sweep]({os.path.basename(args.out)}.png)", "",
+           "Picture: two subjects, one row per expression (EXPRESSIONS order); left the "
+           "edits at the five s, right the true faces at the same s.", ""]
+
+    from PIL import Image
+    from exprgan_tf.visualize import image_grid
+
+    rows = []
+    for s in (0, 3):
+        for e in range(6):
+            k = np.flatnonzero((it["src"] == s) & (tgt == e))
+            rows.append(np.concatenate([edits[k], truth[k]]))
+    Image.fromarray(image_grid(np.stack(rows))).save(args.out + ".png")
+    write_result(args.out, result, md)
+    print("\n".join(md))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

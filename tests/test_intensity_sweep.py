@@ -1,0 +1,30 @@
+"""benchmarks/intensity_sweep.py: the intensity test's ceiling and its per-class table."""
+
+import numpy as np
+
+from exprgan_tf.evaluation import scores
+from exprgan_tf.evaluation.learning import heldout_set
+from helpers import load_benchmark
+
+sweep = load_benchmark("intensity_sweep")
+
+
+def test_a_perfect_editor_follows_the_requested_intensity_in_every_class():
+    """The true renders at each requested s, read off the test's ladders, give back s
+    to within a ladder step: the estimator can see intensity, so a low Spearman is the
+    model's."""
+    h = heldout_set(32)
+    it = h["intensity"]
+    truth = sweep.true_sweep(h)
+    assert truth.shape == it["ladders"].shape[:1] + it["ladders"].shape[2:]
+    np.testing.assert_array_equal(truth[it["req"] == 0], it["ladders"][it["req"] == 0, 0])
+    t = scores.estimate_intensity(truth, it["ladders"])
+    assert np.abs(t - it["req"]).max() <= 0.1 + 1e-9
+    for e in range(6):
+        m = it["tgt"] == e
+        c = sweep.by_class(it["req"][m], t[m])
+        assert c["spearman"] > 0.98
+        assert list(c["mean_t_hat_by_request"]) == ["0.0", "0.25", "0.5", "0.75", "1.0"]
+    # the unchanged input: a constant estimate, Spearman undefined
+    t_in = scores.estimate_intensity(it["neutral"][it["src"]], it["ladders"])
+    assert sweep.by_class(it["req"], t_in)["spearman"] is None
