@@ -224,6 +224,14 @@ class MaskedBlend(keras.layers.Layer):
         return tuple(input_shape[0])
 
 
+def paste(drawn, face, regions):
+    """``face + regions * (drawn - face)``, in ``drawn``'s dtype: the one paste of the
+    package (the editor's :class:`PasteRegions`, and training through it with
+    ``training.paste_regions``)."""
+    face = ops.cast(face, drawn.dtype)
+    return face + ops.cast(regions, drawn.dtype) * (drawn - face)
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class PasteRegions(keras.layers.Layer):
     """``face + regions * (drawn - face)``: ``drawn`` where the fixed map ``regions``
@@ -255,8 +263,7 @@ class PasteRegions(keras.layers.Layer):
 
     def call(self, inputs):
         drawn, face = inputs
-        face = ops.cast(face, drawn.dtype)
-        return face + ops.cast(self.regions, drawn.dtype) * (drawn - face)
+        return paste(drawn, face, self.regions)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[0])

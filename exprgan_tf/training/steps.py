@@ -63,6 +63,7 @@ import tensorflow as tf
 from exprgan_tf import losses as L
 from exprgan_tf.preprocessing import gaussian_blur
 from exprgan_tf.controller import _code_ops
+from exprgan_tf.layers import paste
 from exprgan_tf.models.decoder import decode
 
 
@@ -123,7 +124,8 @@ class StageStep:
             (``training.expression_regions``), or ``None`` for a plain mean.
         paste_regions: the editor's paste map ``r`` ``[S, S, 1]`` in [0, 1]
             (``training.paste_regions``): every decode of E's code becomes
-            ``r * G + (1 - r) * base`` before any loss sees it; ``None``: G's whole face.
+            ``r * G + (1 - r) * base`` (:func:`~exprgan_tf.layers.paste`) before any loss
+            sees it; ``None``: G's whole face.
 
     Call it with a distributed batch (a dict with ``image``, ``label``, ``code``,
     ``z_prior``); it returns a dict of global-batch losses (scalars).
@@ -348,8 +350,7 @@ class StageStep:
         if mask is not None:
             masks.append(mask)
         if self.paste_regions is not None:
-            r = tf.cast(self.paste_regions, image.dtype)
-            image = r * image + (1.0 - r) * tf.cast(base, image.dtype)
+            image = paste(image, base, self.paste_regions)
         return image
 
     def _paired_terms(self, batch, z, base, real_feats, v, masks):
