@@ -523,6 +523,13 @@ class TrainingConfig:
             sees it. G is then trained only where the editor uses it, and D_img judges
             the pasted faces the editor gives. Needs ``model.edit_regions > 0``; false
             (the default): G is trained on its whole face (not in the original).
+        frames: frames of each expression sequence ``scripts/train.py`` trains on. 3
+            (the default, the original's selection): the three peak frames. The
+            built-in set with more: that many frames from neutral (intensity 0) to peak
+            (1), evenly spaced, so E sees neutral and weak faces and, with
+            ``codes="intensity"``, G is asked for them at their own intensity (not in
+            the original). Data on disk in the Oulu-CASIA layout: the last ``frames``
+            frames of each sequence (other layouts have no sequences).
     """
 
     stage1: StageConfig = field(default_factory=_stage1)
@@ -542,6 +549,7 @@ class TrainingConfig:
     clean_targets: bool = False
     pair_pose: str = "clean"
     paste_regions: bool = False
+    frames: int = 3
 
     def stage(self, number: int) -> StageConfig:
         if number not in (1, 2, 3):
@@ -575,6 +583,9 @@ class TrainingConfig:
             _fail(f"{prefix}.clean_targets", self.clean_targets, "true or false")
         if not isinstance(self.paste_regions, bool):
             _fail(f"{prefix}.paste_regions", self.paste_regions, "true or false")
+        if isinstance(self.frames, bool) or not isinstance(self.frames, int) \
+                or self.frames < 1:
+            _fail(f"{prefix}.frames", self.frames, "a positive integer (3: the peak frames)")
 
 
 @dataclass(frozen=True)

@@ -169,12 +169,17 @@ def main(argv=None) -> int:
         if note:  # measured slower than float32 there (README, "Performance")
             print(note, flush=True)
     size = config.model.image_size
+    frames = config.training.frames
     where = args.data or "the built-in face set"
-    print(f"Loading {where} at {size}x{size} ...", flush=True)
+    span = ("" if frames == 3 else
+            f", {frames} frames per sequence" + ("" if args.data else
+                                                 " from neutral to peak" if frames > 3
+                                                 else " at the peak"))
+    print(f"Loading {where} at {size}x{size}{span} ...", flush=True)
     t0 = time.time()
     try:
         if args.data:  # file paths: the Trainer decodes them once or streams them
-            images, labels, subjects = data.list_split(args.data, "train")
+            images, labels, subjects = data.list_split(args.data, "train", frames=frames)
             test_paths, _, test_subjects = data.list_split(args.data, "test")
             num_test = len(test_paths)
             # one face per held-out subject for the sample grids
@@ -183,18 +188,19 @@ def main(argv=None) -> int:
             sample_images = np.stack([data.readers.load_image(p, size)
                                       for p in test_paths[first]])
         else:
-            images, labels, subjects = data.load_split(None, "train", size)
+            images, labels, subjects = data.load_split(None, "train", size, frames=frames)
             test_images, _, test_subjects = data.load_split(None, "test", size)
             num_test = len(test_images)
             first = sorted({s: i for i, s in reversed(list(enumerate(test_subjects)))}
                            .values())
             sample_images = test_images[first][:8]
+        builtin = {} if args.data else {"frames": frames}
         pairing = data.pair_inputs(args.data, "train", subjects, size,
                                    config.training.pair_intensities if args.stage > 1 else (),
-                                   config.training.pair_pose)
-        intensities = (data.face_intensities(args.data, "train")
+                                   config.training.pair_pose, **builtin)
+        intensities = (data.face_intensities(args.data, "train", **builtin)
                        if config.training.codes == "intensity" else None)
-        targets = (data.clean_faces(args.data, "train", size)
+        targets = (data.clean_faces(args.data, "train", size, **builtin)
                    if config.training.clean_targets else None)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -186,7 +186,9 @@ class TrainingInputs:
         intensities: float ``[N]`` in [0, 1], the expression intensity of each image;
             needed with ``training.codes="intensity"``, where ``code`` is the image's
             expression at it and the sampled code moves to ``draw`` (from which the
-            steps draw their wrong classes).
+            steps draw their wrong classes). Partners drawn from the training images
+            are then coded at their intensities too, with ``pair_full_code`` as for a
+            pool.
         targets: uint8 ``[N, S, S, C]``, the face G is trained to give back for each
             image instead of the image itself (``training.clean_targets``: its clean
             render, :func:`exprgan_tf.data.clean_faces`); also the partners' faces when
@@ -472,10 +474,13 @@ class TrainingInputs:
         target = self.pair_labels[partner]
         full = np.asarray(intensity_code(target, 1.0, m.num_classes, m.intensity_dim),
                           np.float32)
-        if self.pair_intensities is None:
+        # Partners at known intensities are coded at them: the pool's renders, or the
+        # training faces themselves under training.codes="intensity" (with training.frames
+        # > 3 many of them are neutral or weak, which intensity 1 would misname).
+        levels = self.pair_intensities if self.pair_intensities is not None else self.intensities
+        if levels is None:
             return {"pair_index": partner, "pair_target": target, "pair_code": full}
-        code = intensity_code(target, self.pair_intensities[partner], m.num_classes,
-                              m.intensity_dim)
+        code = intensity_code(target, levels[partner], m.num_classes, m.intensity_dim)
         return {"pair_index": partner, "pair_target": target,
                 "pair_code": np.asarray(code, np.float32), "pair_full_code": full}
 
