@@ -91,6 +91,7 @@ def test_unknown_key_is_named(tmp_path):
     ("preprocess.radius=-2", r"preprocess.radius=-2.0: expected a number >= 0"),
     ("training.stage1.batch_size=\"8\"", r"training.stage1.batch_size='8': expected an integer"),
     ("identity.network=facenet", r"identity.network='facenet'"),
+    ("training.frames=0", r"training.frames=0: expected a positive integer \(3: the peak"),
     ("model.edit_regions=40", r"model.edit_regions=40.0: expected 0 \(G's whole face\) or a "
                               r"percentile in \(50, 100\]"),
     ('identity.layers=["a","b"]', r"identity.layer_weights=\(1, 2, 3\): expected one weight "

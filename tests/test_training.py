@@ -203,6 +203,23 @@ def test_train_script_renders_and_names_the_posed_partners(tmp_path, tiny_config
             "other expressions, in that face's pose, at intensity 1).") in out.stdout
 
 
+@pytest.mark.slow  # the built-in faces rendered at six frames per sequence: about 40 s
+def test_train_script_trains_on_whole_sequences(tmp_path, tiny_config):
+    """training.frames=6 makes scripts/train.py train on six frames of every built-in
+    sequence, neutral to peak (72 subjects x 6 expressions x 6), and say so."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    config = tmp_path / "tiny.json"
+    tiny_config(extra=["training.frames=6", "training.codes=intensity"]).save(config)
+    cmd = [sys.executable, os.path.join(repo, "scripts", "train.py"), "--stage", "2",
+           "--config", str(config), "--run-dir", str(tmp_path / "run"), "--max-steps", "1"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path,
+                         timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "6 frames per sequence from neutral to peak ..." in out.stdout
+    assert "2592 training and 144 test images" in out.stdout
+
+
 @pytest.mark.slow  # two trainings and a resume: about 40 s on 2 cores
 def test_streamed_folder_trains_and_resumes_to_the_in_memory_weights(tmp_path, tiny_config):
     """The faces prepare_data.py wrote, streamed file by file (cache limit 0), stopped
@@ -698,6 +715,35 @@ def test_pool_partners_are_coded_at_their_intensity(tiny_config, tiny_data):
         TrainingInputs(images, labels, cfg, 4, pair_groups=groups, pair_pool=_pool(["s1"], (1.0,)))
     with pytest.raises(ValueError, match="pair_pool needs pair_groups"):
         TrainingInputs(images, labels, cfg, 4, pair_pool=pool)
+
+
+def test_training_face_partners_are_coded_at_their_own_intensity(tiny_config, tiny_data):
+    """Under training.codes=intensity a partner drawn from the training faces (no pool)
+    is coded at its own intensity - with training.frames > 3 many are neutral or weak -
+    and the edit term gets its expression at intensity 1 (pair_full_code)."""
+    from exprgan_tf.training import TrainingInputs
+    images, _ = tiny_data(12)
+    labels = np.arange(12) % 6
+    groups = np.array(["s1"] * 6 + ["s2"] * 6)
+    t = np.array([0.0, 0.2, 0.4, 0.6, 0.8, 1.0] * 2, np.float32)
+    cfg = tiny_config(extra=["training.flip=false", "training.codes=intensity"])
+    inputs = TrainingInputs(images, labels, cfg, 4, pair_groups=groups, intensities=t)
+    arr = inputs.epoch_arrays(0)
+    me = _positions(arr["image"], inputs.images)
+    partner = _positions(arr["pair_image"], inputs.images)
+    np.testing.assert_array_equal(groups[partner], groups[me])
+    np.testing.assert_array_equal(arr["pair_target"], labels[partner])
+    rows = np.arange(len(partner))
+    code = arr["pair_code"].reshape(-1, 6, 5)
+    np.testing.assert_allclose(code[rows, arr["pair_target"]],
+                               np.repeat(t[partner][:, None], 5, 1))
+    assert (t[partner] < 1.0).any()  # the test would pass with every partner at 1
+    np.testing.assert_allclose(arr["pair_full_code"].reshape(-1, 6, 5)[rows, arr["pair_target"]],
+                               1.0)
+    sampled = TrainingInputs(images, labels, tiny_config(extra=["training.flip=false"]), 4,
+                             pair_groups=groups).epoch_arrays(0)
+    assert "pair_full_code" not in sampled  # sampled codes: partners at intensity 1, as before
+    np.testing.assert_allclose(np.abs(sampled["pair_code"]), 1.0)
 
 
 def test_posed_pool_partners_belong_to_their_own_face(tiny_config, tiny_data):
