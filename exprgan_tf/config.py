@@ -530,6 +530,12 @@ class TrainingConfig:
             ``codes="intensity"``, G is asked for them at their own intensity (not in
             the original). Data on disk in the Oulu-CASIA layout: the last ``frames``
             frames of each sequence (other layouts have no sequences).
+        dimg_min_intensity: with ``codes="intensity"``, D_img's real, mismatch and
+            reconstruction terms count only the training faces whose intensity is at
+            least this, so the neutral and weak frames ``frames > 3`` brings in are
+            not shown to D_img as examples of their sequence's expression (its edit
+            term, at intensity 1, is unchanged). 0 (the default): every face (not in
+            the original).
     """
 
     stage1: StageConfig = field(default_factory=_stage1)
@@ -550,6 +556,7 @@ class TrainingConfig:
     pair_pose: str = "clean"
     paste_regions: bool = False
     frames: int = 3
+    dimg_min_intensity: float = 0.0
 
     def stage(self, number: int) -> StageConfig:
         if number not in (1, 2, 3):
@@ -586,6 +593,14 @@ class TrainingConfig:
         if isinstance(self.frames, bool) or not isinstance(self.frames, int) \
                 or self.frames < 1:
             _fail(f"{prefix}.frames", self.frames, "a positive integer (3: the peak frames)")
+        if not _is_finite_number(self.dimg_min_intensity) \
+                or not 0.0 <= self.dimg_min_intensity <= 1.0:
+            _fail(f"{prefix}.dimg_min_intensity", self.dimg_min_intensity,
+                  "a number in [0, 1]")
+        if self.dimg_min_intensity > 0 and self.codes != "intensity":
+            _fail(f"{prefix}.dimg_min_intensity", self.dimg_min_intensity,
+                  "0 unless training.codes='intensity' (only then is a face's code its "
+                  "true intensity)")
 
 
 @dataclass(frozen=True)

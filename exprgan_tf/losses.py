@@ -151,20 +151,28 @@ def q_loss(predicted_code, code, num_classes: int = 6) -> tf.Tensor:
     return tf.reduce_sum(tf.reduce_mean(tf.square(diff), axis=[0, 2]))
 
 
-def _bce(logits, target: float) -> tf.Tensor:
+def _bce(logits, target: float, weights=None) -> tf.Tensor:
     logits = _f32(logits)
-    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
-        labels=tf.fill(tf.shape(logits), target), logits=logits))
+    per_logit = tf.nn.sigmoid_cross_entropy_with_logits(
+        labels=tf.fill(tf.shape(logits), target), logits=logits)
+    if weights is None:
+        return tf.reduce_mean(per_logit)
+    # One weight per face: the mean over each face's logits, weighted over the faces.
+    # No weight at all (no face counts) gives 0, not NaN.
+    per_face = tf.reduce_mean(tf.reshape(per_logit, [tf.shape(per_logit)[0], -1]), axis=1)
+    weights = _f32(weights)
+    return tf.math.divide_no_nan(tf.reduce_sum(weights * per_face), tf.reduce_sum(weights))
 
 
-def real_loss(logits) -> tf.Tensor:
-    """mean BCE(logits, 1): "these are real"."""
-    return _bce(logits, 1.0)
+def real_loss(logits, weights=None) -> tf.Tensor:
+    """mean BCE(logits, 1): "these are real". ``weights`` ``[N]`` (optional): the
+    faces' weights in the mean (0 leaves a face out)."""
+    return _bce(logits, 1.0, weights)
 
 
-def fake_loss(logits) -> tf.Tensor:
-    """mean BCE(logits, 0): "these are fake"."""
-    return _bce(logits, 0.0)
+def fake_loss(logits, weights=None) -> tf.Tensor:
+    """mean BCE(logits, 0): "these are fake"; ``weights`` as in :func:`real_loss`."""
+    return _bce(logits, 0.0, weights)
 
 
 def discriminator_loss(real_logits, fake_logits) -> tf.Tensor:
@@ -173,9 +181,10 @@ def discriminator_loss(real_logits, fake_logits) -> tf.Tensor:
     return real_loss(real_logits) + fake_loss(fake_logits)
 
 
-def generator_loss(fake_logits) -> tf.Tensor:
-    """The generator's (G_img) or encoder's (E_z) adversarial loss: fake -> 1."""
-    return real_loss(fake_logits)
+def generator_loss(fake_logits, weights=None) -> tf.Tensor:
+    """The generator's (G_img) or encoder's (E_z) adversarial loss: fake -> 1;
+    ``weights`` as in :func:`real_loss`."""
+    return real_loss(fake_logits, weights)
 
 
 def total_variation(images) -> tf.Tensor:

@@ -126,6 +126,11 @@ class StageStep:
             (``training.paste_regions``): every decode of E's code becomes
             ``r * G + (1 - r) * base`` (:func:`~exprgan_tf.layers.paste`) before any loss
             sees it; ``None``: G's whole face.
+        dimg_min_intensity: D_img's real, mismatch and reconstruction terms
+            (``D_img_real``, ``D_img_mismatch``, ``D_img_fake``, ``G_img``) count only
+            the faces whose code's intensity ``|code[:, 0]|`` is at least this
+            (``training.dimg_min_intensity``, with ``training.codes="intensity"``, where
+            that is the face's true intensity); 0: every face (the original).
 
     Call it with a distributed batch (a dict with ``image``, ``label``, ``code``,
     ``z_prior``); it returns a dict of global-batch losses (scalars).
@@ -135,7 +140,8 @@ class StageStep:
     def __init__(self, *, stage, networks, optimizers, weights, num_classes=6,
                  intensity_dim=5, identity_features=None, identity_layer_weights=(),
                  identity_images=0, strategy=None, jit_compile=False, skip_zero_weight_terms=True,
-                 dimg_blur=0.0, pixel_weights=None, paste_regions=None):
+                 dimg_blur=0.0, pixel_weights=None, paste_regions=None,
+                 dimg_min_intensity=0.0):
         if dimg_blur < 0:
             raise ValueError(f"dimg_blur must be >= 0. Received: dimg_blur={dimg_blur!r}")
         if stage not in (1, 2, 3):
@@ -161,6 +167,10 @@ class StageStep:
                               else tf.constant(pixel_weights, tf.float32))
         self.paste_regions = (None if paste_regions is None
                               else tf.constant(paste_regions, tf.float32))
+        if not 0.0 <= dimg_min_intensity <= 1.0:
+            raise ValueError("dimg_min_intensity must be in [0, 1]. "
+                             f"Received: dimg_min_intensity={dimg_min_intensity!r}")
+        self.dimg_min_intensity = float(dimg_min_intensity)
         self.trace_count = 0
         self.keys = LOSS_KEYS[stage]
         self._replica_fn = tf.function(self._replica_step, jit_compile=jit_compile) \
@@ -193,7 +203,7 @@ class StageStep:
             identity_layer_weights=self.identity_layer_weights, strategy=self.strategy,
             jit_compile=self.jit_compile, skip_zero_weight_terms=self.skip_zero_weight_terms,
             dimg_blur=self.dimg_blur, pixel_weights=self.pixel_weights,
-            paste_regions=self.paste_regions)
+            paste_regions=self.paste_regions, dimg_min_intensity=self.dimg_min_intensity)
         return StageStep(**{**arguments, **changes})
 
     # --- graph code --------------------------------------------------------------
@@ -293,7 +303,13 @@ class StageStep:
         """D_img on real and fake faces: ``D_img_real``, ``D_img_fake``, ``G_img``,
         ``L_Q`` (Q's code regression on the fake), ``D_img_mismatch`` (real faces
         under a wrong label drawn from ``draw``; 0 unless ``w_mismatch > 0``) and
-        ``D_img_r1`` (the R1 penalty on the real faces; 0 unless ``w_r1 > 0``)."""
+        ``D_img_r1`` (the R1 penalty on the real faces; 0 unless ``w_r1 > 0``). Under
+        ``dimg_min_intensity`` the adversarial terms count only the faces coded at that
+        intensity or above: a neutral face is no example of its sequence's label."""
+        counted = None
+        if self.dimg_min_intensity > 0:
+            counted = tf.cast(tf.abs(tf.cast(code[:, 0], tf.float32))
+                              >= self.dimg_min_intensity, tf.float32)
         if self.weights.r1 > 0:
             # R1: the squared gradient of D_img's real logit with respect to the real
             # faces. The outer tape records this inner gradient, so D_img's update
@@ -309,14 +325,14 @@ class StageStep:
             v["D_img_r1"] = tf.constant(0.0)
         fake_logit, fake_code = self._image_discriminator(fake, label)
         v["L_Q"] = L.q_loss(fake_code, code, self.num_classes)
-        v["D_img_real"] = L.real_loss(real_logit)
-        v["D_img_fake"] = L.fake_loss(fake_logit)
-        v["G_img"] = L.generator_loss(fake_logit)
+        v["D_img_real"] = L.real_loss(real_logit, counted)
+        v["D_img_fake"] = L.fake_loss(fake_logit, counted)
+        v["G_img"] = L.generator_loss(fake_logit, counted)
         if self.weights.mismatch > 0:
             wrong = tf.one_hot(other_class(label, draw, self.num_classes), self.num_classes,
                                dtype=label.dtype)
             mismatch_logit, _ = self._image_discriminator(image, wrong)
-            v["D_img_mismatch"] = L.fake_loss(mismatch_logit)
+            v["D_img_mismatch"] = L.fake_loss(mismatch_logit, counted)
         else:
             v["D_img_mismatch"] = tf.constant(0.0)
 

@@ -329,7 +329,8 @@ class Trainer:
                 identity_images=config.identity.images_per_step, strategy=self.strategy,
                 jit_compile=config.training.jit_compile,
                 dimg_blur=config.training.dimg_blur, pixel_weights=pixel_weights,
-                paste_regions=paste)
+                paste_regions=paste,
+                dimg_min_intensity=config.training.dimg_min_intensity)
             # Keras 3 optimisers create their slots on first use; build them now so the
             # step function traces once.
             self.optimizers["EG"].build(self.step.eg_vars)
