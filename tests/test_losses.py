@@ -60,6 +60,20 @@ def test_adversarial_losses():
         pytest.approx((ln2 + math.log1p(math.exp(-2))) / 2, rel=1e-6)
 
 
+def test_adversarial_losses_weight_faces():
+    """With ``weights``, each face's BCE (its logits' mean) is weighted over the faces: a
+    0 leaves a face out, and no face at all gives 0, not NaN."""
+    logits = [[0.3, 0.5], [-1.0, -1.0], [2.0, 4.0]]
+    bce = [np.mean(np.log1p(np.exp(-np.asarray(row)))) for row in logits]  # target 1
+    assert float(losses.real_loss(logits, [1.0, 0.0, 1.0])) == \
+        pytest.approx((bce[0] + bce[2]) / 2, rel=1e-6)
+    assert float(losses.generator_loss(logits, [2.0, 1.0, 1.0])) == \
+        pytest.approx((2 * bce[0] + bce[1] + bce[2]) / 4, rel=1e-6)
+    assert float(losses.real_loss(logits, [1.0, 1.0, 1.0])) == \
+        pytest.approx(float(losses.real_loss(logits)), rel=1e-6)
+    assert float(losses.fake_loss(logits, [0.0, 0.0, 0.0])) == 0.0
+
+
 def test_total_variation():
     img = np.array([[0.0, 1.0, 3.0], [1.0, 1.0, 1.0]]).reshape(1, 2, 3, 1)
     # dy = (1, 0, -2): sum sq 5 -> l2 2.5 / H=2; dx = (1, 2, 0, 0): 5 -> 2.5 / W=3

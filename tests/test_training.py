@@ -391,6 +391,50 @@ def test_dimg_blur_shows_d_img_every_image_through_the_gaussian(tmp_path, tiny_c
         tiny_config(extra=["training.dimg_blur=-1"])
 
 
+def test_dimg_min_intensity_shows_d_img_only_the_strong_faces(tmp_path, tiny_config,
+                                                             tiny_data):
+    """``training.dimg_min_intensity``: D_img's real, mismatch and reconstruction terms
+    are the means over the faces coded at that intensity or above; L_Q still sees all."""
+    images, _ = tiny_data(8)
+    labels = np.arange(8) % 6
+    t = np.array([0.0, 0.2, 0.8, 1.0, 0.4, 0.9, 0.6, 0.7], np.float32)
+    extra = ["model.dimg_normalization=batch", "training.codes=intensity",
+             "training.dimg_min_intensity=0.7", "training.stage2.losses.mismatch=0.5",
+             "training.stage2.losses.edit=0"]
+    tr = Trainer(tiny_config(extra=extra), tmp_path, 2, images, labels, batch_size=8,
+                 log=quiet, intensities=t)
+    assert tr.step.dimg_min_intensity == 0.7
+    batch, out = _step_then_restore(tr)
+    strong = np.abs(batch["code"].numpy()[:, 0]) >= np.float32(0.7)
+    assert strong.sum() == 4                                  # 0.8, 1.0, 0.9, 0.7
+    dimg = tr.nets.image_discriminator
+    z = tr.nets.encoder(batch["image"], training=True)
+    fake = tr.nets.decoder([z, batch["code"]], training=True)
+    true = np.argmax(batch["label"].numpy(), -1)
+    wrong = tf.one_hot((true + 1 + np.minimum(
+        (np.abs(batch["draw"].numpy()[:, 0]) * 5).astype(int), 4)) % 6, 6)
+
+    def bce(x, label, target):
+        logit, _ = dimg([x, label], training=True)
+        per_face = tf.nn.sigmoid_cross_entropy_with_logits(
+            tf.fill(tf.shape(logit), target), logit).numpy().reshape(8, -1).mean(1)
+        return per_face[strong].mean(), per_face.mean()
+
+    for key, args in (("D_img_real", (batch["image"], batch["label"], 1.0)),
+                      ("D_img_fake", (fake, batch["label"], 0.0)),
+                      ("G_img", (fake, batch["label"], 1.0)),
+                      ("D_img_mismatch", (batch["image"], wrong, 0.0))):
+        counted, every = bce(*args)
+        np.testing.assert_allclose(float(out[key]), counted, rtol=1e-4, err_msg=key)
+        assert abs(counted - every) > 1e-4, key                # the weak faces are left out
+    with pytest.raises(ValueError, match=r"training.dimg_min_intensity=0.5: expected 0 "
+                                         r"unless training.codes='intensity'"):
+        tiny_config(extra=["training.dimg_min_intensity=0.5"])
+    with pytest.raises(ValueError, match=r"training.dimg_min_intensity=1.5: expected a "
+                                         r"number in \[0, 1\]"):
+        tiny_config(extra=["training.codes=intensity", "training.dimg_min_intensity=1.5"])
+
+
 def test_r1_penalises_d_img_gradient_on_the_real_faces(tmp_path, tiny_config, tiny_data):
     images, labels = tiny_data(8)
     extra = ["model.dimg_normalization=batch", "training.stage3.losses.r1=2.5",
