@@ -536,6 +536,11 @@ class TrainingConfig:
             not shown to D_img as examples of their sequence's expression (its edit
             term, at intensity 1, is unchanged). 0 (the default): every face (not in
             the original).
+        pair_min_intensity: with ``codes="intensity"`` and partners from the training
+            faces (``pair_intensities`` empty), the paired term draws each face's
+            partners only from its subject's faces at least this intense, so with
+            ``frames > 3`` G is shown the other expressions at their peak, not their
+            neutral and weak frames. 0 (the default): any frame (not in the original).
     """
 
     stage1: StageConfig = field(default_factory=_stage1)
@@ -557,6 +562,7 @@ class TrainingConfig:
     paste_regions: bool = False
     frames: int = 3
     dimg_min_intensity: float = 0.0
+    pair_min_intensity: float = 0.0
 
     def stage(self, number: int) -> StageConfig:
         if number not in (1, 2, 3):
@@ -601,6 +607,15 @@ class TrainingConfig:
             _fail(f"{prefix}.dimg_min_intensity", self.dimg_min_intensity,
                   "0 unless training.codes='intensity' (only then is a face's code its "
                   "true intensity)")
+        if not _is_finite_number(self.pair_min_intensity) \
+                or not 0.0 <= self.pair_min_intensity <= 1.0:
+            _fail(f"{prefix}.pair_min_intensity", self.pair_min_intensity,
+                  "a number in [0, 1]")
+        if self.pair_min_intensity > 0 and (self.codes != "intensity"
+                                            or self.pair_intensities):
+            _fail(f"{prefix}.pair_min_intensity", self.pair_min_intensity,
+                  "0 unless training.codes='intensity' and training.pair_intensities is "
+                  "empty (only then are the partners training faces of known intensity)")
 
 
 @dataclass(frozen=True)

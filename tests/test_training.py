@@ -852,6 +852,32 @@ def test_intensity_codes_code_each_face_at_its_own_intensity(tiny_config, tiny_d
         TrainingInputs(images, labels, cfg, 4, intensities=t + 0.5)
 
 
+def test_pair_min_intensity_draws_partners_from_the_strong_faces(tiny_config, tiny_data):
+    """``training.pair_min_intensity``: each face's partners are its subject's faces in
+    another expression at that intensity or above, coded at their own intensity."""
+    from exprgan_tf.training import TrainingInputs
+    images, _ = tiny_data(24)
+    labels = np.arange(24) % 3                      # 3 expressions x 4 frames x 2 subjects
+    t = np.tile(np.repeat([0.0, 0.4, 0.8, 1.0], 3), 2).astype(np.float32)
+    groups = np.repeat(["s1", "s2"], 12)
+    extra = ["training.codes=intensity", "training.pair_min_intensity=0.7"]
+    inputs = TrainingInputs(images, labels, tiny_config(extra=extra), 4, intensities=t,
+                            pair_groups=groups)
+    anyframe = TrainingInputs(images, labels, tiny_config(extra=extra[:1]), 4,
+                              intensities=t, pair_groups=groups)
+    for strong, every, i in zip(inputs.pairs, anyframe.pairs, range(24)):
+        np.testing.assert_array_equal(strong, every[t[every] >= 0.7])
+        assert len(strong) == 4 and (groups[strong] == groups[i]).all()
+        assert (labels[strong] != labels[i]).all()
+    plan = inputs.epoch_plan(0)
+    partner = plan["pair_index"]
+    assert set(t[partner]) == {np.float32(0.8), 1.0}
+    np.testing.assert_allclose(np.abs(plan["pair_code"]).max(axis=1), t[partner])
+    with pytest.raises(ValueError, match=r"training.pair_min_intensity=0.5: expected 0 "
+                                         r"unless training.codes='intensity' and"):
+        tiny_config(extra=["training.pair_min_intensity=0.5"])
+
+
 def test_with_a_pool_the_edit_term_judges_the_full_intensity_decode(tmp_path, tiny_config,
                                                                     tiny_data):
     images, _ = tiny_data(8)

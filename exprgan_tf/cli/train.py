@@ -100,10 +100,10 @@ def data_on_disk_fallbacks(config, log=print):
     if t.codes == "intensity":
         log("note: training.codes=intensity needs the built-in set's known intensities; "
             "with --data the faces are coded as the original does "
-            "(training.codes=sampled" + (", and D_img sees every face: "
-                                          "training.dimg_min_intensity=0"
-                                          if t.dimg_min_intensity else "") + ").", flush=True)
-        config = config.override(["training.codes=sampled", "training.dimg_min_intensity=0"])
+            "(training.codes=sampled; training.dimg_min_intensity and "
+            "training.pair_min_intensity, which need it, 0).", flush=True)
+        config = config.override(["training.codes=sampled", "training.dimg_min_intensity=0",
+                                  "training.pair_min_intensity=0"])
     return config
 
 

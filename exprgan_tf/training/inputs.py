@@ -298,6 +298,10 @@ class TrainingInputs:
             pair_groups, labels, None if pair_pool is None else pair_pool["groups"],
             None if pair_pool is None else self.pair_labels,
             None if pair_pool is None else pair_pool.get("sources"))
+        strong = config.training.pair_min_intensity
+        if self.pairs is not None and strong > 0 and self.intensities is not None \
+                and pair_pool is None:  # partners only from the strong training faces
+            self.pairs = [c[self.intensities[c] >= strong] for c in self.pairs]
         if self.pairs is not None:
             lonely = sum(len(c) == 0 for c in self.pairs)
             if lonely == len(self.pairs):
