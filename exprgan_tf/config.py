@@ -120,6 +120,11 @@ def _check_non_negative(path, value):
         _fail(path, value, "a number >= 0")
 
 
+def _check_unit_interval(path, value):
+    if not _is_finite_number(value) or not 0.0 <= value <= 1.0:
+        _fail(path, value, "a number in [0, 1]")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Architecture of every network (docs/design.md, "Networks" and "What the paper changes").
@@ -599,18 +604,12 @@ class TrainingConfig:
         if isinstance(self.frames, bool) or not isinstance(self.frames, int) \
                 or self.frames < 1:
             _fail(f"{prefix}.frames", self.frames, "a positive integer (3: the peak frames)")
-        if not _is_finite_number(self.dimg_min_intensity) \
-                or not 0.0 <= self.dimg_min_intensity <= 1.0:
-            _fail(f"{prefix}.dimg_min_intensity", self.dimg_min_intensity,
-                  "a number in [0, 1]")
+        _check_unit_interval(f"{prefix}.dimg_min_intensity", self.dimg_min_intensity)
         if self.dimg_min_intensity > 0 and self.codes != "intensity":
             _fail(f"{prefix}.dimg_min_intensity", self.dimg_min_intensity,
                   "0 unless training.codes='intensity' (only then is a face's code its "
                   "true intensity)")
-        if not _is_finite_number(self.pair_min_intensity) \
-                or not 0.0 <= self.pair_min_intensity <= 1.0:
-            _fail(f"{prefix}.pair_min_intensity", self.pair_min_intensity,
-                  "a number in [0, 1]")
+        _check_unit_interval(f"{prefix}.pair_min_intensity", self.pair_min_intensity)
         if self.pair_min_intensity > 0 and (self.codes != "intensity"
                                             or self.pair_intensities):
             _fail(f"{prefix}.pair_min_intensity", self.pair_min_intensity,

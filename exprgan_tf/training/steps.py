@@ -130,7 +130,9 @@ class StageStep:
             (``D_img_real``, ``D_img_mismatch``, ``D_img_fake``, ``G_img``) count only
             the faces whose code's intensity ``|code[:, 0]|`` is at least this
             (``training.dimg_min_intensity``, with ``training.codes="intensity"``, where
-            that is the face's true intensity); 0: every face (the original).
+            that is the face's true intensity); 0: every face (the original). Each
+            replica averages over its own such faces, so with several replicas the
+            update is not exactly the single-device one (see the module docstring).
 
     Call it with a distributed batch (a dict with ``image``, ``label``, ``code``,
     ``z_prior``); it returns a dict of global-batch losses (scalars).
