@@ -79,7 +79,7 @@ ENCODER_VARIANTS = ("single", "dilated")
 IDENTITY_NETWORKS = ("none", "vgg_face", "dlib_resnet")
 DIMG_NORMALIZATIONS = ("batch", "spectral")
 # What the decoder's last layer gives (ModelConfig.decoder_output).
-DECODER_OUTPUTS = ("image", "blend")
+DECODER_OUTPUTS = ("image", "blend", "residual")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 TRAINING_CODES = ("sampled", "intensity")
 """What ``training.codes`` may be (see :class:`TrainingConfig`)."""
@@ -157,6 +157,11 @@ class ModelConfig:
             gives ``mask * base + (1 - mask) * color`` - it redraws only where the mask
             says so (the attention mask of GANimation, Pumarola et al. 2018). With no
             face to keep (stage 1, samples from the prior) ``base`` is a zero image.
+            ``"residual"`` (not in the original): G takes ``base`` as ``"blend"`` does
+            and gives ``clip(base + image, -1, 1)``: its tanh output is a change drawn
+            on the face, so returning the face unchanged is ``image = 0`` and the
+            input's own detail (hair, sensor noise) reaches the edit wherever G draws
+            nothing. Without a face (stage 1) it is an image G.
         edit_regions: ``0`` (the original): an edit is G's whole face. A percentile in
             (50, 100] (not in the original): the editor pastes G's face into the input
             (rescaled, not sharpened) through the map of where the built-in faces

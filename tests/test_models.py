@@ -194,9 +194,36 @@ def test_blend_decoder_keeps_the_face_where_its_mask_is_one(tmp_path):
     # an image G ignores a base
     image_g = build_decoder(plain)
     np.testing.assert_array_equal(decode(image_g, z, code, base), image_g([z, code]))
-    with pytest.raises(ValueError, match=r"model.decoder_output='residual': expected one of "
-                                         r"\['image', 'blend'\]"):
-        get_preset("exprgan-small").override(["model.decoder_output=residual"])
+    with pytest.raises(ValueError, match=r"model.decoder_output='overlay': expected one of "
+                                         r"\['image', 'blend', 'residual'\]"):
+        get_preset("exprgan-small").override(["model.decoder_output=overlay"])
+
+
+def test_residual_decoder_draws_a_change_on_the_face(tmp_path):
+    plain = get_preset("exprgan-small").model
+    cfg = get_preset("exprgan-small").override(["model.decoder_output=residual"]).model
+    dec = build_decoder(cfg)
+    # the image G's weights and nothing more: the change is its tanh output
+    assert dec.count_params() == build_decoder(plain).count_params()
+    assert [t.name for t in dec.inputs] == ["z", "code", "base"]
+    z, code = _inputs(cfg, "decoder")
+    base = np.random.default_rng(3).uniform(-1, 1, (2, 64, 64, 3)).astype("float32")
+    change = np.asarray(keras.Model(dec.inputs, dec.get_layer("G_tanh").output)(
+        [z, code, base]))
+    assert np.abs(change).mean() > 0.05
+    np.testing.assert_allclose(decode(dec, z, code, base), np.clip(base + change, -1, 1),
+                               atol=1e-6)
+    image, mask = decode(dec, z, code, base, with_mask=True)
+    assert mask is None
+    # a zero change gives the face back; no face (a sample from the prior): the change
+    out = dec.get_layer("G_conv_out")
+    out.set_weights([np.zeros_like(w) for w in out.get_weights()])
+    np.testing.assert_array_equal(decode(dec, z, code, base), base)
+    np.testing.assert_array_equal(decode(dec, z, code), np.zeros_like(base))
+    path = tmp_path / "residual.keras"
+    dec.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_array_equal(decode(loaded, z, code, base), base)
 
 
 def test_discriminator_uses_label():

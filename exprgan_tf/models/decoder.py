@@ -9,7 +9,8 @@ nearest-neighbour upsampling x2 + 3x3 conv (no bias) + ReLU; a 3x3 conv to
 last. ``decoder_output="blend"`` (not the original) adds a parallel 3x3 conv + sigmoid
 to a one-channel mask and a third input, the face to edit: G gives
 ``mask * face + (1 - mask) * image``. Call G through :func:`decode`, which passes that
-face when G takes one.
+face when G takes one. ``decoder_output="residual"`` (not the original) takes the same
+third input and gives ``clip(face + image, -1, 1)``: G draws a change on the face.
 
 Example:
     >>> from exprgan_tf.config import get_preset
@@ -47,7 +48,8 @@ def build_decoder(cfg: ModelConfig, name: str = "decoder") -> keras.Model:
     Returns:
         A functional model ``[z [N, latent_dim], code [N, code_dim]] -> image
         [N, S, S, channels]`` in [-1, 1]; with ``cfg.decoder_output == "blend"``
-        ``[z, code, base [N, S, S, channels]] -> [image, mask [N, S, S, 1]]``.
+        ``[z, code, base [N, S, S, channels]] -> [image, mask [N, S, S, 1]]``; with
+        ``"residual"`` ``[z, code, base] -> clip(base + image, -1, 1)``.
     """
     cfg.validate()
     z = keras.Input((cfg.latent_dim,), name="z")
@@ -72,6 +74,10 @@ def build_decoder(cfg: ModelConfig, name: str = "decoder") -> keras.Model:
     if cfg.decoder_output == "image":
         return keras.Model([z, code], image, name=name)
     base = keras.Input((cfg.image_size, cfg.image_size, cfg.channels), name="base")
+    if cfg.decoder_output == "residual":
+        edited = keras.layers.Add(name="G_residual", dtype="float32")([base, image])
+        edited = keras.layers.Activation("hard_tanh", name="G_clip", dtype="float32")(edited)
+        return keras.Model([z, code, base], edited, name=name)
     mask = keras.layers.Conv2D(1, cfg.decoder_kernel, padding="same",
                                kernel_initializer=decoder_conv_init(),
                                name="G_conv_mask")(features)
@@ -81,7 +87,8 @@ def build_decoder(cfg: ModelConfig, name: str = "decoder") -> keras.Model:
 
 
 def takes_base(decoder: keras.Model) -> bool:
-    """Whether ``decoder`` is a ``blend`` G, whose third input is the face it edits."""
+    """Whether ``decoder`` is a ``blend`` or ``residual`` G, whose third input is the
+    face it edits."""
     return len(decoder.inputs) == 3
 
 
@@ -93,10 +100,11 @@ def decode(decoder: keras.Model, z, code, base=None, training=False, with_mask=F
         z: ``[N, latent_dim]`` identity codes.
         code: ``[N, code_dim]`` expression codes.
         base: ``[N, S, S, channels]`` the pre-processed faces being edited, which a
-            ``blend`` G keeps where its mask is 1; ignored by an ``image`` G. ``None``
-            (samples from the prior, which edit no face) gives a blend G a zero image.
+            ``blend`` G keeps where its mask is 1 and a ``residual`` G draws on;
+            ignored by an ``image`` G. ``None`` (samples from the prior, which edit no
+            face) gives either a zero image.
         training: passed to the model (BatchNorm statistics).
-        with_mask: also return a blend G's mask (``None`` for an image G).
+        with_mask: also return a blend G's mask (``None`` for another G).
 
     Returns:
         ``[N, S, S, channels]`` images in [-1, 1]; with ``with_mask`` the pair
@@ -108,5 +116,6 @@ def decode(decoder: keras.Model, z, code, base=None, training=False, with_mask=F
     z, code = tf.convert_to_tensor(z), tf.convert_to_tensor(code)  # Keras refuses a mix
     if base is None:
         base = tf.zeros(tf.concat([tf.shape(z)[:1], decoder.inputs[2].shape[1:]], 0))
-    image, mask = decoder([z, code, tf.convert_to_tensor(base)], training=training)
+    out = decoder([z, code, tf.convert_to_tensor(base)], training=training)
+    image, mask = out if isinstance(out, (list, tuple)) else (out, None)
     return (image, mask) if with_mask else image
