@@ -392,6 +392,24 @@ def test_blend_editor_decodes_over_the_preprocessed_face(tiny_config):
     assert again.sharpen_targets is False and again.base is not None
 
 
+def test_residual_editor_draws_on_the_preprocessed_face(tiny_config):
+    keras.utils.set_random_seed(4)
+    cfg = tiny_config("proposed-small", ["model.decoder_output=residual"])
+    nets = build_networks(cfg.model)
+    editor = ExpressionEditor.from_networks(cfg, nets.encoder, nets.decoder)
+    images, expression, intensity = _batch()
+    x = editor.preprocess(images)
+    by_hand = nets.decoder([nets.encoder(x), intensity_code(expression, intensity), x])
+    got = editor.predict([images, expression, intensity], verbose=0)
+    np.testing.assert_allclose(got, by_hand, atol=1e-5)
+    assert np.abs(got - x).mean() > 0.05
+    # With no change drawn the editor gives the pre-processed face back.
+    out = nets.decoder.get_layer("G_conv_out")
+    out.set_weights([np.zeros_like(w) for w in out.get_weights()])
+    np.testing.assert_allclose(editor.predict([images, expression, intensity], verbose=0),
+                               x, atol=1e-6)
+
+
 def test_edit_regions_paste_g_into_the_rescaled_input_and_travel_with_the_editor(
         tiny_config, tmp_path):
     from exprgan_tf.editor_io import save_compact

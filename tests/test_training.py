@@ -692,6 +692,27 @@ def test_blend_decoder_trains_on_the_face_it_edits(tmp_path, tiny_config):
         tiny_config(extra=extra[1:])
 
 
+def test_residual_decoder_trains_on_the_face_it_edits(tmp_path, tiny_config):
+    """A residual G draws its change on the faces it is trained to give back: with no
+    change it gives them back, so L1 is 0 and L1_pair is each such face's distance to
+    its partner."""
+    images = np.random.default_rng(5).integers(0, 256, (8, 32, 32, 3)).astype(np.uint8)
+    labels = np.arange(8) % 6
+    groups = np.array(["s1"] * 4 + ["s2"] * 4)
+    extra = ["model.decoder_output=residual", "training.stage2.losses.paired=1",
+             "training.stage2.losses.edit=0", "training.pair_intensities=[]"]
+    t = Trainer(tiny_config(extra=extra), tmp_path, 2, images, labels, batch_size=8,
+                log=quiet, pair_groups=groups)
+    out_layer = t.nets.decoder.get_layer("G_conv_out")
+    out_layer.set_weights([np.zeros_like(w) for w in out_layer.get_weights()])
+    batch, out = _step_then_restore(t)
+    assert float(out["L1"]) < 1e-7
+    face = batch.get("target", batch["image"]).numpy()
+    expected = np.mean(np.abs(batch["pair_image"].numpy() - face))
+    assert expected > 0.05
+    np.testing.assert_allclose(float(out["L1_pair"]), expected, rtol=1e-5)
+
+
 def test_unsharpened_targets_are_what_g_gives_back(tiny_config):
     """With preprocess.sharpen_targets off, E still sees the sharpened faces but the
     faces G is trained towards (the targets, the partners) are the faces without the
