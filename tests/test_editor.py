@@ -13,7 +13,7 @@ from exprgan_tf import cpu, preprocessing
 from exprgan_tf.controller import intensity_code
 from exprgan_tf.editor import ExpressionEditor, ImagePreprocess
 from exprgan_tf.editor_io import load_editor
-from exprgan_tf.models import build_networks
+from exprgan_tf.models import build_networks, decode
 
 def _batch(n=3, size=32, seed=0):
     rng = np.random.default_rng(seed)
@@ -365,16 +365,25 @@ def test_load_editor_warns_about_a_stage1_only_run(tmp_path, tiny_config):
         load_editor(tmp_path)
 
 
-def test_blend_editor_decodes_over_the_preprocessed_face(tiny_config):
+def _editor_over_the_face(tiny_config, decoder_output):
+    """An untrained editor whose G takes the face (``blend`` or ``residual``), checked
+    to give G's output over the pre-processed face; returns it with what it needs."""
     keras.utils.set_random_seed(4)
-    cfg = tiny_config("proposed-small", ["model.decoder_output=blend"])
+    cfg = tiny_config("proposed-small", [f"model.decoder_output={decoder_output}"])
     nets = build_networks(cfg.model)
     editor = ExpressionEditor.from_networks(cfg, nets.encoder, nets.decoder)
     images, expression, intensity = _batch()
     x = editor.preprocess(images)
-    by_hand, _ = nets.decoder([nets.encoder(x), intensity_code(expression, intensity), x])
+    by_hand = decode(nets.decoder, nets.encoder(x), intensity_code(expression, intensity), x)
     got = editor.predict([images, expression, intensity], verbose=0)
     np.testing.assert_allclose(got, by_hand, atol=1e-5)
+    assert np.abs(got - x).mean() > 0.05
+    return cfg, nets, editor, (images, expression, intensity), x
+
+
+def test_blend_editor_decodes_over_the_preprocessed_face(tiny_config):
+    cfg, nets, editor, (images, expression, intensity), x = _editor_over_the_face(
+        tiny_config, "blend")
     # With its mask at 1 everywhere the editor gives the pre-processed face back.
     mask = nets.decoder.get_layer("G_conv_mask")
     mask.set_weights([np.zeros_like(mask.get_weights()[0]), np.array([60.0], "float32")])
@@ -393,16 +402,8 @@ def test_blend_editor_decodes_over_the_preprocessed_face(tiny_config):
 
 
 def test_residual_editor_draws_on_the_preprocessed_face(tiny_config):
-    keras.utils.set_random_seed(4)
-    cfg = tiny_config("proposed-small", ["model.decoder_output=residual"])
-    nets = build_networks(cfg.model)
-    editor = ExpressionEditor.from_networks(cfg, nets.encoder, nets.decoder)
-    images, expression, intensity = _batch()
-    x = editor.preprocess(images)
-    by_hand = nets.decoder([nets.encoder(x), intensity_code(expression, intensity), x])
-    got = editor.predict([images, expression, intensity], verbose=0)
-    np.testing.assert_allclose(got, by_hand, atol=1e-5)
-    assert np.abs(got - x).mean() > 0.05
+    _, nets, editor, (images, expression, intensity), x = _editor_over_the_face(
+        tiny_config, "residual")
     # With no change drawn the editor gives the pre-processed face back.
     out = nets.decoder.get_layer("G_conv_out")
     out.set_weights([np.zeros_like(w) for w in out.get_weights()])
