@@ -162,6 +162,13 @@ class ModelConfig:
             on the face, so returning the face unchanged is ``image = 0`` and the
             input's own detail (hair, sensor noise) reaches the edit wherever G draws
             nothing. Without a face (stage 1) it is an image G.
+        decoder_sees_face: ``False`` (the original): G's layers see only z and c. ``True``
+            (not in the original): G takes ``base``, the pre-processed face it edits (as
+            ``"blend"`` and ``"residual"`` do), and every decoder stage gets that face,
+            average-pooled to the stage's size, concatenated to its feature maps (as c
+            is): G can place what it draws on the input's own geometry and copy its
+            detail, where otherwise it must read both from z. Any ``decoder_output``.
+            With no face (stage 1) the face channels are zeros.
         edit_regions: ``0`` (the original): an edit is G's whole face. A percentile in
             (50, 100] (not in the original): the editor pastes G's face into the input
             (rescaled, not sharpened) through the map of where the built-in faces
@@ -202,6 +209,7 @@ class ModelConfig:
     decoder_kernel: int = 3
     decoder_batch_norm: bool = False
     decoder_output: str = "image"
+    decoder_sees_face: bool = False
     edit_regions: float = 0.0
     label_tile: int = 8
     dz_units: tuple = (64, 32, 16)
@@ -231,6 +239,8 @@ class ModelConfig:
         if self.decoder_output not in DECODER_OUTPUTS:
             _fail(f"{prefix}.decoder_output", self.decoder_output,
                   f"one of {list(DECODER_OUTPUTS)}")
+        if not isinstance(self.decoder_sees_face, bool):
+            _fail(f"{prefix}.decoder_sees_face", self.decoder_sees_face, "true or false")
         if not _is_finite_number(self.edit_regions) or not (
                 self.edit_regions == 0 or 50.0 < self.edit_regions <= 100.0):
             _fail(f"{prefix}.edit_regions", self.edit_regions,

@@ -365,11 +365,12 @@ def test_load_editor_warns_about_a_stage1_only_run(tmp_path, tiny_config):
         load_editor(tmp_path)
 
 
-def _editor_over_the_face(tiny_config, decoder_output):
-    """An untrained editor whose G takes the face (``blend`` or ``residual``), checked
-    to give G's output over the pre-processed face; returns it with what it needs."""
+def _editor_over_the_face(tiny_config, setting):
+    """An untrained editor whose G takes the face (``setting``: a ``blend`` or
+    ``residual`` G, or one that sees the face), checked to give G's output over the
+    pre-processed face; returns it with what it needs."""
     keras.utils.set_random_seed(4)
-    cfg = tiny_config("proposed-small", [f"model.decoder_output={decoder_output}"])
+    cfg = tiny_config("proposed-small", [setting])
     nets = build_networks(cfg.model)
     editor = ExpressionEditor.from_networks(cfg, nets.encoder, nets.decoder)
     images, expression, intensity = _batch()
@@ -383,7 +384,7 @@ def _editor_over_the_face(tiny_config, decoder_output):
 
 def test_blend_editor_decodes_over_the_preprocessed_face(tiny_config):
     cfg, nets, editor, (images, expression, intensity), x = _editor_over_the_face(
-        tiny_config, "blend")
+        tiny_config, "model.decoder_output=blend")
     # With its mask at 1 everywhere the editor gives the pre-processed face back.
     mask = nets.decoder.get_layer("G_conv_mask")
     mask.set_weights([np.zeros_like(mask.get_weights()[0]), np.array([60.0], "float32")])
@@ -403,12 +404,22 @@ def test_blend_editor_decodes_over_the_preprocessed_face(tiny_config):
 
 def test_residual_editor_draws_on_the_preprocessed_face(tiny_config):
     _, nets, editor, (images, expression, intensity), x = _editor_over_the_face(
-        tiny_config, "residual")
+        tiny_config, "model.decoder_output=residual")
     # With no change drawn the editor gives the pre-processed face back.
     out = nets.decoder.get_layer("G_conv_out")
     out.set_weights([np.zeros_like(w) for w in out.get_weights()])
     np.testing.assert_allclose(editor.predict([images, expression, intensity], verbose=0),
                                x, atol=1e-6)
+
+
+
+def test_editor_gives_a_g_that_sees_the_face_the_preprocessed_face(tiny_config):
+    _, nets, editor, (images, expression, intensity), x = _editor_over_the_face(
+        tiny_config, "model.decoder_sees_face=true")
+    # The face reaches G: without it (a zero face) G's output is another one.
+    alone = decode(nets.decoder, nets.encoder(x), intensity_code(expression, intensity))
+    assert np.abs(editor.predict([images, expression, intensity], verbose=0)
+                  - alone).mean() > 1e-3
 
 
 def test_edit_regions_paste_g_into_the_rescaled_input_and_travel_with_the_editor(

@@ -226,6 +226,41 @@ def test_residual_decoder_draws_a_change_on_the_face(tmp_path):
     np.testing.assert_array_equal(decode(loaded, z, code, base), base)
 
 
+
+def test_decoder_that_sees_the_face_gets_it_at_every_stage(tmp_path):
+    plain = get_preset("exprgan-small").model
+    cfg = get_preset("exprgan-small").override(["model.decoder_sees_face=true"]).model
+    dec = build_decoder(cfg)
+    assert [t.name for t in dec.inputs] == ["z", "code", "base"]
+    # By hand: each conv after a stage whose maps get the face takes 3 more input
+    # channels (3x3 kernels, no bias): G_conv0..4 (256, 128, 64, 32, 16 filters),
+    # G_conv_final (16) and G_conv_out (3).
+    assert cfg.decoder_filters == (256, 128, 64, 32, 16) and cfg.decoder_final_filters == 16
+    extra = 9 * 3 * (256 + 128 + 64 + 32 + 16 + 16 + 3)
+    assert dec.count_params() == build_decoder(plain).count_params() + extra == \
+        build_decoder(plain).count_params() + 13905
+    z, code = _inputs(cfg, "decoder")
+    rng = np.random.default_rng(3)
+    base = rng.uniform(-1, 1, (2, 64, 64, 3)).astype("float32")
+    other = rng.uniform(-1, 1, (2, 64, 64, 3)).astype("float32")
+    out = np.asarray(decode(dec, z, code, base))
+    assert np.abs(out - np.asarray(decode(dec, z, code, other))).mean() > 1e-3
+    # No face (a sample from the prior) is a zero face.
+    np.testing.assert_array_equal(decode(dec, z, code),
+                                  decode(dec, z, code, np.zeros_like(base)))
+    # The stage at 8x8 gets the face averaged over 8x8 blocks.
+    pooled = keras.Model(dec.inputs, dec.get_layer("G_face_pool_1").output)([z, code, base])
+    np.testing.assert_allclose(
+        pooled, base.reshape(2, 8, 8, 8, 8, 3).mean(axis=(2, 4)), atol=1e-6)
+    path = tmp_path / "sees_face.keras"
+    dec.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(decode(loaded, z, code, base), out, atol=1e-6)
+    with pytest.raises(ValueError, match=r"model.decoder_sees_face=1: expected true or "
+                                         r"false"):
+        get_preset("exprgan-small").override(["model.decoder_sees_face=1"])
+
+
 def test_discriminator_uses_label():
     cfg = get_preset("exprgan-small").model
     d = build_image_discriminator(cfg)

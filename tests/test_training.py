@@ -713,6 +713,22 @@ def test_residual_decoder_trains_on_the_face_it_edits(tmp_path, tiny_config):
     np.testing.assert_allclose(float(out["L1_pair"]), expected, rtol=1e-5)
 
 
+
+def test_decoder_that_sees_the_face_is_given_the_faces_it_edits(tmp_path, tiny_config):
+    """G's face channels get the faces it is trained to give back: a stage-2 step moves
+    the weights that read them (a zero face, as in stage 1, would leave them)."""
+    images = np.random.default_rng(5).integers(0, 256, (8, 32, 32, 3)).astype(np.uint8)
+    labels = np.arange(8) % 6
+    cfg = tiny_config(extra=["model.decoder_sees_face=true"])
+    t = Trainer(cfg, tmp_path, 2, images, labels, batch_size=8, log=quiet)
+    layer = t.nets.decoder.get_layer("G_conv_out")
+    before = layer.kernel.numpy().copy()
+    t.step(next(iter(t.inputs.epoch(0))))
+    # G_conv_out reads [features, face, code]: the face is 3 channels after the features.
+    face = slice(cfg.model.decoder_final_filters, cfg.model.decoder_final_filters + 3)
+    assert np.abs(layer.kernel.numpy()[:, :, face] - before[:, :, face]).min() > 0
+
+
 def test_unsharpened_targets_are_what_g_gives_back(tiny_config):
     """With preprocess.sharpen_targets off, E still sees the sharpened faces but the
     faces G is trained towards (the targets, the partners) are the faces without the

@@ -11,6 +11,9 @@ to a one-channel mask and a third input, the face to edit: G gives
 ``mask * face + (1 - mask) * image``. Call G through :func:`decode`, which passes that
 face when G takes one. ``decoder_output="residual"`` (not the original) takes the same
 third input and gives ``clip(face + image, -1, 1)``: G draws a change on the face.
+``decoder_sees_face=True`` (not the original) takes that face with any output and
+concatenates it, average-pooled to each stage's size, to the start map, to every
+block's output and to the last conv's: G's layers see the face they edit.
 
 Example:
     >>> from exprgan_tf.config import get_preset
@@ -49,31 +52,42 @@ def build_decoder(cfg: ModelConfig, name: str = "decoder") -> keras.Model:
         A functional model ``[z [N, latent_dim], code [N, code_dim]] -> image
         [N, S, S, channels]`` in [-1, 1]; with ``cfg.decoder_output == "blend"``
         ``[z, code, base [N, S, S, channels]] -> [image, mask [N, S, S, 1]]``; with
-        ``"residual"`` ``[z, code, base] -> clip(base + image, -1, 1)``.
+        ``"residual"`` ``[z, code, base] -> clip(base + image, -1, 1)``; with
+        ``cfg.decoder_sees_face`` and ``"image"`` ``[z, code, base] -> image``.
     """
     cfg.validate()
     z = keras.Input((cfg.latent_dim,), name="z")
     code = keras.Input((cfg.code_dim,), name="code")
+    base = (keras.Input((cfg.image_size, cfg.image_size, cfg.channels), name="base")
+            if cfg.decoder_sees_face or cfg.decoder_output != "image" else None)
     start = cfg.image_size // 2 ** len(cfg.decoder_filters)
+
+    def with_face(x, suffix):
+        # decoder_sees_face: the face, pooled to x's size, beside x's channels.
+        if not cfg.decoder_sees_face:
+            return x
+        factor = cfg.image_size // x.shape[1]
+        face = base if factor == 1 else keras.layers.AveragePooling2D(
+            factor, name=f"G_face_pool_{suffix}")(base)
+        return keras.layers.Concatenate(name=f"G_face_{suffix}")([x, face])
 
     x = ConcatLabel(duplicate=cfg.label_tile, name="G_concat_z")([z, code])
     x = dense(x, start * start * cfg.decoder_start_filters, name="G_fc")
     x = keras.layers.Reshape((start, start, cfg.decoder_start_filters), name="G_reshape")(x)
     x = keras.layers.ReLU(name="G_fc_relu")(x)
-    x = ConcatLabel(name="G_concat_fc")([x, code])
+    x = ConcatLabel(name="G_concat_fc")([with_face(x, "fc"), code])
     for i, filters in enumerate(cfg.decoder_filters):
         x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"G_up{i}")(x)
         x = _conv(x, filters, cfg, f"G_conv{i}", cfg.decoder_batch_norm)
         x = keras.layers.ReLU(name=f"G_relu{i}")(x)
-        x = ConcatLabel(name=f"G_concat{i}")([x, code])
+        x = ConcatLabel(name=f"G_concat{i}")([with_face(x, str(i)), code])
     x = _conv(x, cfg.decoder_final_filters, cfg, "G_conv_final", cfg.decoder_batch_norm)
     x = keras.layers.ReLU(name="G_relu_final")(x)
-    features = ConcatLabel(name="G_concat_final")([x, code])
+    features = ConcatLabel(name="G_concat_final")([with_face(x, "final"), code])
     x = _conv(features, cfg.channels, cfg, "G_conv_out")
     image = keras.layers.Activation("tanh", name="G_tanh", dtype="float32")(x)
     if cfg.decoder_output == "image":
-        return keras.Model([z, code], image, name=name)
-    base = keras.Input((cfg.image_size, cfg.image_size, cfg.channels), name="base")
+        return keras.Model([z, code] if base is None else [z, code, base], image, name=name)
     if cfg.decoder_output == "residual":
         edited = keras.layers.Add(name="G_residual", dtype="float32")([base, image])
         edited = keras.layers.Activation("hard_tanh", name="G_clip", dtype="float32")(edited)
@@ -87,8 +101,8 @@ def build_decoder(cfg: ModelConfig, name: str = "decoder") -> keras.Model:
 
 
 def takes_base(decoder: keras.Model) -> bool:
-    """Whether ``decoder`` is a ``blend`` or ``residual`` G, whose third input is the
-    face it edits."""
+    """Whether ``decoder`` is a ``blend`` or ``residual`` G or one that sees the face
+    (``decoder_sees_face``): its third input is the face it edits."""
     return len(decoder.inputs) == 3
 
 
