@@ -114,9 +114,9 @@ def decode(decoder: keras.Model, z, code, base=None, training=False, with_mask=F
         z: ``[N, latent_dim]`` identity codes.
         code: ``[N, code_dim]`` expression codes.
         base: ``[N, S, S, channels]`` the pre-processed faces being edited, which a
-            ``blend`` G keeps where its mask is 1 and a ``residual`` G draws on;
-            ignored by an ``image`` G. ``None`` (samples from the prior, which edit no
-            face) gives either a zero image.
+            ``blend`` G keeps where its mask is 1, a ``residual`` G draws on and a G
+            that sees the face reads at every stage; ignored by any other G. ``None``
+            (samples from the prior, which edit no face) gives them a zero image.
         training: passed to the model (BatchNorm statistics).
         with_mask: also return a blend G's mask (``None`` for another G).
 
