@@ -714,11 +714,11 @@ def test_residual_decoder_trains_on_the_face_it_edits(tmp_path, tiny_config):
 
 
 
-def test_decoder_that_sees_the_face_is_given_the_faces_it_edits(tmp_path, tiny_config):
+def test_decoder_that_sees_the_face_is_given_the_faces_it_edits(tmp_path, tiny_config,
+                                                                 tiny_data):
     """G's face channels get the faces it is trained to give back: a stage-2 step moves
     the weights that read them (a zero face, as in stage 1, would leave them)."""
-    images = np.random.default_rng(5).integers(0, 256, (8, 32, 32, 3)).astype(np.uint8)
-    labels = np.arange(8) % 6
+    images, labels = tiny_data(8)
     cfg = tiny_config(extra=["model.decoder_sees_face=true"])
     t = Trainer(cfg, tmp_path, 2, images, labels, batch_size=8, log=quiet)
     layer = t.nets.decoder.get_layer("G_conv_out")
