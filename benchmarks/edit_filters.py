@@ -1,7 +1,7 @@
 #!/usr/bin/env python
-"""Can G's texture be filtered out of the edits at edit time? The learning report of a
-model whose edits are changed in one of three ways, with no retraining (recipe log,
-report 112):
+"""What can the editor alone do for a trained model? The learning report of a model whose
+edits are changed at edit time, with no retraining. Texture filters (recipe log, report
+112):
 
 - ``lowpass:SIGMA``: the paste adds ``regions * blur(G - face)`` instead of
   ``regions * (G - face)`` (``blur``: :func:`exprgan_tf.preprocessing.gaussian_blur`);
@@ -10,11 +10,21 @@ report 112):
 - ``mirror``: the edit is the mean of the edit of the face and the mirrored edit of
   the mirrored face.
 
+Intensity by other means than the code (report 115):
+
+- ``fade``: the edit at intensity ``s`` is ``face + s * (edit at 1 - face)``, a
+  cross-fade from the input to the full edit;
+- ``delta``: the edit adds to the input only what G's code changes, ``face + regions *
+  (G(z, c) - G(z, c_source))``, with ``c_source`` the input's own code as G sees it:
+  of the zero code and the six expressions at intensity 1, the one whose drawing is
+  nearest (L1 inside ``regions``) to the pre-processed input.
+
 A diagnostic, not a feature: the variant replaces :func:`exprgan_tf.layers.paste` or
 ``ExpressionEditor.call`` in this process only, then runs
 ``benchmarks/train_learning.py`` with the remaining arguments (``--checkpoint`` or
-``--run-dir ... --score-only``, ``--out``). The lowpass and highpass variants need a
-model that pastes (``model.edit_regions > 0``).
+``--run-dir ... --score-only``, ``--out``). Every variant but ``mirror`` and ``fade``
+needs a model that pastes (``model.edit_regions > 0``); ``fade`` pastes when the model
+does.
 
 Example:
     python benchmarks/edit_filters.py mirror \\
@@ -40,6 +50,10 @@ def use_variant(variant: str) -> None:
     from exprgan_tf.preprocessing import gaussian_blur
 
     kind, _, sigma = variant.partition(":")
+    if kind in ("fade", "delta") and not sigma:
+        editor.ExpressionEditor.call = _fade(editor.ExpressionEditor.call) \
+            if kind == "fade" else _delta
+        return
     if kind == "mirror" and not sigma:
         call = editor.ExpressionEditor.call
 
@@ -52,7 +66,8 @@ def use_variant(variant: str) -> None:
         editor.ExpressionEditor.call = mirrored
         return
     if kind not in ("lowpass", "highpass") or not sigma:
-        raise SystemExit(f"variant must be lowpass:SIGMA, highpass:SIGMA or mirror. "
+        raise SystemExit(f"variant must be lowpass:SIGMA, highpass:SIGMA, mirror, fade or "
+                         f"delta. "
                          f"Received: {variant!r}")
     sigma = float(sigma)
 
@@ -64,6 +79,49 @@ def use_variant(variant: str) -> None:
         return face + ops.cast(regions, drawn.dtype) * change
 
     layers.paste = filtered_paste
+
+
+def _fade(call):
+    """``ExpressionEditor.call`` with intensity as a cross-fade to the full edit."""
+    import tensorflow as tf
+
+    def faded(self, inputs):
+        images, expression, intensity = self._split_inputs(inputs)
+        images = tf.convert_to_tensor(images)
+        s = tf.reshape(tf.cast(intensity, tf.float32), [-1])
+        full = call(self, [images, expression, tf.ones_like(s)])
+        face = self.face(images) if self.face is not None else self.preprocess(images)
+        return face + s[:, None, None, None] * (full - face)
+
+    return faded
+
+
+def _delta(self, inputs):
+    """``ExpressionEditor.call`` that adds G's change from the input's own code."""
+    import tensorflow as tf
+
+    from exprgan_tf.models import decode
+
+    if self.paste is None:
+        raise SystemExit("the delta variant needs a model that pastes (model.edit_regions > 0)")
+    images, expression, intensity = self._split_inputs(inputs)
+    images = tf.convert_to_tensor(images)
+    expression = tf.cast(tf.reshape(expression, [-1]), tf.int32)
+    intensity = tf.reshape(tf.cast(intensity, tf.float32), [-1])
+    x = self.preprocess(images)
+    z = self.encoder(x)
+    target = decode(self.decoder, z, self.code([expression, intensity]), x)
+    n, k = tf.shape(x)[0], self.num_classes + 1
+    # Candidates, k blocks of n: the zero code, then each class at intensity 1.
+    labels = tf.repeat(tf.range(k, dtype=tf.int32) - 1, n)
+    codes = self.code([tf.maximum(labels, 0), tf.cast(labels >= 0, tf.float32)])
+    drawn = decode(self.decoder, tf.tile(z, [k, 1]), codes, tf.tile(x, [k, 1, 1, 1]))
+    drawn = tf.reshape(drawn, tf.concat([[k, n], tf.shape(x)[1:]], 0))
+    regions = tf.cast(self.paste.regions, drawn.dtype)
+    error = tf.reduce_sum(tf.abs(drawn - x[None]) * regions, [2, 3, 4])      # [k, n]
+    source = tf.gather(tf.transpose(drawn, [1, 0, 2, 3, 4]), tf.argmin(error, 0),
+                       batch_dims=1)
+    return self.face(images) + regions * (target - source)
 
 
 def main(argv=None):
