@@ -17,7 +17,8 @@ Intensity by other means than the code (report 115):
 - ``delta``: the edit adds to the input only what G's code changes, ``face + regions *
   (G(z, c) - G(z, c_source))``, with ``c_source`` the input's own code as G sees it:
   of the zero code and the six expressions at intensity 1, the one whose drawing is
-  nearest (L1 inside ``regions``) to the pre-processed input.
+  nearest (L1 inside ``regions``) to the pre-processed input. ``delta-sources
+  --checkpoint PATH`` prints how often that is the input's own code (no report).
 
 A diagnostic, not a feature: the variant replaces :func:`exprgan_tf.layers.paste` or
 ``ExpressionEditor.call`` in this process only, then runs
@@ -66,9 +67,8 @@ def use_variant(variant: str) -> None:
         editor.ExpressionEditor.call = mirrored
         return
     if kind not in ("lowpass", "highpass") or not sigma:
-        raise SystemExit(f"variant must be lowpass:SIGMA, highpass:SIGMA, mirror, fade or "
-                         f"delta. "
-                         f"Received: {variant!r}")
+        raise SystemExit("variant must be lowpass:SIGMA, highpass:SIGMA, mirror, fade or "
+                         f"delta. Received: {variant!r}")
     sigma = float(sigma)
 
     def filtered_paste(drawn, face, regions):
@@ -96,6 +96,25 @@ def _fade(call):
     return faded
 
 
+def _source_pick(self, x, z):
+    """G's drawings of ``z`` under the zero code and each class at intensity 1 (``[k, n,
+    S, S, C]``), and for each face the index of the one nearest ``x`` inside the paste
+    map (0 = the zero code, ``1 + class`` otherwise)."""
+    import tensorflow as tf
+
+    from exprgan_tf.models import decode
+
+    n, k = tf.shape(x)[0], self.num_classes + 1
+    # Candidates, k blocks of n: the zero code, then each class at intensity 1.
+    labels = tf.repeat(tf.range(k, dtype=tf.int32) - 1, n)
+    codes = self.code([tf.maximum(labels, 0), tf.cast(labels >= 0, tf.float32)])
+    drawn = decode(self.decoder, tf.tile(z, [k, 1]), codes, tf.tile(x, [k, 1, 1, 1]))
+    drawn = tf.reshape(drawn, tf.concat([[k, n], tf.shape(x)[1:]], 0))
+    regions = tf.cast(self.paste.regions, drawn.dtype)
+    error = tf.reduce_sum(tf.abs(drawn - x[None]) * regions, [2, 3, 4])      # [k, n]
+    return drawn, tf.argmin(error, 0)
+
+
 def _delta(self, inputs):
     """``ExpressionEditor.call`` that adds G's change from the input's own code."""
     import tensorflow as tf
@@ -111,23 +130,43 @@ def _delta(self, inputs):
     x = self.preprocess(images)
     z = self.encoder(x)
     target = decode(self.decoder, z, self.code([expression, intensity]), x)
-    n, k = tf.shape(x)[0], self.num_classes + 1
-    # Candidates, k blocks of n: the zero code, then each class at intensity 1.
-    labels = tf.repeat(tf.range(k, dtype=tf.int32) - 1, n)
-    codes = self.code([tf.maximum(labels, 0), tf.cast(labels >= 0, tf.float32)])
-    drawn = decode(self.decoder, tf.tile(z, [k, 1]), codes, tf.tile(x, [k, 1, 1, 1]))
-    drawn = tf.reshape(drawn, tf.concat([[k, n], tf.shape(x)[1:]], 0))
+    drawn, pick = _source_pick(self, x, z)
+    source = tf.gather(tf.transpose(drawn, [1, 0, 2, 3, 4]), pick, batch_dims=1)
     regions = tf.cast(self.paste.regions, drawn.dtype)
-    error = tf.reduce_sum(tf.abs(drawn - x[None]) * regions, [2, 3, 4])      # [k, n]
-    source = tf.gather(tf.transpose(drawn, [1, 0, 2, 3, 4]), tf.argmin(error, 0),
-                       batch_dims=1)
     return self.face(images) + regions * (target - source)
+
+
+def delta_sources(checkpoint: str) -> None:
+    """Print how often ``delta``'s source code is the input's own: on the 144 held-out
+    faces (their expression at intensity 1) and on the intensity test's neutral faces
+    (the zero code)."""
+    import numpy as np
+
+    from exprgan_tf.editor_io import load_editor
+    from exprgan_tf.evaluation.learning import heldout_set
+
+    ed = load_editor(checkpoint)
+    if ed.paste is None:
+        raise SystemExit("delta-sources needs a model that pastes (model.edit_regions > 0)")
+    held = heldout_set(ed.image_size)
+    for name, images, own in (("held-out faces", held["x"], np.asarray(held["y"]) + 1),
+                              ("neutral faces", held["intensity"]["neutral"], 0)):
+        x = ed.preprocess(images)
+        pick = _source_pick(ed, x, ed.encoder(x))[1].numpy()
+        counts = np.bincount(pick, minlength=ed.num_classes + 1)
+        print(f"{name} ({len(pick)}): own code picked {np.mean(pick == own):.1%}, "
+              f"the zero code {np.mean(pick == 0):.1%}; picks per code (zero, "
+              f"classes 0-{ed.num_classes - 1}): {counts.tolist()}")
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0].startswith("-"):
         raise SystemExit(__doc__)
+    if argv[0] == "delta-sources":
+        if len(argv) != 3 or argv[1] != "--checkpoint":
+            raise SystemExit("usage: edit_filters.py delta-sources --checkpoint PATH")
+        return delta_sources(argv[2])
     use_variant(argv[0])
     import train_learning
 
