@@ -561,6 +561,15 @@ class TrainingConfig:
             partners only from its subject's faces at least this intense, so with
             ``frames > 3`` G is shown the other expressions at their peak, not their
             neutral and weak frames. 0 (the default): any frame (not in the original).
+        pair_change: extra weight of ``L1_pair`` where the partner differs from the
+            face it belongs to: with ``pair_pose="input"`` each partner comes with the
+            map of the pixels where it differs from its face's own capture without
+            noise (:func:`~exprgan_tf.data.regions.change_maps`: the lines of both
+            expressions, grown by a pixel), and each pixel's L1 is weighted ``(1 + k *
+            m) / (1 + k * mean(m))`` per partner, so the mean weight of each partner
+            stays 1. The expression is a few percent of the face's pixels, and of a
+            copy's L1 less than the input's noise; this makes those pixels count. 0
+            (the default): every pixel alike (not in the original).
     """
 
     stage1: StageConfig = field(default_factory=_stage1)
@@ -583,6 +592,7 @@ class TrainingConfig:
     frames: int = 3
     dimg_min_intensity: float = 0.0
     pair_min_intensity: float = 0.0
+    pair_change: float = 0.0
 
     def stage(self, number: int) -> StageConfig:
         if number not in (1, 2, 3):
@@ -630,6 +640,11 @@ class TrainingConfig:
             _fail(f"{prefix}.pair_min_intensity", self.pair_min_intensity,
                   "0 unless training.codes='intensity' and training.pair_intensities is "
                   "empty (only then are the partners training faces of known intensity)")
+        _check_non_negative(f"{prefix}.pair_change", self.pair_change)
+        if self.pair_change > 0 and self.pair_pose != "input":
+            _fail(f"{prefix}.pair_change", self.pair_change,
+                  "0 unless training.pair_pose='input' (only a partner in its face's own "
+                  "capture shows where the expression alone changes the picture)")
 
 
 @dataclass(frozen=True)

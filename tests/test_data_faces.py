@@ -211,6 +211,15 @@ def test_a_posed_pool_holds_each_face_in_its_other_expressions():
     np.testing.assert_array_equal(pool["images"][happy], FaceSet(num_subjects=10).render_batch(
         [r["subject"]], [3], [1.0], r["lighting"], 32, [r["jitter_seed"]],
         poses_of=[(r["label"], r["intensity"])])[0])
+    # where the partner differs from its face's own capture without noise
+    own = FaceSet(num_subjects=10).render_batch(
+        [r["subject"]], [r["label"]], [r["intensity"]], r["lighting"], 32,
+        [r["jitter_seed"]], poses_of=[(r["label"], r["intensity"])])
+    from exprgan_tf.data.regions import change_maps
+    np.testing.assert_array_equal(pool["changes"][happy],
+                                  change_maps(pool["images"][happy:happy + 1], own)[0])
+    assert pool["changes"].shape == pool["images"].shape[:3]
+    assert 0.02 < pool["changes"][happy].mean() < 0.5
     assert data.pair_inputs(None, "test", image_size=32, intensities=(1.0,), pose="input",
                             num_subjects=10)["pair_pool"]["sources"].shape == (len(rows) * 5,)
     with pytest.raises(ValueError, match=r"pose must be one of \['clean', 'input'\]"):

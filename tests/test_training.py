@@ -859,6 +859,57 @@ def test_posed_pool_partners_belong_to_their_own_face(tiny_config, tiny_data):
                        pair_pool=dict(pool, sources=pool["sources"][:-1]))
 
 
+def test_pair_change_weighs_l1_pair_where_each_partner_differs_from_its_face(
+        tmp_path, tiny_config, tiny_data):
+    """``training.pair_change=k``: each partner's L1 weighs its change map's pixels
+    ``(1 + k) / (1 + k * mean(m))`` and the others ``1 / (1 + k * mean(m))``, with the
+    map flipped as the partner is."""
+    images, _ = tiny_data(8)
+    labels = np.arange(8) % 6
+    groups = np.array(["s1"] * 4 + ["s2"] * 4)
+    rows = [(k, e) for k in range(8) for e in range(6) if e != labels[k]]
+    rng = np.random.default_rng(4)
+    changes = np.zeros((len(rows), 32, 32), np.uint8)
+    for i in range(len(rows)):  # a box on the left half, a different one per partner
+        y, x = rng.integers(0, 24, 2)
+        changes[i, y:y + 3 + i % 6, x // 2:x // 2 + 4] = 1
+    pool = {"images": rng.integers(0, 256, (len(rows), 32, 32, 3)).astype(np.uint8),
+            "labels": np.array([r[1] for r in rows]), "groups": groups[[r[0] for r in rows]],
+            "intensities": np.ones(len(rows), np.float32),
+            "sources": np.array([r[0] for r in rows]), "changes": changes}
+    extra = ["training.stage2.losses.paired=0.5", "training.stage2.losses.edit=0",
+             "model.dimg_normalization=batch", "training.pair_intensities=[1]",
+             "training.pair_pose=input", "training.pair_change=4"]
+    with pytest.raises(ValueError, match=r"needs each partner's change map"):
+        Trainer(tiny_config(extra=extra), tmp_path / "x", 2, images, labels, batch_size=8,
+                log=quiet, pair_groups=groups,
+                pair_pool={k: v for k, v in pool.items() if k != "changes"})
+    t = Trainer(tiny_config(extra=extra), tmp_path, 2, images, labels, batch_size=8,
+                log=quiet, pair_groups=groups, pair_pool=pool)
+    assert t.step.pair_change == 4.0
+    batch, out = _step_then_restore(t)
+    partner = _positions(batch["pair_image"].numpy(), t.inputs.pair_images)
+    m = batch["pair_change"].numpy()[..., 0].astype(np.float64)
+    flipped = np.array([np.array_equal(batch["pair_image"][i], t.inputs.pair_images[p][:, ::-1])
+                        and not np.array_equal(batch["pair_image"][i], t.inputs.pair_images[p])
+                        for i, p in enumerate(partner)])
+    assert flipped.any() and not flipped.all()
+    for i, p in enumerate(partner):   # each map is its partner's, flipped with it
+        np.testing.assert_array_equal(m[i], changes[p][:, ::-1] if flipped[i] else changes[p])
+    z = t.nets.encoder(batch["image"], training=True)
+    edit = t.nets.decoder([z, batch["pair_code"]], training=True).numpy()
+    w = (1 + 4 * m) / (1 + 4 * m.mean(axis=(1, 2), keepdims=True))
+    expected = np.mean(w[..., None] * np.abs(batch["pair_image"].numpy() - edit))
+    plain = np.mean(np.abs(batch["pair_image"].numpy() - edit))
+    np.testing.assert_allclose(float(out["L1_pair"]), expected, rtol=1e-4)
+    assert not np.isclose(expected, plain, rtol=3e-4)   # the weights are not all 1
+    with pytest.raises(ValueError, match=r"training.pair_change=2.0: expected 0 unless "
+                                         r"training.pair_pose='input'"):
+        tiny_config(extra=["training.pair_change=2"])
+    with pytest.raises(ValueError, match=r"training.pair_change=-1.0: expected a number >= 0"):
+        tiny_config(extra=["training.pair_change=-1"])
+
+
 def test_intensity_codes_code_each_face_at_its_own_intensity(tiny_config, tiny_data):
     from exprgan_tf.training import TrainingInputs
     images, _ = tiny_data(12)

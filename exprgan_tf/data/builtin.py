@@ -212,7 +212,12 @@ def render_pair_pool(faces: FaceSet, rows, intensities, size: int = 128,
     """The paired term's partner pool of ``rows`` (:func:`pair_pool_rows`), rendered:
     a dict of ``images``, ``labels``, ``groups`` (``"<subject>/<lighting>"``, as
     :func:`exprgan_tf.data.pair_groups`) and ``intensities``; with ``pose="input"`` also
-    ``sources`` (the index in ``rows`` of the face each partner belongs to)."""
+    ``sources`` (the index in ``rows`` of the face each partner belongs to) and
+    ``changes`` (uint8 ``[M, S, S]``, :func:`~exprgan_tf.data.regions.change_maps` of
+    each partner and the noise-free capture of its own face: where the expression
+    changes the picture)."""
+    from exprgan_tf.data.regions import change_maps
+
     pool = pair_pool_rows(rows, intensities, pose)
     out = {"images": render_rows(faces, pool, size),
            "labels": np.array([r["label"] for r in pool], np.int32),
@@ -220,4 +225,8 @@ def render_pair_pool(faces: FaceSet, rows, intensities, size: int = 128,
            "intensities": np.array([r["intensity"] for r in pool], np.float32)}
     if pose == "input":
         out["sources"] = np.array([r["source"] for r in pool], np.int64)
+        # each face's own capture without its noise
+        own = render_rows(faces, [dict(r, pose_of=(r["label"], r["intensity"]))
+                                  for r in rows], size)
+        out["changes"] = change_maps(out["images"], own[out["sources"]])
     return out

@@ -7,7 +7,9 @@
   (a face's subject in the other expressions, in that face's own pose, light and gain,
   without noise: nothing but the expression differs), turned into a [0, 1] mask. The
   editor pastes G's face into the input through it (``model.edit_regions``): the input
-  is kept wherever expressions do not change it.
+  is kept wherever expressions do not change it;
+- :func:`change_maps` - per pair of faces, the pixels where a posed partner differs from
+  the noise-free capture of its own face (the L1 weights of ``training.pair_change``).
 """
 
 from __future__ import annotations
@@ -146,4 +148,39 @@ def expression_regions(image_size: int, percentile: float = 90.0, every: int = 6
     return np.clip(r, 0.0, 1.0)
 
 
-__all__ = ["expression_map", "expression_regions", "regions_from_map"]
+def change_maps(a, b, threshold: float = 8.0, grow: int = 1) -> np.ndarray:
+    """Where two faces differ: ``[N, S, S]`` uint8, 1 where any channel of ``a`` and
+    ``b`` (uint8 ``[N, S, S, C]``) differs by more than ``threshold`` (0-255), grown by
+    ``grow`` pixels in every direction (a maximum filter of ``2 * grow + 1``), so that a
+    line drawn a pixel off still lies inside the map.
+
+    For a posed partner and the noise-free capture of its own face (the same pose, light
+    and gain) everything that differs is the expression: the lines of the face's own
+    expression to take away and those of the partner's to draw.
+
+    Example:
+        >>> a = np.zeros((1, 5, 5, 3), np.uint8); b = a.copy(); b[0, 2, 2, 1] = 40
+        >>> change_maps(a, b)[0]
+        array([[0, 0, 0, 0, 0],
+               [0, 1, 1, 1, 0],
+               [0, 1, 1, 1, 0],
+               [0, 1, 1, 1, 0],
+               [0, 0, 0, 0, 0]], dtype=uint8)
+        >>> int(change_maps(a, b, threshold=40).sum())   # more than 40 only
+        0
+    """
+    from scipy.ndimage import maximum_filter
+
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.ndim != 4:
+        raise ValueError("a and b must be [N, S, S, C] arrays of one shape. Received: "
+                         f"{a.shape} and {b.shape}")
+    if int(grow) < 0:
+        raise ValueError(f"grow must be an integer >= 0. Received: grow={grow!r}")
+    diff = np.abs(a.astype(np.int16) - b.astype(np.int16)).max(-1) > threshold
+    if grow:
+        diff = maximum_filter(diff, size=(1, 2 * int(grow) + 1, 2 * int(grow) + 1))
+    return diff.astype(np.uint8)
+
+
+__all__ = ["change_maps", "expression_map", "expression_regions", "regions_from_map"]

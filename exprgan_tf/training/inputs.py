@@ -178,7 +178,10 @@ class TrainingInputs:
         pair_pool: where partners come from instead of the training images (see
             :func:`exprgan_tf.data.pair_pool`): a dict of ``images`` (uint8), ``labels``,
             ``groups`` and ``intensities``, and optionally ``sources`` (the index of the
-            training image each partner belongs to, which then draws only its own);
+            training image each partner belongs to, which then draws only its own) and
+            ``changes`` (uint8 ``[M, S, S]``; with ``training.pair_change`` the batches
+            hold each partner's map, flipped with it, as ``pair_change`` ``[B, S, S,
+            1]``);
             ``pair_code`` is then the partner's expression at its intensity, and the
             batches also hold ``pair_full_code``
             (that expression at intensity 1, for the edit term). The pool is kept in
@@ -281,6 +284,7 @@ class TrainingInputs:
                     f"{cache_bytes / 2**20:.0f} MiB cache limit): decoded once and kept in "
                     "memory.")
         self.pair_images, self.pair_labels, self.pair_intensities = self.images, self.labels, None
+        self.pair_changes = None   # training.pair_change: [M, S, S] uint8 maps of the pool
         if pair_pool is not None:
             if pair_groups is None:
                 raise ValueError("pair_pool needs pair_groups (the group of every training "
@@ -294,6 +298,15 @@ class TrainingInputs:
             self.pair_images = self._preprocess_all(pool_images, chunk, target=True)
             self.pair_labels = np.asarray(pair_pool["labels"], np.int32)
             self.pair_intensities = np.asarray(pair_pool["intensities"], np.float32)
+            if config.training.pair_change > 0:
+                if "changes" not in pair_pool:
+                    raise ValueError("training.pair_change > 0 needs the pool's change maps "
+                                     "(pair_pool['changes'], rendered with pose='input').")
+                self.pair_changes = np.asarray(pair_pool["changes"], np.uint8)
+                if self.pair_changes.shape != pool_images.shape[:3]:
+                    raise ValueError("pair_pool changes must be one [S, S] map per partner, "
+                                     f"shape {pool_images.shape[:3]}. Received: "
+                                     f"{self.pair_changes.shape}")
         self.pairs = None if pair_groups is None else pair_candidates(
             pair_groups, labels, None if pair_pool is None else pair_pool["groups"],
             None if pair_pool is None else self.pair_labels,
@@ -510,6 +523,12 @@ class TrainingInputs:
                                                        target=True))
             batch.update({k: plan[k] for k in ("pair_target", "pair_code", "pair_full_code")
                           if k in plan})
+            if self.pair_changes is not None:
+                changes = self.pair_changes
+                m = tf.numpy_function(lambda i: changes[i], [plan["pair_index"]], tf.uint8,
+                                      stateful=False)
+                m = tf.ensure_shape(m, [plan["pair_index"].shape[0], self.size, self.size])
+                batch["pair_change"] = flipped(m[..., None])
         if self.identity_cache is not None:
             plain, mirrored = self.identity_cache
 

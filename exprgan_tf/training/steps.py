@@ -133,6 +133,10 @@ class StageStep:
             that is the face's true intensity); 0: every face (the original). Each
             replica averages over its own such faces, so with several replicas the
             update is not exactly the single-device one (see the module docstring).
+        pair_change: ``k`` of ``training.pair_change``: ``L1_pair`` weighs each pixel
+            ``(1 + k * m) / (1 + k * mean(m))`` on top of ``pixel_weights``, ``m`` the
+            batch's ``pair_change`` map of each partner (``[N, S, S, 1]`` in {0, 1},
+            where it differs from its face); 0: no such weight.
 
     Call it with a distributed batch (a dict with ``image``, ``label``, ``code``,
     ``z_prior``); it returns a dict of global-batch losses (scalars).
@@ -143,7 +147,7 @@ class StageStep:
                  intensity_dim=5, identity_features=None, identity_layer_weights=(),
                  identity_images=0, strategy=None, jit_compile=False, skip_zero_weight_terms=True,
                  dimg_blur=0.0, pixel_weights=None, paste_regions=None,
-                 dimg_min_intensity=0.0):
+                 dimg_min_intensity=0.0, pair_change=0.0):
         if dimg_blur < 0:
             raise ValueError(f"dimg_blur must be >= 0. Received: dimg_blur={dimg_blur!r}")
         if stage not in (1, 2, 3):
@@ -173,6 +177,9 @@ class StageStep:
             raise ValueError("dimg_min_intensity must be in [0, 1]. "
                              f"Received: dimg_min_intensity={dimg_min_intensity!r}")
         self.dimg_min_intensity = float(dimg_min_intensity)
+        if not pair_change >= 0:
+            raise ValueError(f"pair_change must be >= 0. Received: pair_change={pair_change!r}")
+        self.pair_change = float(pair_change)
         self.trace_count = 0
         self.keys = LOSS_KEYS[stage]
         self._replica_fn = tf.function(self._replica_step, jit_compile=jit_compile) \
@@ -205,7 +212,8 @@ class StageStep:
             identity_layer_weights=self.identity_layer_weights, strategy=self.strategy,
             jit_compile=self.jit_compile, skip_zero_weight_terms=self.skip_zero_weight_terms,
             dimg_blur=self.dimg_blur, pixel_weights=self.pixel_weights,
-            paste_regions=self.paste_regions, dimg_min_intensity=self.dimg_min_intensity)
+            paste_regions=self.paste_regions, dimg_min_intensity=self.dimg_min_intensity,
+            pair_change=self.pair_change)
         return StageStep(**{**arguments, **changes})
 
     # --- graph code --------------------------------------------------------------
@@ -381,7 +389,16 @@ class StageStep:
             raise ValueError("losses.paired > 0 needs batches with pair_image, "
                              "pair_target and pair_code (give the Trainer pair_groups).")
         v["pair_edit"] = self._decode(z, batch["pair_code"], base, masks)
-        v["L1_pair"] = L.pixel_loss(batch["pair_image"], v["pair_edit"], self.pixel_weights)
+        weights = self.pixel_weights
+        if self.pair_change > 0:
+            if "pair_change" not in batch:
+                raise ValueError("pair_change > 0 needs batches with pair_change (the "
+                                 "partners' change maps, training.pair_pose=input).")
+            m = tf.cast(batch["pair_change"], tf.float32)
+            change = (1.0 + self.pair_change * m) / (
+                1.0 + self.pair_change * tf.reduce_mean(m, axis=[1, 2, 3], keepdims=True))
+            weights = change if weights is None else weights * change
+        v["L1_pair"] = L.pixel_loss(batch["pair_image"], v["pair_edit"], weights)
         v["L_grad_pair"] = (L.gradient_loss(batch["pair_image"], v["pair_edit"],
                                             self.pixel_weights)
                             if self.weights.gradient > 0 else tf.constant(0.0))

@@ -276,6 +276,11 @@ class Trainer:
                 "training.pair_pose=input needs partners rendered in each training face's "
                 "pose (a pair_pool with 'sources', from exprgan_tf.data.pair_pool(..., "
                 "pose='input')); this pool has one set per group.")
+        if paired and config.training.pair_change > 0 and "changes" not in pair_pool:
+            raise ValueError(
+                f"training.pair_change={config.training.pair_change} needs each partner's "
+                "change map (a pair_pool with 'changes', from exprgan_tf.data.pair_pool(..., "
+                "pose='input')).")
         if config.training.clean_targets and targets is None:
             raise ValueError(
                 "training.clean_targets=true needs the clean render of every training face "
@@ -330,7 +335,8 @@ class Trainer:
                 jit_compile=config.training.jit_compile,
                 dimg_blur=config.training.dimg_blur, pixel_weights=pixel_weights,
                 paste_regions=paste,
-                dimg_min_intensity=config.training.dimg_min_intensity)
+                dimg_min_intensity=config.training.dimg_min_intensity,
+                pair_change=config.training.pair_change if paired else 0.0)
             # Keras 3 optimisers create their slots on first use; build them now so the
             # step function traces once.
             self.optimizers["EG"].build(self.step.eg_vars)
