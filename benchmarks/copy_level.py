@@ -47,7 +47,11 @@ def main(argv=None):
     total = n = 0
     for batch in inputs.epoch(1):
         copy = batch.get("target", batch["image"])
-        total += float(L.pixel_loss(batch["pair_image"], copy, weights))
+        w = weights
+        if t.pair_change > 0:   # as the train step weighs each partner
+            w = L.change_weights(batch["pair_change"], t.pair_change)
+            w = w if weights is None else w * weights
+        total += float(L.pixel_loss(batch["pair_image"], copy, w))
         n += 1
         if n == args.batches:
             break

@@ -48,6 +48,21 @@ def pixel_loss(real, fake, weights=None) -> tf.Tensor:
     return tf.reduce_mean(diff)
 
 
+def change_weights(changes, k) -> tf.Tensor:
+    """Per-pixel L1 weights ``(1 + k * m) / (1 + k * mean(m))`` of ``changes`` ``m``
+    (``[N, H, W, 1]`` in {0, 1}, one map per image: ``training.pair_change``), so each
+    image's mean weight is 1 and its ``m = 1`` pixels weigh ``1 + k`` times the others.
+
+    Example:
+        >>> import numpy as np
+        >>> m = np.zeros((1, 1, 4, 1), "float32"); m[0, 0, 0] = 1   # one of 4 pixels
+        >>> [round(float(w), 4) for w in change_weights(m, 3.0).numpy().ravel()]  # 16/7, 4/7
+        [2.2857, 0.5714, 0.5714, 0.5714]
+    """
+    m = _f32(changes)
+    return (1.0 + k * m) / (1.0 + k * tf.reduce_mean(m, axis=[1, 2, 3], keepdims=True))
+
+
 def gradient_loss(real, fake, weights=None) -> tf.Tensor:
     """Image-gradient L1 (the gradient difference loss of Mathieu et al., 2016):
     ``(mean |dy(real) - dy(fake)| + mean |dx(real) - dx(fake)|) / 2`` over the

@@ -394,9 +394,7 @@ class StageStep:
             if "pair_change" not in batch:
                 raise ValueError("pair_change > 0 needs batches with pair_change (the "
                                  "partners' change maps, training.pair_pose=input).")
-            m = tf.cast(batch["pair_change"], tf.float32)
-            change = (1.0 + self.pair_change * m) / (
-                1.0 + self.pair_change * tf.reduce_mean(m, axis=[1, 2, 3], keepdims=True))
+            change = L.change_weights(batch["pair_change"], self.pair_change)
             weights = change if weights is None else weights * change
         v["L1_pair"] = L.pixel_loss(batch["pair_image"], v["pair_edit"], weights)
         v["L_grad_pair"] = (L.gradient_loss(batch["pair_image"], v["pair_edit"],
