@@ -181,7 +181,8 @@ def pair_pool(data=None, split: str = "train", image_size: int = 128, intensitie
         dict of ``images`` (uint8 ``[M, S, S, 3]``), ``labels`` (int ``[M]``),
         ``groups`` (``[M]``) and ``intensities`` (float ``[M]``), and with
         ``pose="input"`` ``sources`` (int ``[M]``, the index in :func:`load_split` of the
-        face each partner belongs to): the ``pair_pool`` of
+        face each partner belongs to) and ``changes`` (uint8 ``[M, S, S]``, where each
+        partner differs from its face: ``training.pair_change``): the ``pair_pool`` of
         :class:`~exprgan_tf.training.Trainer`.
 
     Raises:
