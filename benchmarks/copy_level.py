@@ -37,7 +37,7 @@ def main(argv=None):
     t, size = cfg.training, cfg.model.image_size
     images, labels, subjects = data.load_split(None, "train", size, frames=t.frames)
     pairing = data.pair_inputs(None, "train", subjects, size, t.pair_intensities,
-                               t.pair_pose, frames=t.frames)
+                               t.pair_pose, changes=t.pair_change > 0, frames=t.frames)
     targets = (data.clean_faces(None, "train", size, frames=t.frames)
                if t.clean_targets else None)
     inputs = TrainingInputs(images, labels, cfg, t.stage2.batch_size, log=lambda *a: None,

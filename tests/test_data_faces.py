@@ -199,7 +199,8 @@ def test_a_posed_pool_holds_each_face_in_its_other_expressions():
 
     rows = builtin.builtin_rows(num_subjects=10, split="test")
     faces, labels, _ = data.load_split(None, "test", 32, num_subjects=10)
-    pool = data.pair_pool(None, "test", 32, (0.5, 1.0), "input", num_subjects=10)
+    pool = data.pair_pool(None, "test", 32, (0.5, 1.0), "input", num_subjects=10,
+                          changes=True)
     assert pool["images"].shape == (len(rows) * 5 * 2, 32, 32, 3)
     for k in (0, 7):
         mine = pool["sources"] == k
@@ -220,8 +221,12 @@ def test_a_posed_pool_holds_each_face_in_its_other_expressions():
                                   change_maps(pool["images"][happy:happy + 1], own)[0])
     assert pool["changes"].shape == pool["images"].shape[:3]
     assert 0.02 < pool["changes"][happy].mean() < 0.5
-    assert data.pair_inputs(None, "test", image_size=32, intensities=(1.0,), pose="input",
-                            num_subjects=10)["pair_pool"]["sources"].shape == (len(rows) * 5,)
+    plain = data.pair_inputs(None, "test", image_size=32, intensities=(1.0,), pose="input",
+                             num_subjects=10)["pair_pool"]
+    assert plain["sources"].shape == (len(rows) * 5,)
+    assert "changes" not in plain   # rendered only when asked for
+    with pytest.raises(ValueError, match="changes=True needs pose='input'"):
+        data.pair_pool(None, "test", 32, (1.0,), num_subjects=10, changes=True)
     with pytest.raises(ValueError, match=r"pose must be one of \['clean', 'input'\]"):
         builtin.pair_pool_rows(rows, (1.0,), "posed")
     clean_rows = builtin.builtin_rows(num_subjects=10, split="test", jitter=False)

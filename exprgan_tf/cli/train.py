@@ -199,7 +199,8 @@ def main(argv=None) -> int:
         builtin = {} if args.data else {"frames": frames}
         pairing = data.pair_inputs(args.data, "train", subjects, size,
                                    config.training.pair_intensities if args.stage > 1 else (),
-                                   config.training.pair_pose, **builtin)
+                                   config.training.pair_pose,
+                                   changes=config.training.pair_change > 0, **builtin)
         intensities = (data.face_intensities(args.data, "train", **builtin)
                        if config.training.codes == "intensity" else None)
         targets = (data.clean_faces(args.data, "train", size, **builtin)

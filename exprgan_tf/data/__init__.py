@@ -169,7 +169,8 @@ def face_intensities(data=None, split: str = "train", *, seed: int = 0,
 
 def pair_pool(data=None, split: str = "train", image_size: int = 128, intensities=(1.0,),
               pose: str = "clean", *, seed: int = 0, num_subjects: int = 80, frames: int = 3,
-              lighting: str = "mixed", jitter: bool = True, test_fraction: float = 0.1):
+              lighting: str = "mixed", jitter: bool = True, test_fraction: float = 0.1,
+              changes: bool = False):
     """The partners the paired term draws from when ``training.pair_intensities`` is set:
     each (subject, lighting) group of the built-in split rendered in every expression at
     each of ``intensities``, with the group ids of :func:`pair_groups` (``pose="clean"``,
@@ -181,8 +182,9 @@ def pair_pool(data=None, split: str = "train", image_size: int = 128, intensitie
         dict of ``images`` (uint8 ``[M, S, S, 3]``), ``labels`` (int ``[M]``),
         ``groups`` (``[M]``) and ``intensities`` (float ``[M]``), and with
         ``pose="input"`` ``sources`` (int ``[M]``, the index in :func:`load_split` of the
-        face each partner belongs to) and ``changes`` (uint8 ``[M, S, S]``, where each
-        partner differs from its face: ``training.pair_change``): the ``pair_pool`` of
+        face each partner belongs to), and with ``changes`` ``changes`` (uint8 ``[M, S,
+        S]``, where each partner differs from its face: ``training.pair_change``): the
+        ``pair_pool`` of
         :class:`~exprgan_tf.training.Trainer`.
 
     Raises:
@@ -202,7 +204,7 @@ def pair_pool(data=None, split: str = "train", image_size: int = 128, intensitie
                         lighting=lighting, jitter=jitter, test_fraction=test_fraction,
                         split=split)
     return render_pair_pool(FaceSet(seed=seed, num_subjects=num_subjects), rows,
-                            intensities, image_size, pose)
+                            intensities, image_size, pose, changes)
 
 
 def clean_faces(data=None, split: str = "train", image_size: int = 128, *, seed: int = 0,
@@ -231,18 +233,19 @@ def clean_faces(data=None, split: str = "train", image_size: int = 128, *, seed:
 
 
 def pair_inputs(data=None, split: str = "train", subjects=None, image_size: int = 128,
-                intensities=(), pose: str = "clean", **builtin):
+                intensities=(), pose: str = "clean", changes: bool = False, **builtin):
     """The paired term's arguments of :class:`~exprgan_tf.training.Trainer`:
     ``pair_groups`` (:func:`pair_groups`) and ``pair_pool`` (:func:`pair_pool` at
     ``intensities`` and ``pose``, the config's ``training.pair_intensities`` and
-    ``training.pair_pose``; ``None`` when ``intensities`` is empty).
+    ``training.pair_pose``, with the change maps when ``changes``: ``training.pair_change
+    > 0``; ``None`` when ``intensities`` is empty).
 
     Example:
         >>> p = pair_inputs(None, "test", image_size=32, num_subjects=10)
         >>> len(p["pair_groups"]), p["pair_pool"]
         (18, None)
     """
-    pool = (pair_pool(data, split, image_size, intensities, pose, **builtin)
+    pool = (pair_pool(data, split, image_size, intensities, pose, changes=changes, **builtin)
             if len(intensities) else None)
     return {"pair_groups": pair_groups(data, split, subjects, **builtin), "pair_pool": pool}
 

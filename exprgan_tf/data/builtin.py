@@ -208,16 +208,19 @@ def write_builtin(out, size: int = 128, seed: int = 0, num_subjects: int = 80,
 
 
 def render_pair_pool(faces: FaceSet, rows, intensities, size: int = 128,
-                     pose: str = "clean") -> dict:
+                     pose: str = "clean", changes: bool = False) -> dict:
     """The paired term's partner pool of ``rows`` (:func:`pair_pool_rows`), rendered:
     a dict of ``images``, ``labels``, ``groups`` (``"<subject>/<lighting>"``, as
     :func:`exprgan_tf.data.pair_groups`) and ``intensities``; with ``pose="input"`` also
-    ``sources`` (the index in ``rows`` of the face each partner belongs to) and
-    ``changes`` (uint8 ``[M, S, S]``, :func:`~exprgan_tf.data.regions.change_maps` of
-    each partner and the noise-free capture of its own face: where the expression
-    changes the picture)."""
+    ``sources`` (the index in ``rows`` of the face each partner belongs to) and, with
+    ``changes`` (``training.pair_change``), ``changes`` (uint8 ``[M, S, S]``,
+    :func:`~exprgan_tf.data.regions.change_maps` of each partner and the noise-free
+    capture of its own face: where the expression changes the picture)."""
     from exprgan_tf.data.regions import change_maps
 
+    if changes and pose != "input":
+        raise ValueError("changes=True needs pose='input' (a partner in its face's own "
+                         f"capture). Received: pose={pose!r}")
     pool = pair_pool_rows(rows, intensities, pose)
     out = {"images": render_rows(faces, pool, size),
            "labels": np.array([r["label"] for r in pool], np.int32),
@@ -225,7 +228,7 @@ def render_pair_pool(faces: FaceSet, rows, intensities, size: int = 128,
            "intensities": np.array([r["intensity"] for r in pool], np.float32)}
     if pose == "input":
         out["sources"] = np.array([r["source"] for r in pool], np.int64)
-        # each face's own capture without its noise
+    if changes:  # against each face's own capture without its noise
         own = render_rows(faces, [dict(r, pose_of=(r["label"], r["intensity"]))
                                   for r in rows], size)
         out["changes"] = change_maps(out["images"], own[out["sources"]])

@@ -301,7 +301,7 @@ class TrainingInputs:
             if config.training.pair_change > 0:
                 if "changes" not in pair_pool:
                     raise ValueError("training.pair_change > 0 needs the pool's change maps "
-                                     "(pair_pool['changes'], rendered with pose='input').")
+                                     "(pair_pool['changes'], rendered with pose='input', changes=True).")
                 self.pair_changes = np.asarray(pair_pool["changes"], np.uint8)
                 if self.pair_changes.shape != pool_images.shape[:3]:
                     raise ValueError("pair_pool changes must be one [S, S] map per partner, "

@@ -280,7 +280,7 @@ class Trainer:
             raise ValueError(
                 f"training.pair_change={config.training.pair_change} needs each partner's "
                 "change map (a pair_pool with 'changes', from exprgan_tf.data.pair_pool(..., "
-                "pose='input')).")
+                "pose='input', changes=True)).")
         if config.training.clean_targets and targets is None:
             raise ValueError(
                 "training.clean_targets=true needs the clean render of every training face "
