@@ -34,14 +34,10 @@ def main(argv=None):
     from exprgan_tf.training.inputs import TrainingInputs
 
     cfg = get_preset(args.preset).override(args.overrides)
-    t, size = cfg.training, cfg.model.image_size
-    images, labels, subjects = data.load_split(None, "train", size, frames=t.frames)
-    pairing = data.pair_inputs(None, "train", subjects, size, t.pair_intensities,
-                               t.pair_pose, changes=t.pair_change > 0, frames=t.frames)
-    targets = (data.clean_faces(None, "train", size, frames=t.frames)
-               if t.clean_targets else None)
+    t = cfg.training
+    images, labels, _, pairing = data.training_data(cfg, stage=2)
     inputs = TrainingInputs(images, labels, cfg, t.stage2.batch_size, log=lambda *a: None,
-                            targets=targets, **pairing)
+                            **pairing)
     weights = (inputs.expression_weights(t.expression_regions, pairing["pair_groups"])
                if t.expression_regions > 0 else None)
     total = n = 0

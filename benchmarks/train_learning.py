@@ -100,17 +100,13 @@ def train(args, cfg):
 
     if args.fresh and os.path.isdir(args.run_dir):
         shutil.rmtree(args.run_dir)
-    size = cfg.model.image_size
-    images, labels, _ = data.load_split(None, "train", size)
-    test_images, _, _ = data.load_split(None, "test", size)
+    test_images, _, _ = data.load_split(None, "test", cfg.model.image_size)
     timings = {}
     for stage, epochs in zip((1, 2, 3), args.epochs):
         t0 = time.time()
+        images, labels, _, inputs = data.training_data(cfg, stage)
         trainer = Trainer(cfg, args.run_dir, stage, images, labels,
-                          sample_images=test_images[::18][:8],
-                          **data.pair_inputs(None, "train", image_size=size,
-                                             intensities=cfg.training.pair_intensities
-                                             if stage > 1 else ()))
+                          sample_images=test_images[::18][:8], **inputs)
         trainer.fit(epochs=epochs)
         timings[f"stage{stage}"] = {"epochs": epochs, "steps": int(trainer.global_step),
                                     "seconds": round(time.time() - t0, 1)}

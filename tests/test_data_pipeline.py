@@ -265,3 +265,20 @@ def test_bad_arguments_raise_clear_errors(kwargs, message, tiny_config):
 def test_list_split_refuses_the_built_in_set():
     with pytest.raises(ValueError, match="list_split lists the files of a dataset folder"):
         data.list_split(None)
+
+
+def test_training_data_of_a_folder_is_its_file_list_and_the_configs_pairing(folder,
+                                                                            tiny_config):
+    cfg = tiny_config()
+    paths, labels, subjects, kw = data.training_data(cfg, 2, str(folder["root"]))
+    np.testing.assert_array_equal(paths, folder["paths"])
+    np.testing.assert_array_equal(labels, folder["labels"])
+    assert kw == {"pair_groups": kw["pair_groups"], "pair_pool": None,
+                  "intensities": None, "targets": None}
+    np.testing.assert_array_equal(kw["pair_groups"], folder["subjects"])
+    with pytest.raises(ValueError, match=r"Built-in set options \['num_subjects'\] do not "
+                                         r"apply to data on disk"):
+        data.training_data(cfg, 2, str(folder["root"]), num_subjects=10)
+    posed = cfg.override(["training.pair_intensities=[1]"])
+    with pytest.raises(ValueError, match="only the built-in set"):
+        data.training_data(posed, 2, str(folder["root"]))

@@ -180,8 +180,9 @@ def main(argv=None) -> int:
     print(f"Loading {where} at {size}x{size}{span} ...", flush=True)
     t0 = time.time()
     try:
-        if args.data:  # file paths: the Trainer decodes them once or streams them
-            images, labels, subjects = data.list_split(args.data, "train", frames=frames)
+        # file paths for --data (the Trainer decodes them once or streams them)
+        images, labels, subjects, inputs = data.training_data(config, args.stage, args.data)
+        if args.data:
             test_paths, _, test_subjects = data.list_split(args.data, "test")
             num_test = len(test_paths)
             # one face per held-out subject for the sample grids
@@ -190,27 +191,17 @@ def main(argv=None) -> int:
             sample_images = np.stack([data.readers.load_image(p, size)
                                       for p in test_paths[first]])
         else:
-            images, labels, subjects = data.load_split(None, "train", size, frames=frames)
             test_images, _, test_subjects = data.load_split(None, "test", size)
             num_test = len(test_images)
             first = sorted({s: i for i, s in reversed(list(enumerate(test_subjects)))}
                            .values())
             sample_images = test_images[first][:8]
-        builtin = {} if args.data else {"frames": frames}
-        pairing = data.pair_inputs(args.data, "train", subjects, size,
-                                   config.training.pair_intensities if args.stage > 1 else (),
-                                   config.training.pair_pose,
-                                   changes=config.training.pair_change > 0, **builtin)
-        intensities = (data.face_intensities(args.data, "train", **builtin)
-                       if config.training.codes == "intensity" else None)
-        targets = (data.clean_faces(args.data, "train", size, **builtin)
-                   if config.training.clean_targets else None)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"{len(images)} training and {num_test} test images "
           f"({time.time() - t0:.1f} s).", flush=True)
-    pool = pairing.get("pair_pool")
+    pool = inputs["pair_pool"]
     if pool is not None:
         t = config.training
         whose = ("each training face's subject in the other expressions, in that "
@@ -226,7 +217,7 @@ def main(argv=None) -> int:
     try:
         trainer = Trainer(config, run_dir, args.stage, images, labels,
                           sample_images=sample_images, strategy=strategy,
-                          intensities=intensities, targets=targets, **pairing, **cache)
+                          **inputs, **cache)
         trainer.fit(max_steps=args.max_steps)
     except (NonFiniteLossError, RunDirBusyError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -250,7 +250,60 @@ def pair_inputs(data=None, split: str = "train", subjects=None, image_size: int 
     return {"pair_groups": pair_groups(data, split, subjects, **builtin), "pair_pool": pool}
 
 
+def training_data(config, stage: int, data=None, **builtin):
+    """The training split as ``config`` trains on it: what ``scripts/train.py`` hands
+    :class:`~exprgan_tf.training.Trainer` for ``stage``.
+
+    The faces (:func:`load_split` arrays for the built-in set, :func:`list_split` paths
+    for a folder, ``training.frames`` per sequence) and the Trainer's keyword arguments
+    that follow from the training settings: the paired term's ``pair_groups`` and
+    ``pair_pool`` (:func:`pair_inputs`: partners at ``training.pair_intensities`` in stages
+    2 and 3, posed by ``training.pair_pose``, with change maps when
+    ``training.pair_change > 0``), each face's ``intensities`` when ``training.codes`` is
+    ``"intensity"`` and the clean ``targets`` when ``training.clean_targets``, else
+    ``None``.
+
+    ``builtin``: options of the built-in set (``num_subjects``, ``seed``, ``lighting``,
+    ``test_fraction``; see :func:`load_split`), which otherwise keeps its defaults; not with ``data``.
+
+    Returns:
+        ``(images, labels, subjects, trainer_kwargs)``.
+
+    Raises:
+        ValueError: for settings the data cannot serve (see :func:`pair_pool`,
+            :func:`face_intensities`, :func:`clean_faces`).
+
+    Example:
+        >>> from exprgan_tf.config import get_preset
+        >>> cfg = get_preset("proposed-small").override(["model.image_size=32",
+        ...     "training.pair_pose=input", "training.pair_intensities=[1]",
+        ...     "training.pair_change=10"])
+        >>> images, labels, subjects, kw = training_data(cfg, 3, num_subjects=10)
+        >>> images.shape, sorted(kw), kw["pair_pool"]["changes"].shape
+        ((162, 32, 32, 3), ['intensities', 'pair_groups', 'pair_pool', 'targets'], (810, 32, 32))
+        >>> training_data(cfg, 1, num_subjects=10)[3]["pair_pool"] is None   # stage 1
+        True
+    """
+    t, size = config.training, config.model.image_size
+    if data:
+        if builtin:
+            raise ValueError(f"Built-in set options {sorted(builtin)} do not apply to "
+                             f"data on disk ({data}).")
+        images, labels, subjects = list_split(data, "train", frames=t.frames)
+    else:
+        builtin = {**builtin, "frames": t.frames}
+        images, labels, subjects = load_split(None, "train", size, **builtin)
+    kwargs = pair_inputs(data, "train", subjects, size,
+                         t.pair_intensities if stage > 1 else (), t.pair_pose,
+                         changes=t.pair_change > 0, **builtin)
+    kwargs["intensities"] = (face_intensities(data, "train", **builtin)
+                             if t.codes == "intensity" else None)
+    kwargs["targets"] = (clean_faces(data, "train", size, **builtin)
+                         if t.clean_targets else None)
+    return images, labels, subjects, kwargs
+
+
 __all__ = ["EXPRESSION_AUS", "LIGHTINGS", "FaceSet", "action_units", "builtin_rows",
            "clean_faces", "face_intensities", "list_split",
            "load_split", "pair_groups", "pair_inputs", "pair_pool",
-           "read_images", "render_rows", "scan", "select_split"]
+           "read_images", "render_rows", "scan", "select_split", "training_data"]
