@@ -101,10 +101,12 @@ def train(args, cfg):
     if args.fresh and os.path.isdir(args.run_dir):
         shutil.rmtree(args.run_dir)
     test_images, _, _ = data.load_split(None, "test", cfg.model.image_size)
-    timings = {}
+    timings, loaded = {}, {}
     for stage, epochs in zip((1, 2, 3), args.epochs):
         t0 = time.time()
-        images, labels, _, inputs = data.training_data(cfg, stage)
+        if (stage > 1) not in loaded:  # stages 2 and 3 train on the same data
+            loaded[stage > 1] = data.training_data(cfg, stage)
+        images, labels, _, inputs = loaded[stage > 1]
         trainer = Trainer(cfg, args.run_dir, stage, images, labels,
                           sample_images=test_images[::18][:8], **inputs)
         trainer.fit(epochs=epochs)

@@ -264,7 +264,8 @@ def training_data(config, stage: int, data=None, **builtin):
     ``None``.
 
     ``builtin``: options of the built-in set (``num_subjects``, ``seed``, ``lighting``,
-    ``test_fraction``; see :func:`load_split`), which otherwise keeps its defaults; not with ``data``.
+    ``test_fraction``; see :func:`load_split`), which otherwise keeps its defaults; not
+    with ``data``.
 
     Returns:
         ``(images, labels, subjects, trainer_kwargs)``.
