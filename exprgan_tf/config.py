@@ -169,6 +169,12 @@ class ModelConfig:
             is): G can place what it draws on the input's own geometry and copy its
             detail, where otherwise it must read both from z. Any ``decoder_output``.
             With no face (stage 1) the face channels are zeros.
+        decoder_face_hole: with ``decoder_sees_face`` and ``edit_regions``: the face G's
+            layers see is blank wherever the editor's paste map gives G a tenth of
+            the edit or more (36% of a built-in face at 90; not in the original). Where the editor keeps G's
+            drawing, G cannot copy the input and must draw from z and c; around it G
+            still reads the input's pose, light and colour (an inpainting G). ``False``
+            (the default): G sees the whole face.
         edit_regions: ``0`` (the original): an edit is G's whole face. A percentile in
             (50, 100] (not in the original): the editor pastes G's face into the input
             (rescaled, not sharpened) through the map of where the built-in faces
@@ -210,6 +216,7 @@ class ModelConfig:
     decoder_batch_norm: bool = False
     decoder_output: str = "image"
     decoder_sees_face: bool = False
+    decoder_face_hole: bool = False
     edit_regions: float = 0.0
     label_tile: int = 8
     dz_units: tuple = (64, 32, 16)
@@ -241,10 +248,16 @@ class ModelConfig:
                   f"one of {list(DECODER_OUTPUTS)}")
         if not isinstance(self.decoder_sees_face, bool):
             _fail(f"{prefix}.decoder_sees_face", self.decoder_sees_face, "true or false")
+        if not isinstance(self.decoder_face_hole, bool):
+            _fail(f"{prefix}.decoder_face_hole", self.decoder_face_hole, "true or false")
         if not _is_finite_number(self.edit_regions) or not (
                 self.edit_regions == 0 or 50.0 < self.edit_regions <= 100.0):
             _fail(f"{prefix}.edit_regions", self.edit_regions,
                   "0 (G's whole face) or a percentile in (50, 100]")
+        if self.decoder_face_hole and not (self.decoder_sees_face and self.edit_regions):
+            _fail(f"{prefix}.decoder_face_hole", self.decoder_face_hole,
+                  "false unless model.decoder_sees_face=true and model.edit_regions > 0 "
+                  "(the hole is that map's regions in the face G sees)")
         if self.encoder not in ENCODER_VARIANTS:
             _fail(f"{prefix}.encoder", self.encoder, f"one of {list(ENCODER_VARIANTS)}")
         for name in ("encoder_filters", "encoder_dilations", "decoder_filters", "dz_units",

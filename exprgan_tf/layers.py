@@ -11,6 +11,8 @@
 - :class:`PasteRegions`: G's face inside a fixed map of where expressions change, the
   input outside it; the editor's last step with ``model.edit_regions`` (not in the
   original).
+- :class:`BlankRegions`: the face with that map's regions blanked, which the decoder of
+  ``model.decoder_face_hole`` sees (not in the original).
 
 Example:
     >>> import numpy as np
@@ -224,6 +226,7 @@ class MaskedBlend(keras.layers.Layer):
         return tuple(input_shape[0])
 
 
+
 def paste(drawn, face, regions):
     """``face + regions * (drawn - face)``, in ``drawn``'s dtype: the one paste of the
     package (the editor's :class:`PasteRegions`, and training through it with
@@ -267,3 +270,30 @@ class PasteRegions(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[0])
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class BlankRegions(PasteRegions):
+    """``(1 - regions) * face``: a blank pasted into the face through the fixed map
+    ``regions`` (a :class:`PasteRegions` whose drawing is zero). Called on one face
+    ``[N, H, W, C]``. The decoder of ``model.decoder_face_hole`` sees the face it edits
+    through it, so it cannot copy the input where the editor keeps its drawing.
+
+    Example:
+        >>> import numpy as np
+        >>> blank = BlankRegions()
+        >>> face = np.full((1, 1, 2, 3), 0.5, "float32")
+        >>> blank.build(face.shape)
+        >>> _ = blank.regions.assign(np.array([[[1.0], [0.25]]], "float32"))
+        >>> np.asarray(blank(face))[0, 0, :, 0].tolist()
+        [0.0, 0.375]
+    """
+
+    def build(self, input_shape):
+        super().build([input_shape, input_shape])
+
+    def call(self, face):
+        return paste(ops.zeros_like(face), face, self.regions)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)

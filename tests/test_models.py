@@ -261,6 +261,45 @@ def test_decoder_that_sees_the_face_gets_it_at_every_stage(tmp_path):
         get_preset("exprgan-small").override(["model.decoder_sees_face=1"])
 
 
+def test_decoder_with_a_face_hole_cannot_see_the_face_where_the_editor_keeps_its_drawing(
+        tmp_path):
+    from exprgan_tf.data.regions import expression_regions
+    cfg = get_preset("proposed-small").override(
+        ["model.decoder_sees_face=true", "model.decoder_face_hole=true"]).model
+    assert cfg.edit_regions == 90
+    dec = build_decoder(cfg)
+    whole = build_decoder(get_preset("proposed-small").override(
+        ["model.decoder_sees_face=true"]).model)
+    assert dec.count_params() == whole.count_params() + 64 * 64  # the map, not trained
+    assert not dec.get_layer("G_face_hole").trainable_weights
+    hole = expression_regions(64, 90) >= 0.1
+    assert 0.3 < hole.mean() < 0.4 and hole[52, 32] and not hole[2, 2]  # mouth, corner
+    np.testing.assert_array_equal(dec.get_layer("G_face_hole").regions.numpy()[..., 0], hole)
+    z, code = _inputs(cfg, "decoder")
+    rng = np.random.default_rng(4)
+    base = rng.uniform(-1, 1, (2, 64, 64, 3)).astype("float32")
+    out = np.asarray(decode(dec, z, code, base))
+    # Any change inside the hole (the mouth, the eyes) leaves G's output as it was...
+    inside = base.copy()
+    inside[:, hole] = rng.uniform(-1, 1, inside[:, hole].shape)
+    np.testing.assert_array_equal(decode(dec, z, code, inside), out)
+    # ...one outside it (hair, background) does not.
+    outside = base.copy()
+    outside[:, ~hole] = 0.0
+    assert np.abs(np.asarray(decode(dec, z, code, outside)) - out).mean() > 1e-4
+    path = tmp_path / "face_hole.keras"
+    dec.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(decode(loaded, z, code, base), out, atol=1e-6)
+    for extra in (["model.decoder_face_hole=true"],
+                  ["model.decoder_sees_face=true", "model.edit_regions=0",
+                   "model.decoder_face_hole=true"]):
+        with pytest.raises(ValueError, match=r"model.decoder_face_hole=True: expected "
+                                             r"false unless model.decoder_sees_face=true "
+                                             r"and model.edit_regions > 0"):
+            get_preset("proposed-small").override(extra)
+
+
 def test_discriminator_uses_label():
     cfg = get_preset("exprgan-small").model
     d = build_image_discriminator(cfg)

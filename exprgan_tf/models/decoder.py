@@ -14,6 +14,9 @@ third input and gives ``clip(face + image, -1, 1)``: G draws a change on the fac
 ``decoder_sees_face=True`` (not the original) takes that face with any output and
 concatenates it, average-pooled to each stage's size, to the start map, to every
 block's output and to the last conv's: G's layers see the face they edit.
+``decoder_face_hole=True`` (not the original) blanks that face first wherever the
+editor's paste map gives G at least :data:`FACE_HOLE_FROM` of the edit
+(:class:`~exprgan_tf.layers.BlankRegions`, its 0/1 map a weight filled here).
 
 Example:
     >>> from exprgan_tf.config import get_preset
@@ -29,8 +32,13 @@ import keras
 import tensorflow as tf
 
 from exprgan_tf.config import ModelConfig
-from exprgan_tf.layers import ConcatLabel, MaskedBlend
+from exprgan_tf.layers import BlankRegions, ConcatLabel, MaskedBlend
 from exprgan_tf.models._blocks import decoder_conv_init, dense, synchronized_batch_norm
+
+# decoder_face_hole: G does not see the face where the paste map is at least this (36%
+# of a 64x64 built-in face at edit_regions=90); where it is less the editor keeps 90%
+# or more of the input.
+FACE_HOLE_FROM = 0.1
 
 
 def _conv(x, filters, cfg, name, batch_norm=False):
@@ -61,14 +69,16 @@ def build_decoder(cfg: ModelConfig, name: str = "decoder") -> keras.Model:
     base = (keras.Input((cfg.image_size, cfg.image_size, cfg.channels), name="base")
             if cfg.decoder_sees_face or cfg.decoder_output != "image" else None)
     start = cfg.image_size // 2 ** len(cfg.decoder_filters)
+    # decoder_face_hole: G sees the face without the regions the editor takes from G.
+    seen = BlankRegions(name="G_face_hole")(base) if cfg.decoder_face_hole else base
 
     def with_face(x, suffix):
         # decoder_sees_face: the face, pooled to x's size, beside x's channels.
         if not cfg.decoder_sees_face:
             return x
         factor = cfg.image_size // x.shape[1]
-        face = base if factor == 1 else keras.layers.AveragePooling2D(
-            factor, name=f"G_face_pool_{suffix}")(base)
+        face = seen if factor == 1 else keras.layers.AveragePooling2D(
+            factor, name=f"G_face_pool_{suffix}")(seen)
         return keras.layers.Concatenate(name=f"G_face_{suffix}")([x, face])
 
     x = ConcatLabel(duplicate=cfg.label_tile, name="G_concat_z")([z, code])
@@ -87,17 +97,24 @@ def build_decoder(cfg: ModelConfig, name: str = "decoder") -> keras.Model:
     x = _conv(features, cfg.channels, cfg, "G_conv_out")
     image = keras.layers.Activation("tanh", name="G_tanh", dtype="float32")(x)
     if cfg.decoder_output == "image":
-        return keras.Model([z, code] if base is None else [z, code, base], image, name=name)
-    if cfg.decoder_output == "residual":
+        model = keras.Model([z, code] if base is None else [z, code, base], image, name=name)
+    elif cfg.decoder_output == "residual":
         edited = keras.layers.Add(name="G_residual", dtype="float32")([base, image])
         edited = keras.layers.Activation("hard_tanh", name="G_clip", dtype="float32")(edited)
-        return keras.Model([z, code, base], edited, name=name)
-    mask = keras.layers.Conv2D(1, cfg.decoder_kernel, padding="same",
-                               kernel_initializer=decoder_conv_init(),
-                               name="G_conv_mask")(features)
-    mask = keras.layers.Activation("sigmoid", name="G_mask", dtype="float32")(mask)
-    blended = MaskedBlend(name="G_blend", dtype="float32")([image, mask, base])
-    return keras.Model([z, code, base], [blended, mask], name=name)
+        model = keras.Model([z, code, base], edited, name=name)
+    else:
+        mask = keras.layers.Conv2D(1, cfg.decoder_kernel, padding="same",
+                                   kernel_initializer=decoder_conv_init(),
+                                   name="G_conv_mask")(features)
+        mask = keras.layers.Activation("sigmoid", name="G_mask", dtype="float32")(mask)
+        blended = MaskedBlend(name="G_blend", dtype="float32")([image, mask, base])
+        model = keras.Model([z, code, base], [blended, mask], name=name)
+    if cfg.decoder_face_hole:
+        from exprgan_tf.data.regions import expression_regions  # renders faces: lazy
+
+        hole = expression_regions(cfg.image_size, cfg.edit_regions) >= FACE_HOLE_FROM
+        model.get_layer("G_face_hole").regions.assign(hole[..., None].astype("float32"))
+    return model
 
 
 def takes_base(decoder: keras.Model) -> bool:
