@@ -171,10 +171,10 @@ class ModelConfig:
             With no face (stage 1) the face channels are zeros.
         decoder_face_hole: with ``decoder_sees_face`` and ``edit_regions``: the face G's
             layers see is blank wherever the editor's paste map gives G a tenth of
-            the edit or more (36% of a built-in face at 90; not in the original). Where the editor keeps G's
-            drawing, G cannot copy the input and must draw from z and c; around it G
-            still reads the input's pose, light and colour (an inpainting G). ``False``
-            (the default): G sees the whole face.
+            the edit or more (36% of a built-in face at 90; not in the original).
+            Where the editor keeps G's drawing, G cannot copy the input and must draw
+            from z and c; around it G still reads the input's pose, light and colour
+            (an inpainting G). ``False`` (the default): G sees the whole face.
         edit_regions: ``0`` (the original): an edit is G's whole face. A percentile in
             (50, 100] (not in the original): the editor pastes G's face into the input
             (rescaled, not sharpened) through the map of where the built-in faces

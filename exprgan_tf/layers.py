@@ -226,7 +226,6 @@ class MaskedBlend(keras.layers.Layer):
         return tuple(input_shape[0])
 
 
-
 def paste(drawn, face, regions):
     """``face + regions * (drawn - face)``, in ``drawn``'s dtype: the one paste of the
     package (the editor's :class:`PasteRegions`, and training through it with
