@@ -50,7 +50,7 @@ def load(args):
     from exprgan_tf.editor import ExpressionEditor
     from exprgan_tf.run_dir import load_networks
 
-    config, nets = load_networks(args.run_dir)
+    config, nets = load_networks(args.run_dir, averaged=not args.trained_weights)
     return ExpressionEditor.from_networks(config, nets["encoder"], nets["decoder"])
 
 
@@ -80,8 +80,14 @@ def main(argv=None) -> int:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", metavar="FILE.npz", help="a compact editor")
     src.add_argument("--run-dir", help="a training run (its averaged weights)")
+    p.add_argument("--trained-weights", action="store_true",
+                   help="with --run-dir: the trained weights of a run that keeps a weight "
+                        "average (training.ema_momentum), not the average")
     p.add_argument("--out", required=True, help="output stem (.json, .md, .png)")
     args = p.parse_args(argv)
+    if args.trained_weights and not args.run_dir:
+        p.error("--trained-weights needs --run-dir (a compact editor holds one set of "
+                "weights)")
     header = run_header("intensity_sweep.py", argv)
 
     editor = load(args)
@@ -95,6 +101,7 @@ def main(argv=None) -> int:
     dist = np.abs(ladders.astype(np.float32) - edits.astype(np.float32)[:, None]).mean((2, 3, 4))
     at_s = np.round(req / (scores.INTENSITY_LADDER[1] - scores.INTENSITY_LADDER[0])).astype(int)
     result = {**header, "model": args.checkpoint or args.run_dir,
+              "trained_weights": bool(args.trained_weights),
               "edits": int(len(req)),
               "model_scores": scores.intensity_scores(req, t_hat),
               "perfect_editor": scores.intensity_scores(req, t_true),
@@ -110,6 +117,8 @@ def main(argv=None) -> int:
     md = [f"# Intensity sweep: {result['model']}", "",
           f"- Date: {header['date']}; load {header['load_start']}",
           f"- Command: `{header['command']}`",
+          *(["- Weights: the trained weights (`--trained-weights`), not their average"]
+            if args.trained_weights else []),
           f"- {len(req)} edits: 8 held-out subjects' clean neutral faces x 6 expressions x "
           f"s = {', '.join(f'{r:g}' for r in levels)}", "",
           f"Spearman(requested, estimated): model {result['model_scores']['spearman']:.3f}, "

@@ -1,6 +1,7 @@
 """benchmarks/intensity_sweep.py: the intensity test's ceiling and its per-class table."""
 
 import numpy as np
+import pytest
 
 from exprgan_tf.evaluation import scores
 from exprgan_tf.evaluation.learning import heldout_set
@@ -28,3 +29,12 @@ def test_a_perfect_editor_follows_the_requested_intensity_in_every_class():
     # the unchanged input: a constant estimate, Spearman undefined
     t_in = scores.estimate_intensity(it["neutral"][it["src"]], it["ladders"])
     assert sweep.by_class(it["req"], t_in)["spearman"] is None
+
+
+def test_trained_weights_are_refused_for_a_compact_editor(capsys):
+    """A compact editor holds one set of weights: asking for the trained ones beside an
+    average is a usage error, said before anything is loaded."""
+    with pytest.raises(SystemExit) as e:
+        sweep.main(["--checkpoint", "missing.npz", "--trained-weights", "--out", "unused"])
+    assert e.value.code == 2
+    assert "--trained-weights needs --run-dir" in capsys.readouterr().err
