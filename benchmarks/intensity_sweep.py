@@ -79,7 +79,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", metavar="FILE.npz", help="a compact editor")
-    src.add_argument("--run-dir", help="a training run (its averaged weights)")
+    src.add_argument("--run-dir", help="a training run (its weight average when it keeps "
+                     "one; see --trained-weights)")
     p.add_argument("--trained-weights", action="store_true",
                    help="with --run-dir: the trained weights of a run that keeps a weight "
                         "average (training.ema_momentum), not the average")
