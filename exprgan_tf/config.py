@@ -175,6 +175,11 @@ class ModelConfig:
             Where the editor keeps G's drawing, G cannot copy the input and must draw
             from z and c; around it G still reads the input's pose, light and colour
             (an inpainting G). ``False`` (the default): G sees the whole face.
+        decoder_hole_blur: with ``decoder_face_hole``: ``0`` (the default) leaves the
+            hole blank; ``k > 0`` (a divisor of ``image_size``; not in the original)
+            fills it with the face average-pooled over ``k x k`` cells and resized
+            back bilinearly: G sees where the brows, eyes and mouth lie and their
+            shading, but not their lines.
         edit_regions: ``0`` (the original): an edit is G's whole face. A percentile in
             (50, 100] (not in the original): the editor pastes G's face into the input
             (rescaled, not sharpened) through the map of where the built-in faces
@@ -217,6 +222,7 @@ class ModelConfig:
     decoder_output: str = "image"
     decoder_sees_face: bool = False
     decoder_face_hole: bool = False
+    decoder_hole_blur: int = 0
     edit_regions: float = 0.0
     label_tile: int = 8
     dz_units: tuple = (64, 32, 16)
@@ -258,6 +264,14 @@ class ModelConfig:
             _fail(f"{prefix}.decoder_face_hole", self.decoder_face_hole,
                   "false unless model.decoder_sees_face=true and model.edit_regions > 0 "
                   "(the hole is that map's regions in the face G sees)")
+        blur = self.decoder_hole_blur
+        if (isinstance(blur, bool) or not isinstance(blur, int) or blur < 0
+                or (blur and self.image_size % blur)):
+            _fail(f"{prefix}.decoder_hole_blur", blur,
+                  f"0 or a positive divisor of model.image_size={self.image_size}")
+        if blur and not self.decoder_face_hole:
+            _fail(f"{prefix}.decoder_hole_blur", blur,
+                  "0 unless model.decoder_face_hole=true (it fills that hole)")
         if self.encoder not in ENCODER_VARIANTS:
             _fail(f"{prefix}.encoder", self.encoder, f"one of {list(ENCODER_VARIANTS)}")
         for name in ("encoder_filters", "encoder_dilations", "decoder_filters", "dz_units",

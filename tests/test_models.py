@@ -22,6 +22,7 @@ D_img (+ y of 6 after every layer), 128 -> 8x8:
   + moving mean/var 2*1776 = 3552                               total 9278901
 """
 
+import re
 import numpy as np
 import pytest
 
@@ -382,3 +383,45 @@ def test_plain_and_synchronised_batch_norm_agree_on_one_replica(monkeypatch, tin
         # the moving statistics moved (momentum 0.999: by 0.1% of the batch mean)
         assert any(np.abs(w.numpy()).max() > 0 for w in p.non_trainable_weights
                    if "moving_mean" in w.path)
+
+
+def test_decoder_hole_blur_shows_g_the_cell_means_of_the_face_inside_the_hole(tmp_path):
+    cfg = get_preset("proposed-small").override(
+        ["model.decoder_sees_face=true", "model.decoder_face_hole=true",
+         "model.decoder_hole_blur=8"]).model
+    dec = build_decoder(cfg)
+    blank = build_decoder(get_preset("proposed-small").override(
+        ["model.decoder_sees_face=true", "model.decoder_face_hole=true"]).model)
+    assert dec.count_params() == blank.count_params()  # the blur has no weights
+    hole = dec.get_layer("G_face_hole").regions.numpy()[..., 0] > 0.5
+    z, code = _inputs(cfg, "decoder")
+    rng = np.random.default_rng(5)
+    base = rng.uniform(-0.5, 0.5, (2, 64, 64, 3)).astype("float32")
+    out = np.asarray(decode(dec, z, code, base))
+    # Moving brightness between two hole pixels of one 8x8 cell keeps every cell's mean:
+    # G's output stays as it was (up to float rounding)...
+    shuffled = base.copy()
+    for r in range(0, 64, 8):
+        for c in range(0, 64, 8):
+            ys, xs = np.nonzero(hole[r:r + 8, c:c + 8])
+            if len(ys) >= 2:
+                shuffled[:, r + ys[0], c + xs[0]] += 0.4
+                shuffled[:, r + ys[1], c + xs[1]] -= 0.4
+    assert np.abs(shuffled - base).max() == pytest.approx(0.4)
+    np.testing.assert_allclose(decode(dec, z, code, shuffled), out, atol=2e-5)
+    # ...while brightening the hole, which the blank hole of decoder_face_hole hides,
+    # reaches it.
+    brighter = base.copy()
+    brighter[:, hole] += 0.4
+    assert np.abs(np.asarray(decode(dec, z, code, brighter)) - out).mean() > 1e-4
+    np.testing.assert_array_equal(decode(blank, z, code, brighter),
+                                  decode(blank, z, code, base))
+    dec.save(tmp_path / "hole_blur.keras")
+    loaded = keras.saving.load_model(tmp_path / "hole_blur.keras", safe_mode=True)
+    np.testing.assert_allclose(decode(loaded, z, code, base), out, atol=1e-6)
+    for extra, expected in (
+            (["model.decoder_hole_blur=8"], "0 unless model.decoder_face_hole=true"),
+            (["model.decoder_sees_face=true", "model.decoder_face_hole=true",
+              "model.decoder_hole_blur=7"], "0 or a positive divisor of model.image_size=64")):
+        with pytest.raises(ValueError, match=re.escape(expected)):
+            get_preset("proposed-small").override(extra)

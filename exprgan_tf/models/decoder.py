@@ -16,7 +16,9 @@ concatenates it, average-pooled to each stage's size, to the start map, to every
 block's output and to the last conv's: G's layers see the face they edit.
 ``decoder_face_hole=True`` (not the original) blanks that face first wherever the
 editor's paste map gives G at least :data:`FACE_HOLE_FROM` of the edit
-(:class:`~exprgan_tf.layers.BlankRegions`, its 0/1 map a weight filled here).
+(:class:`~exprgan_tf.layers.BlankRegions`, its 0/1 map a weight filled here);
+``decoder_hole_blur=k`` fills the hole with the face average-pooled over ``k x k``
+cells instead (a :class:`~exprgan_tf.layers.PasteRegions` of that blur).
 
 Example:
     >>> from exprgan_tf.config import get_preset
@@ -32,7 +34,7 @@ import keras
 import tensorflow as tf
 
 from exprgan_tf.config import ModelConfig
-from exprgan_tf.layers import BlankRegions, ConcatLabel, MaskedBlend
+from exprgan_tf.layers import BlankRegions, ConcatLabel, MaskedBlend, PasteRegions
 from exprgan_tf.models._blocks import decoder_conv_init, dense, synchronized_batch_norm
 
 # decoder_face_hole: G does not see the face where the paste map is at least this (36%
@@ -69,8 +71,17 @@ def build_decoder(cfg: ModelConfig, name: str = "decoder") -> keras.Model:
     base = (keras.Input((cfg.image_size, cfg.image_size, cfg.channels), name="base")
             if cfg.decoder_sees_face or cfg.decoder_output != "image" else None)
     start = cfg.image_size // 2 ** len(cfg.decoder_filters)
-    # decoder_face_hole: G sees the face without the regions the editor takes from G.
-    seen = BlankRegions(name="G_face_hole")(base) if cfg.decoder_face_hole else base
+    # decoder_face_hole: G sees the face without the regions the editor takes from G,
+    # blank there or (decoder_hole_blur) the face's k x k cell means.
+    seen = base
+    if cfg.decoder_face_hole and cfg.decoder_hole_blur:
+        k = cfg.decoder_hole_blur
+        blur = keras.layers.AveragePooling2D(k, name="G_hole_blur_pool")(base)
+        blur = keras.layers.Resizing(cfg.image_size, cfg.image_size, "bilinear",
+                                     name="G_hole_blur_resize")(blur)
+        seen = PasteRegions(name="G_face_hole")([blur, base])
+    elif cfg.decoder_face_hole:
+        seen = BlankRegions(name="G_face_hole")(base)
 
     def with_face(x, suffix):
         # decoder_sees_face: the face, pooled to x's size, beside x's channels.
