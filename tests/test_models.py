@@ -23,6 +23,7 @@ D_img (+ y of 6 after every layer), 128 -> 8x8:
 """
 
 import re
+
 import numpy as np
 import pytest
 

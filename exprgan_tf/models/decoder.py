@@ -73,10 +73,10 @@ def build_decoder(cfg: ModelConfig, name: str = "decoder") -> keras.Model:
     start = cfg.image_size // 2 ** len(cfg.decoder_filters)
     # decoder_face_hole: G sees the face without the regions the editor takes from G,
     # blank there or (decoder_hole_blur) the face's k x k cell means.
+    # (validate() allows decoder_hole_blur only with decoder_face_hole.)
     seen = base
-    if cfg.decoder_face_hole and cfg.decoder_hole_blur:
-        k = cfg.decoder_hole_blur
-        blur = keras.layers.AveragePooling2D(k, name="G_hole_blur_pool")(base)
+    if cfg.decoder_hole_blur:
+        blur = keras.layers.AveragePooling2D(cfg.decoder_hole_blur, name="G_hole_blur_pool")(base)
         blur = keras.layers.Resizing(cfg.image_size, cfg.image_size, "bilinear",
                                      name="G_hole_blur_resize")(blur)
         seen = PasteRegions(name="G_face_hole")([blur, base])
