@@ -85,6 +85,8 @@ TRAINING_CODES = ("sampled", "intensity")
 """What ``training.codes`` may be (see :class:`TrainingConfig`)."""
 PAIR_POSES = ("clean", "input")
 """What ``training.pair_pose`` may be (see :class:`TrainingConfig`)."""
+EDIT_INTENSITIES = ("full", "sampled")
+"""What ``training.edit_intensity`` may be (see :class:`TrainingConfig`)."""
 
 
 def _fail(path, value, expected):
@@ -597,6 +599,13 @@ class TrainingConfig:
             stays 1. The expression is a few percent of the face's pixels, and of a
             copy's L1 less than the input's noise; this makes those pixels count. 0
             (the default): every pixel alike (not in the original).
+        edit_intensity: the intensity at which the edit term (``losses.edit``, with
+            the paired term) decodes each face with its partner's expression.
+            ``"full"`` (the default): 1, the partner's own code when the partner is at
+            the peak. ``"sampled"``: drawn per face from U(0, 1), coded as at test
+            time, so D_img and, with ``losses.q > 0``, Q's estimate of the code (L_Q)
+            judge G at every intensity, as InfoGAN's code regression does, while the
+            paired L1 keeps showing the peak (not in the original).
     """
 
     stage1: StageConfig = field(default_factory=_stage1)
@@ -620,6 +629,7 @@ class TrainingConfig:
     dimg_min_intensity: float = 0.0
     pair_min_intensity: float = 0.0
     pair_change: float = 0.0
+    edit_intensity: str = "full"
 
     def stage(self, number: int) -> StageConfig:
         if number not in (1, 2, 3):
@@ -672,6 +682,9 @@ class TrainingConfig:
             _fail(f"{prefix}.pair_change", self.pair_change,
                   "0 unless training.pair_pose='input' (only a partner in its face's own "
                   "capture shows where the expression alone changes the picture)")
+        if self.edit_intensity not in EDIT_INTENSITIES:
+            _fail(f"{prefix}.edit_intensity", self.edit_intensity,
+                  f"one of {list(EDIT_INTENSITIES)}")
 
 
 @dataclass(frozen=True)

@@ -786,7 +786,7 @@ def test_pool_partners_are_coded_at_their_intensity(tiny_config, tiny_data):
     assert (pool["labels"][partner] != labels[me]).all()
     np.testing.assert_array_equal(arr["pair_target"], pool["labels"][partner])
     code = arr["pair_code"].reshape(-1, 6, 5)
-    full = arr["pair_full_code"].reshape(-1, 6, 5)
+    full = arr["edit_code"].reshape(-1, 6, 5)
     rows = np.arange(len(partner))
     np.testing.assert_allclose(code[rows, arr["pair_target"]],
                                np.repeat(pool["intensities"][partner][:, None], 5, 1))
@@ -801,7 +801,7 @@ def test_pool_partners_are_coded_at_their_intensity(tiny_config, tiny_data):
 def test_training_face_partners_are_coded_at_their_own_intensity(tiny_config, tiny_data):
     """Under training.codes=intensity a partner drawn from the training faces (no pool)
     is coded at its own intensity - with training.frames > 3 many are neutral or weak -
-    and the edit term gets its expression at intensity 1 (pair_full_code)."""
+    and the edit term gets its expression at intensity 1 (edit_code)."""
     from exprgan_tf.training import TrainingInputs
     images, _ = tiny_data(12)
     labels = np.arange(12) % 6
@@ -819,12 +819,48 @@ def test_training_face_partners_are_coded_at_their_own_intensity(tiny_config, ti
     np.testing.assert_allclose(code[rows, arr["pair_target"]],
                                np.repeat(t[partner][:, None], 5, 1))
     assert (t[partner] < 1.0).any()  # the test would pass with every partner at 1
-    np.testing.assert_allclose(arr["pair_full_code"].reshape(-1, 6, 5)[rows, arr["pair_target"]],
+    np.testing.assert_allclose(arr["edit_code"].reshape(-1, 6, 5)[rows, arr["pair_target"]],
                                1.0)
     sampled = TrainingInputs(images, labels, tiny_config(extra=["training.flip=false"]), 4,
                              pair_groups=groups).epoch_arrays(0)
-    assert "pair_full_code" not in sampled  # sampled codes: partners at intensity 1, as before
+    assert "edit_code" not in sampled  # sampled codes: partners at intensity 1, as before
     np.testing.assert_allclose(np.abs(sampled["pair_code"]), 1.0)
+
+
+def test_edit_term_reuses_the_peak_partners_decode_or_draws_its_own_intensity(
+        tiny_config, tiny_data):
+    """Partners all at intensity 1: no ``edit_code``, the edit term judges the paired
+    decode itself (one decode less per step). ``training.edit_intensity=sampled``: each
+    face's edit is its partner's expression at a test-time code of intensity t ~ U(0, 1)
+    from a stream of its own, so every other array is unchanged."""
+    from exprgan_tf.training import TrainingInputs
+    images, _ = tiny_data(12)
+    labels = np.arange(12) % 6
+    groups = np.array(["s1"] * 6 + ["s2"] * 6)
+    pool = _pool(["s1", "s2"], (1.0,))
+    full = TrainingInputs(images, labels, tiny_config(), 4, pair_groups=groups,
+                          pair_pool=pool).epoch_arrays(0)
+    assert "edit_code" not in full
+    np.testing.assert_allclose(np.abs(full["pair_code"]), 1.0)
+    cfg = tiny_config(extra=["training.edit_intensity=sampled"])
+    inputs = TrainingInputs(images, labels, cfg, 4, pair_groups=groups, pair_pool=pool)
+    arr = inputs.epoch_arrays(0)
+    for key in full:
+        np.testing.assert_array_equal(full[key], arr[key])
+    code = arr["edit_code"].reshape(-1, 6, 5)
+    rows = np.arange(len(code))
+    t = code[rows, arr["pair_target"], 0]
+    np.testing.assert_allclose(code[rows, arr["pair_target"]], np.repeat(t[:, None], 5, 1))
+    others = np.ones((len(code), 6), bool)
+    others[rows, arr["pair_target"]] = False
+    np.testing.assert_allclose(code[others],
+                               np.broadcast_to(-np.repeat(t, 5)[:, None], (len(t) * 5, 5)))
+    assert t.min() >= 0.0 and t.max() < 1.0 and len(np.unique(t)) == len(t)
+    np.testing.assert_array_equal(inputs.epoch_arrays(0)["edit_code"], arr["edit_code"])
+    assert not np.array_equal(inputs.epoch_arrays(1)["edit_code"], arr["edit_code"])
+    with pytest.raises(ValueError, match=r"training.edit_intensity='half': expected one of "
+                                         r"\['full', 'sampled'\]"):
+        tiny_config(extra=["training.edit_intensity=half"])
 
 
 def test_posed_pool_partners_belong_to_their_own_face(tiny_config, tiny_data):
@@ -991,7 +1027,7 @@ def test_with_a_pool_the_edit_term_judges_the_full_intensity_decode(tmp_path, ti
     edit = t.nets.decoder([z, batch["pair_code"]], training=True)
     l1 = float(np.mean(np.abs(batch["pair_image"].numpy() - edit.numpy())))
     np.testing.assert_allclose(float(out["L1_pair"]), l1, rtol=1e-4)
-    full = t.nets.decoder([z, batch["pair_full_code"]], training=True)
+    full = t.nets.decoder([z, batch["edit_code"]], training=True)
     logit, _ = t.nets.image_discriminator([full, tf.one_hot(batch["pair_target"], 6)],
                                           training=True)
     g_edit = float(tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(

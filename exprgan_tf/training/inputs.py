@@ -62,6 +62,7 @@ from exprgan_tf.data.regions import expression_map
 
 _PRIOR_STREAM = 1 << 30  # keeps the z-prior seeds apart from the code seeds
 _PAIR_STREAM = 1 << 29   # ... and the partner draws of the paired term
+_EDIT_STREAM = 1 << 28   # ... and the edit term's intensities (training.edit_intensity)
 
 CACHE_BYTES = 2 << 30
 """Default ``cache_bytes``: pre-processed training images up to this size (float32,
@@ -182,16 +183,17 @@ class TrainingInputs:
             ``changes`` (uint8 ``[M, S, S]``; with ``training.pair_change`` the batches
             hold each partner's map, flipped with it, as ``pair_change`` ``[B, S, S,
             1]``);
-            ``pair_code`` is then the partner's expression at its intensity, and the
-            batches also hold ``pair_full_code``
-            (that expression at intensity 1, for the edit term). The pool is kept in
-            memory.
+            ``pair_code`` is then the partner's expression at its intensity, and when
+            some partners are below 1 the batches also hold ``edit_code`` (that
+            expression at intensity 1, for the edit term). The pool is kept in memory.
         intensities: float ``[N]`` in [0, 1], the expression intensity of each image;
             needed with ``training.codes="intensity"``, where ``code`` is the image's
             expression at it and the sampled code moves to ``draw`` (from which the
             steps draw their wrong classes). Partners drawn from the training images
-            are then coded at their intensities too, with ``pair_full_code`` as for a
-            pool.
+            are then coded at their intensities too, with ``edit_code`` as for a
+            pool. With ``training.edit_intensity="sampled"`` every batch with partners
+            holds ``edit_code``: the partner's expression at an intensity drawn per
+            face from U(0, 1).
         targets: uint8 ``[N, S, S, C]``, the face G is trained to give back for each
             image instead of the image itself (``training.clean_targets``: its clean
             render, :func:`exprgan_tf.data.clean_faces`); also the partners' faces when
@@ -445,7 +447,7 @@ class TrainingInputs:
         """What epoch ``epoch`` trains on, per sample in training order, without the
         images: ``index`` (of the image), ``flip``, ``label`` (one-hot), ``code``,
         ``z_prior`` and, with pairs, ``pair_index`` (of the partner, in the pool when
-        there is one), ``pair_target``, ``pair_code`` (and ``pair_full_code``)."""
+        there is one), ``pair_target``, ``pair_code`` (and ``edit_code``)."""
         seed = self.config.training.seed
         m = self.config.model
         rng = np.random.default_rng([seed, epoch])
@@ -491,15 +493,27 @@ class TrainingInputs:
         target = self.pair_labels[partner]
         full = np.asarray(intensity_code(target, 1.0, m.num_classes, m.intensity_dim),
                           np.float32)
+        plan = {"pair_index": partner, "pair_target": target, "pair_code": full}
         # Partners at known intensities are coded at them: the pool's renders, or the
         # training faces themselves under training.codes="intensity" (with training.frames
         # > 3 many of them are neutral or weak, which intensity 1 would misname).
         levels = self.pair_intensities if self.pair_intensities is not None else self.intensities
-        if levels is None:
-            return {"pair_index": partner, "pair_target": target, "pair_code": full}
-        code = intensity_code(target, levels[partner], m.num_classes, m.intensity_dim)
-        return {"pair_index": partner, "pair_target": target,
-                "pair_code": np.asarray(code, np.float32), "pair_full_code": full}
+        if levels is not None:
+            plan["pair_code"] = np.asarray(
+                intensity_code(target, levels[partner], m.num_classes, m.intensity_dim),
+                np.float32)
+        # The edit term judges the partner's expression at intensity 1 - the paired decode
+        # itself when every partner is at 1 - or, with training.edit_intensity="sampled",
+        # at an intensity drawn per face from U(0, 1) on a stream of its own.
+        if self.config.training.edit_intensity == "sampled":
+            t = np.random.default_rng([self.config.training.seed,
+                                       _EDIT_STREAM + epoch]).random(len(order))
+            plan["edit_code"] = np.asarray(
+                intensity_code(target, t.astype(np.float32), m.num_classes, m.intensity_dim),
+                np.float32)
+        elif levels is not None and np.any(levels != 1.0):
+            plan["edit_code"] = full
+        return plan
 
     # --- batches ---------------------------------------------------------------------
     def _assemble(self, plan: dict) -> dict:
@@ -521,7 +535,7 @@ class TrainingInputs:
             pool = self.pair_intensities is not None
             batch["pair_image"] = flipped(self._lookup(plan["pair_index"], pool=pool,
                                                        target=True))
-            batch.update({k: plan[k] for k in ("pair_target", "pair_code", "pair_full_code")
+            batch.update({k: plan[k] for k in ("pair_target", "pair_code", "edit_code")
                           if k in plan})
             if self.pair_changes is not None:
                 changes = self.pair_changes

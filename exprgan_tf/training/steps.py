@@ -19,7 +19,8 @@ face (same subject, another expression B, see :mod:`exprgan_tf.training.inputs`)
 its code ``c(B, t)`` (``t = 1``, or the partner's intensity with
 ``training.pair_intensities``); E+G add ``w_paired * (|x' - G(z, c(B, t))| +
 w_id * L_id(x, G(z, c(B, t))))``. The edit term then judges ``G(z, c(B, 1))``: the
-same decode when ``t = 1``, its own otherwise. With ``w_gradient > 0`` (not in the
+same decode when ``t = 1``, its own otherwise (and ``G(z, c(B, s))``, ``s ~ U(0, 1)``,
+with ``training.edit_intensity="sampled"``). With ``w_gradient > 0`` (not in the
 original) E+G add ``w_gradient * (L_grad + w_paired * L_grad_pair)``, the image-gradient
 L1 (:func:`~exprgan_tf.losses.gradient_loss`) of the reconstruction and of the paired
 decode against their targets.
@@ -407,7 +408,9 @@ class StageStep:
         """``G_edit``, ``L_Q_edit`` and D_img's ``D_img_edit`` on ``z`` decoded (over the
         faces ``base``) with another expression's code (0 unless ``w_edit > 0``). With
         the paired term the edit is the partner's expression at intensity 1: the paired
-        decode itself, or its own decode when the partners come at lower intensities."""
+        decode itself, or its own decode of ``batch["edit_code"]`` when the partners
+        come at lower intensities or ``training.edit_intensity="sampled"`` draws the
+        edit's intensity."""
         if self.weights.edit <= 0:
             v["G_edit"] = v["L_Q_edit"] = tf.constant(0.0)
             return
@@ -415,8 +418,8 @@ class StageStep:
             target, code_t = edit_code(batch["label"], batch["code"], self.num_classes,
                                        self.intensity_dim, batch.get("draw"))
             edit = self._decode(z, code_t, base, masks)
-        elif "pair_full_code" in batch:
-            target, code_t = batch["pair_target"], batch["pair_full_code"]
+        elif "edit_code" in batch:
+            target, code_t = batch["pair_target"], batch["edit_code"]
             edit = self._decode(z, code_t, base, masks)
         else:
             target, code_t, edit = batch["pair_target"], batch["pair_code"], v["pair_edit"]
