@@ -606,6 +606,13 @@ class TrainingConfig:
             time, so D_img and, with ``losses.q > 0``, Q's estimate of the code (L_Q)
             judge G at every intensity, as InfoGAN's code regression does, while the
             paired L1 keeps showing the peak (not in the original).
+        pair_shares: how often the paired term draws a partner at each of
+            ``pair_intensities``: relative shares, one per intensity (normalised to sum
+            1), so a few partners can show a level - the neutral face at the zero code,
+            ``pair_intensities=[0, 1]`` with ``pair_shares=[0.1, 0.9]`` - without taking
+            the others' place in most batches. Empty (the default): every partner
+            candidate alike, so each level's share is its share of the candidates (not
+            in the original).
     """
 
     stage1: StageConfig = field(default_factory=_stage1)
@@ -630,6 +637,7 @@ class TrainingConfig:
     pair_min_intensity: float = 0.0
     pair_change: float = 0.0
     edit_intensity: str = "full"
+    pair_shares: tuple = ()
 
     def stage(self, number: int) -> StageConfig:
         if number not in (1, 2, 3):
@@ -685,6 +693,15 @@ class TrainingConfig:
         if self.edit_intensity not in EDIT_INTENSITIES:
             _fail(f"{prefix}.edit_intensity", self.edit_intensity,
                   f"one of {list(EDIT_INTENSITIES)}")
+        if self.pair_shares:
+            if len(self.pair_shares) != len(self.pair_intensities):
+                _fail(f"{prefix}.pair_shares", list(self.pair_shares),
+                      f"one share per training.pair_intensities entry "
+                      f"({list(self.pair_intensities)})")
+            if not all(_is_finite_number(w) and w >= 0 for w in self.pair_shares) \
+                    or sum(self.pair_shares) <= 0:
+                _fail(f"{prefix}.pair_shares", list(self.pair_shares),
+                      "numbers >= 0 with a positive sum")
 
 
 @dataclass(frozen=True)

@@ -863,6 +863,44 @@ def test_edit_term_reuses_the_peak_partners_decode_or_draws_its_own_intensity(
         tiny_config(extra=["training.edit_intensity=half"])
 
 
+def test_pair_shares_set_how_often_each_pool_intensity_is_drawn(tiny_config, tiny_data):
+    """``training.pair_shares``: one draw picks a pool intensity with those shares, then a
+    partner at it - still of the face's group and another expression, coded at it."""
+    from exprgan_tf.training import TrainingInputs
+    images, _ = tiny_data(12)
+    labels = np.arange(12) % 6
+    groups = np.array(["s1"] * 6 + ["s2"] * 6)
+    pool = _pool(["s1", "s2"], (0.0, 1.0))
+    base = ["training.flip=false", "training.pair_intensities=[0,1]"]
+
+    def partner_levels(shares, epochs=40):
+        cfg = tiny_config(extra=base + [f"training.pair_shares={shares}"])
+        inputs = TrainingInputs(images, labels, cfg, 4, pair_groups=groups, pair_pool=pool)
+        out = []
+        for epoch in range(epochs):
+            arr = inputs.epoch_arrays(epoch)
+            me = _positions(arr["image"], inputs.images)
+            partner = _positions(arr["pair_image"], inputs.pair_images)
+            np.testing.assert_array_equal(pool["groups"][partner], groups[me])
+            assert (pool["labels"][partner] != labels[me]).all()
+            code = arr["pair_code"].reshape(-1, 6, 5)[np.arange(len(me)), arr["pair_target"]]
+            np.testing.assert_allclose(code, np.repeat(pool["intensities"][partner][:, None],
+                                                       5, 1))
+            out.append(pool["intensities"][partner])
+        return np.concatenate(out)
+
+    neutral = partner_levels("[1,4]")             # 480 draws, a share of 0.2 at t = 0
+    assert abs((neutral == 0).mean() - 0.2) < 0.06, (neutral == 0).mean()
+    assert (partner_levels("[0,1]", epochs=5) == 1).all()
+    assert (partner_levels("[1,0]", epochs=5) == 0).all()
+    with pytest.raises(ValueError, match=r"training.pair_shares=\[1\]: expected one share "
+                                         r"per training.pair_intensities entry \(\[0, 1\]\)"):
+        tiny_config(extra=base + ["training.pair_shares=[1]"])
+    with pytest.raises(ValueError, match=r"training.pair_shares=\[0, 0\]: expected numbers "
+                                         r">= 0 with a positive sum"):
+        tiny_config(extra=base + ["training.pair_shares=[0,0]"])
+
+
 def test_posed_pool_partners_belong_to_their_own_face(tiny_config, tiny_data):
     """With ``sources`` (``training.pair_pose=input``) a face draws its partner only
     from the renders made in its own pose, never from another face of its group."""

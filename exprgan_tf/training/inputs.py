@@ -186,6 +186,9 @@ class TrainingInputs:
             ``pair_code`` is then the partner's expression at its intensity, and when
             some partners are below 1 the batches also hold ``edit_code`` (that
             expression at intensity 1, for the edit term). The pool is kept in memory.
+            With ``training.pair_shares`` each draw first picks an intensity of the
+            pool with those shares (among the ones the image has candidates at), then
+            a candidate at it.
         intensities: float ``[N]`` in [0, 1], the expression intensity of each image;
             needed with ``training.codes="intensity"``, where ``code`` is the image's
             expression at it and the sampled code moves to ``draw`` (from which the
@@ -313,6 +316,14 @@ class TrainingInputs:
             pair_groups, labels, None if pair_pool is None else pair_pool["groups"],
             None if pair_pool is None else self.pair_labels,
             None if pair_pool is None else pair_pool.get("sources"))
+        # training.pair_shares: each image's candidates by level of the pool (stage 1 has
+        # no pool; the config ties the shares to training.pair_intensities)
+        self.pair_levels = None
+        self.pair_shares = np.asarray(config.training.pair_shares, np.float64)
+        if self.pairs is not None and len(self.pair_shares) and pair_pool is not None:
+            wanted = np.asarray(config.training.pair_intensities, np.float32)
+            self.pair_levels = [[c[np.isclose(self.pair_intensities[c], t)] for t in wanted]
+                                for c in self.pairs]
         strong = config.training.pair_min_intensity
         if self.pairs is not None and strong > 0 and self.intensities is not None \
                 and pair_pool is None:  # partners only from the strong training faces
@@ -488,6 +499,8 @@ class TrainingInputs:
         partner = np.empty(len(order), np.int64)
         for k, (i, u) in enumerate(zip(order, draws)):
             candidates = self.pairs[i]
+            if self.pair_levels is not None:  # training.pair_shares: the level, then one of it
+                candidates, u = self._level_of_draw(self.pair_levels[i], u)
             partner[k] = candidates[int(u * len(candidates))] if len(candidates) else i
         m = self.config.model
         target = self.pair_labels[partner]
@@ -514,6 +527,17 @@ class TrainingInputs:
         elif levels is not None and np.any(levels != 1.0):
             plan["edit_code"] = full
         return plan
+
+    def _level_of_draw(self, levels, u):
+        """``training.pair_shares``: the candidates of the level the draw ``u`` in [0, 1)
+        falls on (the shares of the levels a face has candidates at, as intervals of
+        [0, 1)), and ``u`` rescaled to [0, 1) within that interval, so one draw picks
+        both the level and the partner."""
+        shares = self.pair_shares * np.array([len(c) > 0 for c in levels])
+        edges = np.cumsum(shares) / shares.sum()
+        level = min(int(np.searchsorted(edges, u, side="right")), len(levels) - 1)
+        low = edges[level - 1] if level else 0.0
+        return levels[level], min((u - low) / (edges[level] - low), np.nextafter(1.0, 0.0))
 
     # --- batches ---------------------------------------------------------------------
     def _assemble(self, plan: dict) -> dict:
