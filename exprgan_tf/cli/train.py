@@ -107,6 +107,28 @@ def data_on_disk_fallbacks(config, log=print):
     return config
 
 
+def partner_summary(count: int, t) -> str:
+    """The line that says where the paired term's ``count`` rendered partners come from
+    (``t``: the training config).
+
+    Example:
+        >>> from exprgan_tf.config import TrainingConfig
+        >>> print(partner_summary(12960, TrainingConfig(
+        ...     pair_intensities=(0.0, 1.0), pair_pose="input", pair_shares=(1, 9))))
+        Paired term: 12960 rendered partners (each training face's subject in the other expressions, in that face's pose, at intensities 0, 1, drawn 10% at 0, 90% at 1).
+    """
+    whose = ("each training face's subject in the other expressions, in that face's pose"
+             if t.pair_pose == "input" else "each training subject in every expression, centred")
+    levels = ", ".join(f"{float(x):g}" for x in t.pair_intensities)
+    shares = ""
+    if t.pair_shares:
+        total = float(sum(t.pair_shares))
+        shares = ", drawn " + ", ".join(f"{w / total:.0%} at {float(x):g}"
+                                        for x, w in zip(t.pair_intensities, t.pair_shares))
+    return (f"Paired term: {count} rendered partners ({whose}, at "
+            f"intensit{'y' if len(t.pair_intensities) == 1 else 'ies'} {levels}{shares}).")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     from exprgan_tf.config import ExprGANConfig, get_preset
@@ -201,15 +223,8 @@ def main(argv=None) -> int:
         return 2
     print(f"{len(images)} training and {num_test} test images "
           f"({time.time() - t0:.1f} s).", flush=True)
-    pool = inputs["pair_pool"]
-    if pool is not None:
-        t = config.training
-        whose = ("each training face's subject in the other expressions, in that "
-                 "face's pose" if t.pair_pose == "input"
-                 else "each training subject in every expression, centred")
-        levels = ", ".join(f"{float(x):g}" for x in t.pair_intensities)
-        print(f"Paired term: {len(pool['images'])} rendered partners ({whose}, at "
-              f"intensit{'y' if len(t.pair_intensities) == 1 else 'ies'} {levels}).",
+    if inputs["pair_pool"] is not None:
+        print(partner_summary(len(inputs["pair_pool"]["images"]), config.training),
               flush=True)
     cache = {} if args.cache_mb is None else {"cache_bytes": int(args.cache_mb * 2**20)}
 
