@@ -865,18 +865,19 @@ def test_edit_term_reuses_the_peak_partners_decode_or_draws_its_own_intensity(
 
 def test_pair_shares_set_how_often_each_pool_intensity_is_drawn(tiny_config, tiny_data):
     """``training.pair_shares``: one draw picks a pool intensity with those shares, then a
-    partner at it - still of the face's group and another expression, coded at it."""
+    partner at it - still of the face's group and another expression, coded at it. A
+    face with no candidate at the levels that have a share draws from what there is."""
     from exprgan_tf.training import TrainingInputs
     images, _ = tiny_data(12)
     labels = np.arange(12) % 6
     groups = np.array(["s1"] * 6 + ["s2"] * 6)
-    pool = _pool(["s1", "s2"], (0.0, 1.0))
     base = ["training.flip=false", "training.pair_intensities=[0,1]"]
 
-    def partner_levels(shares, epochs=40):
+    def partner_levels(shares, pool, epochs):
+        """The intensity of every face's partner and the group of the face, per draw."""
         cfg = tiny_config(extra=base + [f"training.pair_shares={shares}"])
         inputs = TrainingInputs(images, labels, cfg, 4, pair_groups=groups, pair_pool=pool)
-        out = []
+        levels, whose = [], []
         for epoch in range(epochs):
             arr = inputs.epoch_arrays(epoch)
             me = _positions(arr["image"], inputs.images)
@@ -886,13 +887,19 @@ def test_pair_shares_set_how_often_each_pool_intensity_is_drawn(tiny_config, tin
             code = arr["pair_code"].reshape(-1, 6, 5)[np.arange(len(me)), arr["pair_target"]]
             np.testing.assert_allclose(code, np.repeat(pool["intensities"][partner][:, None],
                                                        5, 1))
-            out.append(pool["intensities"][partner])
-        return np.concatenate(out)
+            levels.append(pool["intensities"][partner])
+            whose.append(groups[me])
+        return np.concatenate(levels), np.concatenate(whose)
 
-    neutral = partner_levels("[1,4]")             # 480 draws, a share of 0.2 at t = 0
+    pool = _pool(["s1", "s2"], (0.0, 1.0))
+    neutral, _ = partner_levels("[1,4]", pool, 40)   # 480 draws, a share of 0.2 at t = 0
     assert abs((neutral == 0).mean() - 0.2) < 0.06, (neutral == 0).mean()
-    assert (partner_levels("[0,1]", epochs=5) == 1).all()
-    assert (partner_levels("[1,0]", epochs=5) == 0).all()
+    assert (partner_levels("[0,1]", pool, 5)[0] == 1).all()
+    assert (partner_levels("[1,0]", pool, 5)[0] == 0).all()
+    lopsided = {k: np.concatenate([a, b]) for (k, a), b in   # s2 rendered at t = 0 only
+                zip(_pool(["s1"], (0.0, 1.0)).items(), _pool(["s2"], (0.0,), seed=2).values())}
+    levels, whose = partner_levels("[0,1]", lopsided, 3)
+    np.testing.assert_array_equal(levels, np.where(whose == "s1", 1.0, 0.0))
     with pytest.raises(ValueError, match=r"training.pair_shares=\[1\]: expected one share "
                                          r"per training.pair_intensities entry \(\[0, 1\]\)"):
         tiny_config(extra=base + ["training.pair_shares=[1]"])

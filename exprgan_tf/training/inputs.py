@@ -532,12 +532,17 @@ class TrainingInputs:
         """``training.pair_shares``: the candidates of the level the draw ``u`` in [0, 1)
         falls on (the shares of the levels a face has candidates at, as intervals of
         [0, 1)), and ``u`` rescaled to [0, 1) within that interval, so one draw picks
-        both the level and the partner."""
-        shares = self.pair_shares * np.array([len(c) > 0 for c in levels])
-        edges = np.cumsum(shares) / shares.sum()
-        level = min(int(np.searchsorted(edges, u, side="right")), len(levels) - 1)
-        low = edges[level - 1] if level else 0.0
-        return levels[level], min((u - low) / (edges[level] - low), np.nextafter(1.0, 0.0))
+        both the level and the partner. A face with candidates only at levels of share 0
+        draws from all of them alike."""
+        open_levels = [k for k, c in enumerate(levels) if len(c) and self.pair_shares[k] > 0]
+        if not open_levels:
+            return np.concatenate(levels), u
+        edges = np.cumsum(self.pair_shares[open_levels])
+        edges /= edges[-1]
+        edges[-1] = 1.0
+        j = int(np.searchsorted(edges, u, side="right"))
+        low = edges[j - 1] if j else 0.0
+        return levels[open_levels[j]], min((u - low) / (edges[j] - low), np.nextafter(1.0, 0.0))
 
     # --- batches ---------------------------------------------------------------------
     def _assemble(self, plan: dict) -> dict:
