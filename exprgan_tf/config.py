@@ -446,15 +446,26 @@ class StageConfig:
         epochs: passes over the training set.
         batch_size: global batch size (split over replicas).
         losses: weights of the E+G loss terms.
+        lr_decay_epochs: over this many last epochs of the stage every optimiser's
+            learning rate falls linearly from ``optimizer.learning_rate`` towards 0 (its
+            value at each step is a function of the step's place in the stage, so a
+            resumed run continues the same schedule). 0 (the original's, default): a
+            constant learning rate. The last epochs count from the stage's total, so
+            ``--epochs`` moves them.
     """
 
     epochs: int = 50
     batch_size: int = 48
     losses: LossWeights = field(default_factory=LossWeights)
+    lr_decay_epochs: int = 0
 
     def validate(self, prefix="stage"):
         _check_positive(f"{prefix}.epochs", self.epochs)
         _check_positive(f"{prefix}.batch_size", self.batch_size)
+        decay = self.lr_decay_epochs
+        if isinstance(decay, bool) or not isinstance(decay, int) or decay < 0:
+            _fail(f"{prefix}.lr_decay_epochs", decay,
+                  "an integer >= 0 (0: a constant learning rate)")
         self.losses.validate(f"{prefix}.losses")
 
 

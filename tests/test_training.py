@@ -97,6 +97,51 @@ def test_kill_and_resume_equals_an_uninterrupted_run(stage, tmp_path, tiny_confi
     assert_same_weights(expected, weights_of(resumed))
 
 
+def test_lr_decay_epochs_lower_the_rate_each_step_and_a_resume_keeps_the_line(
+        tmp_path, tiny_config, tiny_data):
+    tf.config.experimental.enable_op_determinism()
+    images, labels = tiny_data()
+    cfg = tiny_config(extra=["training.stage3.lr_decay_epochs=1"])
+    lr = cfg.optimizer.learning_rate
+
+    def fresh(path, config=cfg, log=quiet):
+        keras.utils.set_random_seed(7)
+        return Trainer(config, path, 3, images, labels, batch_size=8, log=log)
+
+    messages = []
+    straight = fresh(tmp_path / "a", log=messages.append)
+    # 3 steps per epoch: epoch 1 at the full rate, epoch 2 on the line towards 0
+    rates = [straight.learning_rate_at(e, s, 2) for e in (0, 1) for s in range(3)]
+    np.testing.assert_allclose(rates, lr * np.array([1, 1, 1, 1, 2 / 3, 1 / 3]), rtol=1e-12)
+    straight.fit(epochs=2)
+    assert any("falls linearly from 0.0002 towards 0 over epoch 2 "
+               "(training.stage3.lr_decay_epochs=1)" in m for m in messages), messages
+    for opt in straight.optimizers.values():  # the last step's rate
+        assert float(tf.convert_to_tensor(opt.learning_rate)) == pytest.approx(lr / 3, rel=1e-6)
+    expected = weights_of(straight)
+
+    constant = fresh(tmp_path / "c", config=tiny_config())
+    constant.fit(epochs=2)
+    changed = [not np.array_equal(a, b) for a, b in zip(expected["decoder"],
+                                                        weights_of(constant)["decoder"])]
+    assert any(changed)
+
+    part = fresh(tmp_path / "b")
+    part.fit(epochs=2, max_steps=5)  # stops on the line, before epoch 2's last step
+    assert (int(part.epoch), int(part.step_in_epoch)) == (1, 2)
+    del part
+    keras.utils.set_random_seed(99)
+    resumed = Trainer(cfg, tmp_path / "b", 3, images, labels, batch_size=8, log=quiet)
+    resumed.fit(epochs=2)
+    assert_same_weights(expected, weights_of(resumed))
+
+
+def test_lr_decay_epochs_must_be_a_whole_number_of_epochs(tiny_config):
+    with pytest.raises(ValueError, match=r"training.stage3.lr_decay_epochs=-1: expected an "
+                                         r"integer >= 0 \(0: a constant learning rate\)"):
+        tiny_config(extra=["training.stage3.lr_decay_epochs=-1"])
+
+
 def test_trace_count_stays_one_and_files_are_written(tmp_path, capsys, tiny_config, tiny_data):
     images, labels = tiny_data()
     cfg = tiny_config(extra=["training.sample_every=1"])

@@ -496,6 +496,8 @@ class Trainer:
     def _apply_learning_rate(self) -> str:
         """Give the restored optimisers the configured learning rate (the checkpoint
         holds the one they were saved with); says so when it changes."""
+        if self.stage_config.lr_decay_epochs:
+            return ""  # fit sets the rate of each step from the step's place in the stage
         lr = self.config.optimizer.learning_rate
         # (read through a tensor: under a strategy the variable is a MirroredVariable)
         before = {float(tf.convert_to_tensor(opt.learning_rate))
@@ -507,6 +509,22 @@ class Trainer:
             return ""
         return (f" optimizer.learning_rate is {lr:g} from now on (the checkpoint's "
                 f"optimisers had {', '.join(f'{v:g}' for v in changed)}).")
+
+    def learning_rate_at(self, epoch: int, step: int, epochs: int) -> float:
+        """The learning rate of step ``step`` (0-based) of epoch ``epoch`` (0-based) in a
+        stage of ``epochs`` epochs: ``optimizer.learning_rate``, then, over the last
+        ``lr_decay_epochs`` of them, a straight line towards 0 (the stage's last step
+        keeps ``1 / (lr_decay_epochs * steps_per_epoch)`` of it)."""
+        lr = self.config.optimizer.learning_rate
+        decay = self.stage_config.lr_decay_epochs
+        if not decay:
+            return lr
+        left = epochs - (epoch + step / self.inputs.steps_per_epoch)
+        return lr * min(1.0, left / decay)
+
+    def _set_learning_rate(self, lr: float):
+        for opt in self.optimizers.values():
+            opt.learning_rate = lr
 
     def close(self):
         """Release the run directory's lock (also released when the process ends) and
@@ -538,6 +556,13 @@ class Trainer:
             return rows
         self.log(f"Stage {self.stage}: epochs {start + 1}-{epochs}, {steps} steps of "
                  f"{self.batch_size} images each, {self.strategy.num_replicas_in_sync} replica(s).")
+        decay = self.stage_config.lr_decay_epochs
+        if decay:
+            first = max(epochs - decay, 0) + 1
+            span = f"epoch {first}" if first == epochs else f"epochs {first}-{epochs}"
+            self.log(f"The learning rate falls linearly from {self.config.optimizer.learning_rate:g}"
+                     f" towards 0 over {span} (training.stage{self.stage}.lr_decay_epochs="
+                     f"{decay}).")
         self.interrupted = False
         with _StopRequest() as stop, self.writer.as_default():
             while int(self.epoch) < epochs:
@@ -557,6 +582,9 @@ class Trainer:
                     lambda context, e=epoch, s=skip: self.inputs.epoch(e, s, context))
                 print(f"Epoch {epoch + 1}/{epochs}", flush=True)
                 for batch in _batches(data):
+                    if decay:
+                        self._set_learning_rate(self.learning_rate_at(
+                            epoch, int(self.step_in_epoch), epochs))
                     losses = self.step(batch)
                     if self.average is not None:
                         self.average.update()
