@@ -9,7 +9,9 @@ runs the same test on one model and adds:
 
 1. the test's ceiling: the true render at each requested s, read off the same ladders
    (so a low Spearman is the model's, not the estimator's);
-2. Spearman and the mean estimate per requested s for each target expression;
+2. Spearman and the mean estimate per requested s for each target expression, at exact
+   pixels and read for strength (``scores.TOLERANT_READING``,
+   ``benchmarks/results/intensity_reading.md``);
 3. the mean L1 (0-255) of each edit to its nearest ladder face and to the ladder face
    at the requested s (how far the edits are from every true face at all), beside the
    L1 between a ladder's two ends (how far apart the faces to be told apart are);
@@ -75,6 +77,19 @@ def by_class(req, t_hat):
                                       for r in np.unique(req)}}
 
 
+def class_table(by_class_result, levels):
+    """Markdown lines: per expression, the model's and a perfect editor's Spearman and the
+    model's mean estimate at each requested s."""
+    lines = ["| expression | Spearman, model | Spearman, perfect | mean estimate at s = "
+             + " / ".join(f"{r:g}" for r in levels) + ", model |", "|---|---|---|---|"]
+    for name, d in by_class_result.items():
+        m = d["model"]
+        lines.append(f"| {name} | {m['spearman']:.3f} | {d['perfect']['spearman']:.3f} | "
+                     + " / ".join(f"{v:.2f}" for v in m["mean_t_hat_by_request"].values())
+                     + " |")
+    return lines
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     src = p.add_mutually_exclusive_group(required=True)
@@ -99,6 +114,8 @@ def main(argv=None) -> int:
     truth = true_sweep(h)
     t_hat = scores.estimate_intensity(edits, ladders)
     t_true = scores.estimate_intensity(truth, ladders)
+    tol_hat = scores.estimate_intensity(edits, ladders, **scores.TOLERANT_READING)
+    tol_true = scores.estimate_intensity(truth, ladders, **scores.TOLERANT_READING)
     dist = np.abs(ladders.astype(np.float32) - edits.astype(np.float32)[:, None]).mean((2, 3, 4))
     at_s = np.round(req / (scores.INTENSITY_LADDER[1] - scores.INTENSITY_LADDER[0])).astype(int)
     result = {**header, "model": args.checkpoint or args.run_dir,
@@ -109,6 +126,13 @@ def main(argv=None) -> int:
               "by_class": {EXPRESSIONS[e]: {"model": by_class(req[tgt == e], t_hat[tgt == e]),
                                             "perfect": by_class(req[tgt == e], t_true[tgt == e])}
                            for e in range(6)},
+              "tolerant": {"reading": dict(scores.TOLERANT_READING),
+                           "model_scores": scores.intensity_scores(req, tol_hat),
+                           "perfect_editor": scores.intensity_scores(req, tol_true),
+                           "by_class": {EXPRESSIONS[e]: {
+                               "model": by_class(req[tgt == e], tol_hat[tgt == e]),
+                               "perfect": by_class(req[tgt == e], tol_true[tgt == e])}
+                               for e in range(6)}},
               "l1_to_nearest_ladder_face": float(dist.min(1).mean()),
               "l1_to_ladder_face_at_s": float(dist[np.arange(len(dist)), at_s].mean()),
               "l1_ladder_ends": float(np.abs(ladders[:, 0].astype(np.float32)
@@ -127,12 +151,14 @@ def main(argv=None) -> int:
           f"an edit to its nearest ladder face {result['l1_to_nearest_ladder_face']:.2f}, "
           f"to the ladder face at the requested s {result['l1_to_ladder_face_at_s']:.2f}; "
           f"between a ladder's two ends (t = 0 and 1) {result['l1_ladder_ends']:.2f}.", "",
-          "| expression | Spearman, model | Spearman, perfect | mean estimate at s = "
-          + " / ".join(f"{r:g}" for r in levels) + ", model |", "|---|---|---|---|"]
-    for name, d in result["by_class"].items():
-        m = d["model"]
-        md.append(f"| {name} | {m['spearman']:.3f} | {d['perfect']['spearman']:.3f} | "
-                  + " / ".join(f"{v:.2f}" for v in m["mean_t_hat_by_request"].values()) + " |")
+          *class_table(result["by_class"], levels)]
+    tol = result["tolerant"]
+    md += ["", "Read for strength (`scores.TOLERANT_READING`: edit and ladder blurred by "
+           f"{tol['reading']['blur']:g} px, the best shift within "
+           f"{tol['reading']['max_shift']} px; `benchmarks/results/intensity_reading.md`): "
+           f"Spearman model {tol['model_scores']['spearman']:.3f}, perfect editor "
+           f"{tol['perfect_editor']['spearman']:.3f}.", "",
+           *class_table(tol["by_class"], levels)]
     md += ["", f"![sweep]({os.path.basename(args.out)}.png)", "",
            "Picture: two subjects, one row per expression (EXPRESSIONS order); left the "
            "edits at the five s, right the true faces at the same s.", ""]

@@ -145,6 +145,11 @@ def test_learning_report_end_to_end_without_dlib_weights():
     assert rep["ground_truth"]["fine_detail_input"]["down"] > 1.0  # the inputs' noise
     assert f"| {fd['down']:.2f} / {fd['across']:.2f} |" in learning.markdown_rows(rep)
     assert rep["intensity"]["input_unchanged"]["spearman"] is None   # neutral stays 0
+    tol = rep["intensity"]["tolerant"]
+    assert tol["reading"] == scores.TOLERANT_READING
+    assert tol["input_unchanged"]["spearman"] is None                 # read for strength too
+    assert set(tol["mean_t_hat_by_request"]) == {"0.0", "0.25", "0.5", "0.75", "1.0"}
+    assert "Intensity read for strength: Spearman" in learning.markdown_rows(rep)
     assert rep["z_spread"]["real_faces"] > 0.05
     # what each requested class was read as: shares that sum to 1, the diagonal being
     # the per-class accuracy; the table names the misreadings

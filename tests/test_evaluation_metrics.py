@@ -246,6 +246,26 @@ def test_ground_truth_and_intensity_scores():
     assert scores.intensity_scores([0.5, 0.5], [0.1, 0.9])["corr"] is None
 
 
+def test_estimate_intensity_blur_and_shift_read_a_stroke_a_pixel_off():
+    # a ladder of one dark stroke (rows 7-8) whose depth is t x 100 on grey 150
+    lad = np.full((11, 16, 16, 3), 150.0)
+    for k, t in enumerate(scores.INTENSITY_LADDER):
+        lad[k, 7:9, 4:12] -= 100 * t
+    lad = lad.astype(np.uint8)[None]
+    low = np.full((1, 16, 16, 3), 150, np.uint8)
+    low[0, 8:10, 4:12] = 50                        # the full stroke, one pixel lower
+    # exact pixels: every ladder face is equally far (the stroke's shared row gains what
+    # its other row loses), so the first, neutral, wins
+    assert scores.estimate_intensity(low, lad)[0] == 0.0
+    assert scores.estimate_intensity(low, lad, max_shift=1)[0] == 1.0
+    assert scores.estimate_intensity(low, lad, blur=1.0)[0] == 0.5   # half overlaps
+    half = np.full((1, 16, 16, 3), 150, np.uint8)
+    half[0, 8:10, 4:12] = 100                      # half the depth, one pixel lower
+    assert scores.estimate_intensity(half, lad, **scores.TOLERANT_READING)[0] == 0.5
+    with pytest.raises(ValueError, match="blur must be >= 0 and max_shift an integer >= 0"):
+        scores.estimate_intensity(low, lad, max_shift=-1)
+
+
 # --- table ------------------------------------------------------------------------------
 
 ROWS = [table.Row("CNN Expression Classifier", "Accuracy", [0.91, 0.94, 0.97], "{:.1%}",

@@ -8,6 +8,7 @@ from exprgan_tf.evaluation.learning import heldout_set
 from helpers import load_benchmark
 
 sweep = load_benchmark("intensity_sweep")
+reading = load_benchmark("intensity_reading")
 
 
 def test_a_perfect_editor_follows_the_requested_intensity_in_every_class():
@@ -29,6 +30,33 @@ def test_a_perfect_editor_follows_the_requested_intensity_in_every_class():
     # the unchanged input: a constant estimate, Spearman undefined
     t_in = scores.estimate_intensity(it["neutral"][it["src"]], it["ladders"])
     assert sweep.by_class(it["req"], t_in)["spearman"] is None
+    # read for strength, the true faces still come back to within a ladder step
+    t_tol = scores.estimate_intensity(truth, it["ladders"], **scores.TOLERANT_READING)
+    assert np.abs(t_tol - it["req"]).max() <= 0.1 + 1e-9
+
+
+def test_read_for_strength_a_true_expression_a_pixel_off_is_still_itself():
+    """The benchmark's faults at 32 px: exact pixels read a true expression one pixel
+    lower, or the whole face one pixel lower, as hardly following s; the tolerant
+    reading follows, and still reads an expression at half its contrast as weaker."""
+    h = heldout_set(32)
+    it = h["intensity"]
+    cases = reading.faults(sweep.true_sweep(h), it["neutral"][it["src"]],
+                           reading.jittered_sweep(h))
+    assert len(cases) == 8 and cases["the change at half its contrast"][1] == "s / 2"
+
+    def rho(name, **kw):
+        return scores.spearman(it["req"], scores.estimate_intensity(
+            cases[name][0], it["ladders"], **kw))
+
+    for name in ("the change from neutral 1 px lower", "the whole face 1 px lower"):
+        assert rho(name) < 0.3
+        assert rho(name, **scores.TOLERANT_READING) > 0.9
+    half = scores.estimate_intensity(cases["the change at half its contrast"][0],
+                                     it["ladders"], **scores.TOLERANT_READING)
+    full = scores.estimate_intensity(cases["true faces"][0], it["ladders"],
+                                     **scores.TOLERANT_READING)
+    assert half[it["req"] == 1].mean() < 0.7 < full[it["req"] == 1].mean()
 
 
 def test_trained_weights_are_refused_for_a_compact_editor(capsys):

@@ -1,0 +1,137 @@
+#!/usr/bin/env python
+"""Does the intensity test read how strong an expression is, or where its pixels are?
+
+The learning report's intensity test (``benchmarks/train_learning.py``, measure 6) edits
+each held-out subject's clean neutral face to the six expressions at s = 0, .25, .5, .75,
+1 and reads the intensity that came out as the ``t`` of the nearest (L1) of the
+subject's true renders at t = 0, 0.1, ..., 1
+(:func:`exprgan_tf.evaluation.scores.estimate_intensity`). This script feeds that test
+faces whose answer is known - the true renders, and the true renders with a fault that
+leaves the expression's strength alone (noise, a pixel of shift, a slight blur, the
+capture's pose jitter) or halves it - and reads them with each setting of the reading:
+
+- **exact pixels** (``blur=0, max_shift=0``, the test as it was);
+- **for strength** (:data:`~exprgan_tf.evaluation.scores.TOLERANT_READING`: both sides
+  blurred by 1 pixel, the best shift within 1 pixel), and two neighbours of it.
+
+A reading that calls a true expression one pixel lower "a fifth of an expression"
+measures registration, not intensity. Writes ``<out>.json`` and ``<out>.md`` (about a
+minute).
+
+Example:
+    python benchmarks/intensity_reading.py --out benchmarks/results/intensity_reading
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)                  # _results, intensity_sweep
+sys.path.insert(0, os.path.join(HERE, os.pardir))
+
+from _results import run_header, write_result  # noqa: E402
+
+READINGS = {"exact pixels": dict(blur=0.0, max_shift=0),
+            "blur 1 px": dict(blur=1.0, max_shift=0),
+            "for strength (TOLERANT_READING)": None,   # filled in from scores
+            "blur 1.5 px, shift 1 px": dict(blur=1.5, max_shift=1)}
+
+
+def faults(truth, neutral, jittered, seed=0):
+    """Name -> (uint8 faces, what they should read as: "s" or "s / 2")."""
+    import scipy.ndimage
+
+    truth = truth.astype(np.float32)
+    neutral = neutral.astype(np.float32)
+    change = truth - neutral
+    rng = np.random.default_rng(seed)
+
+    def lower(a):   # one pixel down, the top row repeated
+        return np.concatenate([a[:, :1], a[:, :-1]], axis=1)
+
+    def right(a):
+        return np.concatenate([a[:, :, :1], a[:, :, :-1]], axis=2)
+
+    out = {
+        "true faces": (truth, "s"),
+        "+ noise (sd 8, 0-255)": (truth + rng.normal(0, 8, truth.shape), "s"),
+        "the change from neutral 1 px lower": (neutral + lower(change), "s"),
+        "the change from neutral 1 px to the right": (neutral + right(change), "s"),
+        "the whole face 1 px lower": (lower(truth), "s"),
+        "the change blurred (sd 0.8 px)": (
+            neutral + scipy.ndimage.gaussian_filter(change, (0, 0.8, 0.8, 0)), "s"),
+        "the capture's pose jitter, light and noise": (jittered, "s"),
+        "the change at half its contrast": (neutral + 0.5 * change, "s / 2"),
+    }
+    return {k: (np.clip(np.round(v), 0, 255).astype(np.uint8), w) for k, (v, w) in out.items()}
+
+
+def jittered_sweep(h):
+    """The true sweep rendered as the data set captures faces: each subject's pose
+    jitter, light change and sensor noise (jitter seed 7), same s and lighting."""
+    from exprgan_tf.data import builtin_rows
+    from exprgan_tf.data.faces import FaceSet
+
+    it, rows = h["intensity"], builtin_rows(split="test")
+    src = [rows[h["first_face"][i]] for i in it["src"]]
+    return FaceSet(seed=0, num_subjects=80).render_batch(
+        [r["subject"] for r in src], it["tgt"].tolist(), it["req"].tolist(),
+        [r["lighting"] for r in src], it["neutral"].shape[1], [7] * len(src))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default=os.path.join(HERE, "results", "intensity_reading"))
+    args = p.parse_args(argv)
+    header = run_header("intensity_reading.py", argv)
+
+    from exprgan_tf.evaluation import scores
+    from exprgan_tf.evaluation.learning import heldout_set
+    from intensity_sweep import true_sweep
+
+    readings = dict(READINGS)
+    readings["for strength (TOLERANT_READING)"] = dict(scores.TOLERANT_READING)
+    h = heldout_set(64)
+    it = h["intensity"]
+    req, ladders = it["req"], it["ladders"]
+    cases = faults(true_sweep(h), it["neutral"][it["src"]], jittered_sweep(h))
+    levels = [f"{r:g}" for r in np.unique(req)]
+    table = {}
+    for name, (faces, want) in cases.items():
+        table[name] = {"should_read": want}
+        for rname, kw in readings.items():
+            t = scores.estimate_intensity(faces, ladders, **kw)
+            table[name][rname] = {"spearman": scores.spearman(req, t),
+                                  "mean_by_request": dict(zip(levels, [
+                                      round(float(t[req == r].mean()), 3)
+                                      for r in np.unique(req)]))}
+        print(name, {r: round(v["spearman"], 3) for r, v in table[name].items()
+                     if r != "should_read"}, flush=True)
+    result = {**header, "readings": readings, "faults": table}
+
+    md = ["# Reading intensity: exact pixels or strength", "",
+          f"- Date: {header['date']}; load {header['load_start']}",
+          f"- Command: `{header['command']}`",
+          "- Faces: the learning report's intensity test with known answers: 8 held-out "
+          f"subjects x 6 expressions x s = {' / '.join(levels)} (240 faces), the true renders "
+          "and copies of them with one fault each", "",
+          "Spearman(requested s, reading) and, in brackets, the mean reading at s = 1:", "",
+          "| faces | should read | " + " | ".join(readings) + " |",
+          "|---|---|" + "---|" * len(readings)]
+    for name, row in table.items():
+        md.append(f"| {name} | {row['should_read']} | " + " | ".join(
+            f"{row[r]['spearman']:.3f} ({row[r]['mean_by_request']['1']:.2f})"
+            for r in readings) + " |")
+    md += ["", "Readings: " + "; ".join(f"{k}: {v}" for k, v in readings.items()) + ".", ""]
+    write_result(args.out, result, md)
+    print("\n".join(md))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
