@@ -307,22 +307,19 @@ def learning_report(encoder, decoder, config, *, judge, descriptor=None, heldout
     # 6. intensity
     it = h["intensity"]
     sweep = edit(it["neutral"][it["src"]], it["tgt"], it["req"])
-    t_hat = scores.estimate_intensity(sweep, it["ladders"])
-    t_in = scores.estimate_intensity(it["neutral"][it["src"]], it["ladders"])
-    report["intensity"] = scores.intensity_scores(it["req"], t_hat)
-    report["intensity"]["mean_t_hat_by_request"] = {
-        str(r): float(np.mean(t_hat[it["req"] == r])) for r in np.unique(it["req"])}
-    report["intensity"]["input_unchanged"] = scores.intensity_scores(it["req"], t_in)
+
+    def read(**reading):
+        t_hat = scores.estimate_intensity(sweep, it["ladders"], **reading)
+        t_in = scores.estimate_intensity(it["neutral"][it["src"]], it["ladders"], **reading)
+        return {**scores.intensity_scores(it["req"], t_hat),
+                "mean_t_hat_by_request": {str(r): float(np.mean(t_hat[it["req"] == r]))
+                                          for r in np.unique(it["req"])},
+                "input_unchanged": scores.intensity_scores(it["req"], t_in)}
+
+    report["intensity"] = read()
     # the same edits read for strength, not exact pixels (scores.TOLERANT_READING)
-    t_tol = scores.estimate_intensity(sweep, it["ladders"], **scores.TOLERANT_READING)
-    t_tol_in = scores.estimate_intensity(it["neutral"][it["src"]], it["ladders"],
-                                         **scores.TOLERANT_READING)
-    report["intensity"]["tolerant"] = {
-        **scores.intensity_scores(it["req"], t_tol),
-        "mean_t_hat_by_request": {str(r): float(np.mean(t_tol[it["req"] == r]))
-                                  for r in np.unique(it["req"])},
-        "input_unchanged": scores.intensity_scores(it["req"], t_tol_in),
-        "reading": dict(scores.TOLERANT_READING)}
+    report["intensity"]["tolerant"] = {**read(**scores.TOLERANT_READING),
+                                       "reading": dict(scores.TOLERANT_READING)}
 
     # 7. z spread
     real = np.stack([x[y == e][:z_draws] for e in range(6)]).astype(np.float32) / 127.5 - 1

@@ -502,8 +502,7 @@ class Trainer:
         # (read through a tensor: under a strategy the variable is a MirroredVariable)
         before = {float(tf.convert_to_tensor(opt.learning_rate))
                   for opt in self.optimizers.values()}
-        for opt in self.optimizers.values():
-            opt.learning_rate = lr
+        self._set_learning_rate(lr)
         changed = sorted(v for v in before if not np.isclose(v, lr, rtol=1e-6, atol=0.0))
         if not changed:
             return ""
