@@ -170,7 +170,7 @@ def main(argv=None):
     use_variant(argv[0])
     import train_learning
 
-    train_learning.main(argv[1:])
+    train_learning.main(argv[1:], command=("edit_filters.py", argv))
 
 
 if __name__ == "__main__":

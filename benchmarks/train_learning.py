@@ -115,7 +115,10 @@ def train(args, cfg):
     return (trainer.config, *trainer.editing_networks(), timings)
 
 
-def main(argv=None):
+def main(argv=None, command=None):
+    """Train (unless told not to) and score; ``command``: the script and arguments the
+    report names as its command, when another benchmark runs this one
+    (``benchmarks/edit_filters.py``), else this script and ``argv``."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", default="proposed-small",
                    help="preset to train; with --checkpoint: the preset the editor was "
@@ -160,7 +163,8 @@ def main(argv=None):
     from exprgan_tf.evaluation.classifier import default_judge_path, load_or_train_judge
 
     t_start = time.time()
-    meta = {**run_header("train_learning.py", argv), "tensorflow": tf.__version__, "cpu_count": os.cpu_count()}
+    meta = {**run_header(*(command or ("train_learning.py", argv))),
+            "tensorflow": tf.__version__, "cpu_count": os.cpu_count()}
     if args.checkpoint:
         from exprgan_tf.editor_io import load_editor
         editor = load_editor(args.checkpoint)
