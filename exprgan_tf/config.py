@@ -624,6 +624,21 @@ class TrainingConfig:
             the others' place in most batches. Empty (the default): every partner
             candidate alike, so each level's share is its share of the candidates (not
             in the original).
+        pair_l1_min_intensity: the paired term's pixel terms (``L1_pair``,
+            ``L_grad_pair``) count only the partners at least this intense, so partners
+            below it reach G only through D_img and Q (with ``q_real``): a weak partner
+            is then an example of what a weak expression looks like, not a picture G is
+            pulled towards pixel by pixel. Needs partners of known intensity
+            (``pair_intensities``, or ``codes="intensity"``). 0 (the default): every
+            partner (not in the original).
+        q_real: in stages 2 and 3, Q (D_img's code head) learns the code from real faces
+            at their known intensities - each training face at its own code and each
+            partner at its own - instead of from G's faces, and D_img is shown the
+            partners as real faces of their expression. G's ``L_Q`` (``losses.q``) and
+            the edit's then ask G for faces a reader of real expressions reads at the
+            requested intensity, rather than for whatever trace of the code Q learned to
+            find in G's own faces. Needs ``codes="intensity"`` and the paired term's
+            partners. False (the default, the original): Q learns from G's faces.
     """
 
     stage1: StageConfig = field(default_factory=_stage1)
@@ -649,6 +664,8 @@ class TrainingConfig:
     pair_change: float = 0.0
     edit_intensity: str = "full"
     pair_shares: tuple = ()
+    pair_l1_min_intensity: float = 0.0
+    q_real: bool = False
 
     def stage(self, number: int) -> StageConfig:
         if number not in (1, 2, 3):
@@ -713,6 +730,18 @@ class TrainingConfig:
                     or sum(self.pair_shares) <= 0:
                 _fail(f"{prefix}.pair_shares", list(self.pair_shares),
                       "numbers >= 0 with a positive sum")
+        _check_unit_interval(f"{prefix}.pair_l1_min_intensity", self.pair_l1_min_intensity)
+        if self.pair_l1_min_intensity > 0 and not (self.pair_intensities
+                                                   or self.codes == "intensity"):
+            _fail(f"{prefix}.pair_l1_min_intensity", self.pair_l1_min_intensity,
+                  "0 unless the partners' intensities are known (training.pair_intensities, "
+                  "or training.codes='intensity')")
+        if not isinstance(self.q_real, bool):
+            _fail(f"{prefix}.q_real", self.q_real, "true or false")
+        if self.q_real and self.codes != "intensity":
+            _fail(f"{prefix}.q_real", self.q_real,
+                  "false unless training.codes='intensity' (Q is taught the real faces' "
+                  "codes, which only then are their true intensities)")
 
 
 @dataclass(frozen=True)

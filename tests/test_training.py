@@ -1188,3 +1188,64 @@ def test_paste_regions_trains_g_through_the_editors_map(tmp_path, tiny_config, t
     with pytest.raises(ValueError, match=r"training.paste_regions=True: expected false "
                                          r"unless model.edit_regions > 0"):
         tiny_config(extra=["training.paste_regions=true"])
+
+
+def test_q_real_teaches_q_real_codes_and_weak_partners_leave_l1(tmp_path, tiny_config,
+                                                                tiny_data):
+    """``training.q_real``: D_img's loss takes Q's regression on the real faces and the
+    partners at their own codes, and the partners as real faces, instead of Q on G's
+    faces. ``training.pair_l1_min_intensity``: L1_pair is the mean over the partners at
+    least that intense."""
+    images, _ = tiny_data(8)
+    labels = np.arange(8) % 4                     # 4 expressions x 2 intensities
+    t = np.repeat([0.2, 1.0], 4).astype(np.float32)
+    groups = np.array(["s1"] * 8)
+    extra = ["model.dimg_normalization=batch", "training.codes=intensity",
+             "training.stage2.losses.paired=0.5", "training.stage2.losses.edit=0",
+             "training.stage2.losses.mismatch=0", "training.stage2.losses.q=1",
+             "training.pair_intensities=[]", "training.q_real=true",
+             "training.pair_l1_min_intensity=0.7"]
+    tr = Trainer(tiny_config(extra=extra), tmp_path, 2, images, labels, batch_size=8,
+                 log=quiet, intensities=t, pair_groups=groups)
+    assert tr.step.q_real and tr.step.pair_l1_min_intensity == 0.7
+    batch, out = _step_then_restore(tr)
+    dimg = tr.nets.image_discriminator
+    z = tr.nets.encoder(batch["image"], training=True)
+    fake = tr.nets.decoder([z, batch["code"]], training=True)
+    pair_label = tf.one_hot(batch["pair_target"], 6)
+
+    def q_loss(q, code):
+        return float(tf.reduce_sum(tf.reduce_mean(
+            tf.square(tf.reshape(q - code, [-1, 6, 5])), axis=[0, 2])))
+
+    _, q_faces = dimg([batch["image"], batch["label"]], training=True)
+    pair_logit, q_pairs = dimg([batch["pair_image"], pair_label], training=True)
+    _, q_fake = dimg([fake, batch["label"]], training=True)
+    q_real = 0.5 * (q_loss(q_faces, batch["code"]) + q_loss(q_pairs, batch["pair_code"]))
+    pair_real = float(tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+        tf.ones_like(pair_logit), pair_logit)))
+    np.testing.assert_allclose(float(out["L_Q_real"]), q_real, rtol=1e-4)
+    np.testing.assert_allclose(float(out["D_img_pair_real"]), pair_real, rtol=1e-4)
+    np.testing.assert_allclose(float(out["L_Q"]), q_loss(q_fake, batch["code"]), rtol=1e-4)
+    np.testing.assert_allclose(float(out["loss_D_img"]), float(
+        out["D_img_real"] + out["D_img_fake"]) + q_real + pair_real, rtol=1e-5)
+    # L1_pair: the strong partners only
+    strong = np.abs(batch["pair_code"].numpy()[:, 0]) >= np.float32(0.7)
+    assert 0 < strong.sum() < 8
+    edit = tr.nets.decoder([z, batch["pair_code"]], training=True).numpy()
+    per_face = np.abs(batch["pair_image"].numpy() - edit).reshape(8, -1).mean(1)
+    np.testing.assert_allclose(float(out["L1_pair"]), per_face[strong].mean(), rtol=1e-4)
+    assert abs(per_face[strong].mean() - per_face.mean()) > 1e-4
+    # off (the default): no such terms, Q learns from G's faces
+    off = Trainer(tiny_config(extra=extra[:-2]), tmp_path / "off", 2, images, labels,
+                  batch_size=8, log=quiet, intensities=t, pair_groups=groups)
+    _, out0 = _step_then_restore(off)
+    assert float(out0["L_Q_real"]) == 0.0 and float(out0["D_img_pair_real"]) == 0.0
+    np.testing.assert_allclose(float(out0["loss_D_img"]), float(
+        out0["D_img_real"] + out0["D_img_fake"] + out0["L_Q"]), rtol=1e-5)
+    with pytest.raises(ValueError, match=r"training.q_real=True: expected false unless "
+                                         r"training.codes='intensity'"):
+        tiny_config(extra=["training.q_real=true"])
+    with pytest.raises(ValueError, match=r"training.pair_l1_min_intensity=0.5: expected 0 "
+                                         r"unless the partners' intensities are known"):
+        tiny_config(extra=["training.pair_l1_min_intensity=0.5"])

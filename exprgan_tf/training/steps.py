@@ -94,7 +94,8 @@ LOSS_KEYS = {
         "loss_D_img"),
     2: ("L1", "L_id", "L_Q", "G_img", "E_z", "TV", "D_z_prior", "D_z_enc", "D_img_real",
         "D_img_fake", "D_img_mismatch", "D_img_r1", "G_edit", "L_Q_edit", "L1_pair",
-        "L_id_pair", "G_mask", "L_grad", "L_grad_pair", "loss_EG", "loss_D_z", "loss_D_img"),
+        "L_id_pair", "G_mask", "L_grad", "L_grad_pair", "L_Q_real", "D_img_pair_real", "loss_EG",
+        "loss_D_z", "loss_D_img"),
 }
 LOSS_KEYS[3] = LOSS_KEYS[2]
 
@@ -138,6 +139,15 @@ class StageStep:
             ``(1 + k * m) / (1 + k * mean(m))`` on top of ``pixel_weights``, ``m`` the
             batch's ``pair_change`` map of each partner (``[N, S, S, 1]`` in {0, 1},
             where it differs from its face); 0: no such weight.
+        pair_l1_min_intensity: ``L1_pair`` and ``L_grad_pair`` count only the partners
+            whose ``|pair_code[:, 0]|`` is at least this (``training.pair_l1_min_intensity``),
+            averaged over those; 0: every partner.
+        q_real: Q learns the code from real faces instead of G's (``training.q_real``):
+            D_img's loss takes ``L_Q_real`` (Q on the batch's faces at ``code`` and on
+            the partners at ``pair_code``) and ``D_img_pair_real`` (the partners as real
+            faces of ``pair_target``) in place of ``L_Q`` and ``L_Q_edit``; E+G's
+            ``L_Q`` and ``L_Q_edit`` are unchanged. Stages 2 and 3; ``False``: the
+            original.
 
     Call it with a distributed batch (a dict with ``image``, ``label``, ``code``,
     ``z_prior``); it returns a dict of global-batch losses (scalars).
@@ -148,7 +158,8 @@ class StageStep:
                  intensity_dim=5, identity_features=None, identity_layer_weights=(),
                  identity_images=0, strategy=None, jit_compile=False, skip_zero_weight_terms=True,
                  dimg_blur=0.0, pixel_weights=None, paste_regions=None,
-                 dimg_min_intensity=0.0, pair_change=0.0):
+                 dimg_min_intensity=0.0, pair_change=0.0, pair_l1_min_intensity=0.0,
+                 q_real=False):
         if dimg_blur < 0:
             raise ValueError(f"dimg_blur must be >= 0. Received: dimg_blur={dimg_blur!r}")
         if stage not in (1, 2, 3):
@@ -181,6 +192,11 @@ class StageStep:
         if not pair_change >= 0:
             raise ValueError(f"pair_change must be >= 0. Received: pair_change={pair_change!r}")
         self.pair_change = float(pair_change)
+        if not 0.0 <= pair_l1_min_intensity <= 1.0:
+            raise ValueError("pair_l1_min_intensity must be in [0, 1]. "
+                             f"Received: pair_l1_min_intensity={pair_l1_min_intensity!r}")
+        self.pair_l1_min_intensity = float(pair_l1_min_intensity)
+        self.q_real = bool(q_real)
         self.trace_count = 0
         self.keys = LOSS_KEYS[stage]
         self._replica_fn = tf.function(self._replica_step, jit_compile=jit_compile) \
@@ -214,7 +230,8 @@ class StageStep:
             jit_compile=self.jit_compile, skip_zero_weight_terms=self.skip_zero_weight_terms,
             dimg_blur=self.dimg_blur, pixel_weights=self.pixel_weights,
             paste_regions=self.paste_regions, dimg_min_intensity=self.dimg_min_intensity,
-            pair_change=self.pair_change)
+            pair_change=self.pair_change, pair_l1_min_intensity=self.pair_l1_min_intensity,
+            q_real=self.q_real)
         return StageStep(**{**arguments, **changes})
 
     # --- graph code --------------------------------------------------------------
@@ -291,6 +308,7 @@ class StageStep:
                          else tf.constant(0.0))
             self._paired_terms(batch, z, target, real_feats, v, masks)
             self._edit_terms(batch, z, target, v, masks)
+            self._real_code_terms(batch, v)
             v["G_mask"] = (tf.add_n([tf.reduce_mean(m) for m in masks]) / len(masks)
                            if masks else tf.constant(0.0))
             # The three losses.
@@ -327,13 +345,14 @@ class StageStep:
             # differentiates through it (a second-order term).
             with tf.GradientTape() as input_tape:
                 input_tape.watch(image)
-                real_logit, _ = self._image_discriminator(image, label)
+                real_logit, real_q = self._image_discriminator(image, label)
                 total = tf.reduce_sum(tf.cast(real_logit, tf.float32))
             grad = tf.cast(input_tape.gradient(total, image), tf.float32)
             v["D_img_r1"] = 0.5 * tf.reduce_mean(tf.reduce_sum(tf.square(grad), axis=[1, 2, 3]))
         else:
-            real_logit, _ = self._image_discriminator(image, label)
+            real_logit, real_q = self._image_discriminator(image, label)
             v["D_img_r1"] = tf.constant(0.0)
+        v["real_q"] = real_q  # Q's reading of the real faces (q_real)
         fake_logit, fake_code = self._image_discriminator(fake, label)
         v["L_Q"] = L.q_loss(fake_code, code, self.num_classes)
         v["D_img_real"] = L.real_loss(real_logit, counted)
@@ -361,13 +380,16 @@ class StageStep:
         [+ w_r1 * R1] [+ w_edit * (D_img(edit) + L_Q(edit))]``: the one place it is
         assembled."""
         w = self.weights
-        loss = v["D_img_real"] + v["D_img_fake"] + v["L_Q"]
+        # Q learns the code from G's faces (the original, InfoGAN's way), or with q_real
+        # from real faces at known intensities (and D_img sees the partners as real).
+        q_term = v["L_Q_real"] + v["D_img_pair_real"] if self.q_real else v["L_Q"]
+        loss = v["D_img_real"] + v["D_img_fake"] + q_term
         if w.mismatch > 0:
             loss += w.mismatch * v["D_img_mismatch"]
         if w.r1 > 0:
             loss += w.r1 * v["D_img_r1"]
         if self.stage > 1 and w.edit > 0:
-            loss += w.edit * (v["D_img_edit"] + v["L_Q_edit"])
+            loss += w.edit * (v["D_img_edit"] + (0.0 if self.q_real else v["L_Q_edit"]))
         return loss
 
     def _decode(self, z, code, base, masks):
@@ -391,6 +413,16 @@ class StageStep:
                              "pair_target and pair_code (give the Trainer pair_groups).")
         v["pair_edit"] = self._decode(z, batch["pair_code"], base, masks)
         weights = self.pixel_weights
+        grad_weights = self.pixel_weights
+        if self.pair_l1_min_intensity > 0:
+            # Only the partners at least this intense are targets; the mean is over them
+            # (0 in a batch without one). The others are there for D_img and Q (q_real).
+            counted = tf.cast(tf.abs(tf.cast(batch["pair_code"][:, 0], tf.float32))
+                              >= self.pair_l1_min_intensity, tf.float32)
+            counted = tf.math.divide_no_nan(counted, tf.reduce_mean(counted))
+            counted = tf.reshape(counted, [-1, 1, 1, 1])
+            weights = counted if weights is None else weights * counted
+            grad_weights = weights
         if self.pair_change > 0:
             if "pair_change" not in batch:
                 raise ValueError("pair_change > 0 needs batches with pair_change (the "
@@ -399,7 +431,7 @@ class StageStep:
             weights = change if weights is None else weights * change
         v["L1_pair"] = L.pixel_loss(batch["pair_image"], v["pair_edit"], weights)
         v["L_grad_pair"] = (L.gradient_loss(batch["pair_image"], v["pair_edit"],
-                                            self.pixel_weights)
+                                            grad_weights)
                             if self.weights.gradient > 0 else tf.constant(0.0))
         v["L_id_pair"] = (self._identity_loss(real_feats, v["pair_edit"])
                           if self.uses_identity else tf.constant(0.0))
@@ -428,6 +460,22 @@ class StageStep:
         v["G_edit"] = L.generator_loss(edit_logit)
         v["L_Q_edit"] = L.q_loss(edit_q, code_t, self.num_classes)
         v["D_img_edit"] = L.fake_loss(edit_logit)
+
+    def _real_code_terms(self, batch, v):
+        """``q_real``: ``D_img_pair_real`` (D_img shown each partner, at its intensity, as
+        a real face of its expression) and ``L_Q_real`` (the mean of Q's code regression
+        on the real faces and on the partners, each at its own code); 0 otherwise."""
+        if not self.q_real:
+            v["L_Q_real"] = v["D_img_pair_real"] = tf.constant(0.0)
+            return
+        if "pair_image" not in batch:
+            raise ValueError("q_real needs batches with partners (pair_image, pair_target "
+                             "and pair_code at the partners' intensities).")
+        label = tf.one_hot(batch["pair_target"], self.num_classes, dtype=batch["label"].dtype)
+        pair_logit, pair_q = self._image_discriminator(batch["pair_image"], label)
+        v["D_img_pair_real"] = L.real_loss(pair_logit)
+        v["L_Q_real"] = 0.5 * (L.q_loss(v["real_q"], batch["code"], self.num_classes)
+                               + L.q_loss(pair_q, batch["pair_code"], self.num_classes))
 
     def _weighted_sum(self, terms, values):
         """``sum(weight * values[name])`` in the order given, leaving out the terms

@@ -336,7 +336,9 @@ class Trainer:
                 dimg_blur=config.training.dimg_blur, pixel_weights=pixel_weights,
                 paste_regions=paste,
                 dimg_min_intensity=config.training.dimg_min_intensity,
-                pair_change=config.training.pair_change if paired else 0.0)
+                pair_change=config.training.pair_change if paired else 0.0,
+                pair_l1_min_intensity=config.training.pair_l1_min_intensity if paired else 0.0,
+                q_real=config.training.q_real and stage > 1)
             # Keras 3 optimisers create their slots on first use; build them now so the
             # step function traces once.
             self.optimizers["EG"].build(self.step.eg_vars)
