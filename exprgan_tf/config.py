@@ -639,6 +639,14 @@ class TrainingConfig:
             requested intensity, rather than for whatever trace of the code Q learned to
             find in G's own faces. Needs ``codes="intensity"`` and the paired term's
             partners. False (the default, the original): Q learns from G's faces.
+        dimg_intensity_label: D_img is shown each face's expression label scaled by the
+            intensity of its code (one-hot times ``t``) instead of the one-hot label, in
+            every stage and term: it judges whether a face is a real face of that
+            expression at that intensity, so partners below the peak (``q_real``) and
+            edits at low codes are compared with real faces at their own intensity, and
+            a neutral face is an example of the zero label rather than of an expression.
+            Needs ``codes="intensity"``. False (the default, the original): the one-hot
+            label.
     """
 
     stage1: StageConfig = field(default_factory=_stage1)
@@ -666,6 +674,7 @@ class TrainingConfig:
     pair_shares: tuple = ()
     pair_l1_min_intensity: float = 0.0
     q_real: bool = False
+    dimg_intensity_label: bool = False
 
     def stage(self, number: int) -> StageConfig:
         if number not in (1, 2, 3):
@@ -742,6 +751,12 @@ class TrainingConfig:
             _fail(f"{prefix}.q_real", self.q_real,
                   "false unless training.codes='intensity' (Q is taught the real faces' "
                   "codes, which only then are their true intensities)")
+        if not isinstance(self.dimg_intensity_label, bool):
+            _fail(f"{prefix}.dimg_intensity_label", self.dimg_intensity_label, "true or false")
+        if self.dimg_intensity_label and self.codes != "intensity":
+            _fail(f"{prefix}.dimg_intensity_label", self.dimg_intensity_label,
+                  "false unless training.codes='intensity' (only then is a face's code "
+                  "its true intensity)")
 
 
 @dataclass(frozen=True)

@@ -1195,7 +1195,7 @@ def test_q_real_teaches_q_real_codes_and_weak_partners_leave_l1(tmp_path, tiny_c
     """``training.q_real``: D_img's loss takes Q's regression on the real faces and the
     partners at their own codes, and the partners as real faces, instead of Q on G's
     faces. ``training.pair_l1_min_intensity``: L1_pair is the mean over the partners at
-    least that intense."""
+    least that intense. ``training.dimg_intensity_label``: D_img sees label x intensity."""
     images, _ = tiny_data(8)
     labels = np.arange(8) % 4                     # 4 expressions x 2 intensities
     t = np.repeat([0.2, 1.0], 4).astype(np.float32)
@@ -1204,26 +1204,37 @@ def test_q_real_teaches_q_real_codes_and_weak_partners_leave_l1(tmp_path, tiny_c
              "training.stage2.losses.paired=0.5", "training.stage2.losses.edit=0",
              "training.stage2.losses.mismatch=0", "training.stage2.losses.q=1",
              "training.pair_intensities=[]", "training.q_real=true",
-             "training.pair_l1_min_intensity=0.7"]
+             "training.pair_l1_min_intensity=0.7", "training.dimg_intensity_label=true"]
     tr = Trainer(tiny_config(extra=extra), tmp_path, 2, images, labels, batch_size=8,
                  log=quiet, intensities=t, pair_groups=groups)
     assert tr.step.q_real and tr.step.pair_l1_min_intensity == 0.7
+    assert tr.step.dimg_intensity_label
     batch, out = _step_then_restore(tr)
     dimg = tr.nets.image_discriminator
     z = tr.nets.encoder(batch["image"], training=True)
     fake = tr.nets.decoder([z, batch["code"]], training=True)
-    pair_label = tf.one_hot(batch["pair_target"], 6)
+    own = np.abs(batch["code"].numpy()[:, :1])             # each face's intensity
+    np.testing.assert_allclose(np.sort(own[:, 0]), np.repeat([0.2, 1.0], 4), rtol=1e-6)
+    label = batch["label"] * own
+    pair_label = tf.one_hot(batch["pair_target"], 6) * np.abs(batch["pair_code"].numpy()[:, :1])
 
     def q_loss(q, code):
         return float(tf.reduce_sum(tf.reduce_mean(
             tf.square(tf.reshape(q - code, [-1, 6, 5])), axis=[0, 2])))
 
-    _, q_faces = dimg([batch["image"], batch["label"]], training=True)
+    real_logit, q_faces = dimg([batch["image"], label], training=True)
     pair_logit, q_pairs = dimg([batch["pair_image"], pair_label], training=True)
-    _, q_fake = dimg([fake, batch["label"]], training=True)
+    _, q_fake = dimg([fake, label], training=True)
+    one_hot_logit, _ = dimg([batch["image"], batch["label"]], training=True)
+
+    def bce_real(logit):
+        return float(tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+            tf.ones_like(logit), logit)))
+
+    np.testing.assert_allclose(float(out["D_img_real"]), bce_real(real_logit), rtol=1e-4)
+    assert abs(bce_real(real_logit) - bce_real(one_hot_logit)) > 1e-4
     q_real = 0.5 * (q_loss(q_faces, batch["code"]) + q_loss(q_pairs, batch["pair_code"]))
-    pair_real = float(tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
-        tf.ones_like(pair_logit), pair_logit)))
+    pair_real = bce_real(pair_logit)
     np.testing.assert_allclose(float(out["L_Q_real"]), q_real, rtol=1e-4)
     np.testing.assert_allclose(float(out["D_img_pair_real"]), pair_real, rtol=1e-4)
     np.testing.assert_allclose(float(out["L_Q"]), q_loss(q_fake, batch["code"]), rtol=1e-4)
@@ -1237,7 +1248,7 @@ def test_q_real_teaches_q_real_codes_and_weak_partners_leave_l1(tmp_path, tiny_c
     np.testing.assert_allclose(float(out["L1_pair"]), per_face[strong].mean(), rtol=1e-4)
     assert abs(per_face[strong].mean() - per_face.mean()) > 1e-4
     # off (the default): no such terms, Q learns from G's faces
-    off = Trainer(tiny_config(extra=extra[:-2]), tmp_path / "off", 2, images, labels,
+    off = Trainer(tiny_config(extra=extra[:-3]), tmp_path / "off", 2, images, labels,
                   batch_size=8, log=quiet, intensities=t, pair_groups=groups)
     _, out0 = _step_then_restore(off)
     assert float(out0["L_Q_real"]) == 0.0 and float(out0["D_img_pair_real"]) == 0.0
@@ -1249,3 +1260,6 @@ def test_q_real_teaches_q_real_codes_and_weak_partners_leave_l1(tmp_path, tiny_c
     with pytest.raises(ValueError, match=r"training.pair_l1_min_intensity=0.5: expected 0 "
                                          r"unless the partners' intensities are known"):
         tiny_config(extra=["training.pair_l1_min_intensity=0.5"])
+    with pytest.raises(ValueError, match=r"training.dimg_intensity_label=True: expected "
+                                         r"false unless training.codes='intensity'"):
+        tiny_config(extra=["training.dimg_intensity_label=true"])

@@ -148,6 +148,11 @@ class StageStep:
             faces of ``pair_target``) in place of ``L_Q`` and ``L_Q_edit``; E+G's
             ``L_Q`` and ``L_Q_edit`` are unchanged. Stages 2 and 3; ``False``: the
             original.
+        dimg_intensity_label: D_img is shown each face's one-hot label times the
+            intensity of its code ``|code[:, 0]|`` (``training.dimg_intensity_label``):
+            it judges "a real face of this expression at this intensity", so a neutral
+            face is an example of the zero label, not of an expression; ``False``: the
+            one-hot label (the original).
 
     Call it with a distributed batch (a dict with ``image``, ``label``, ``code``,
     ``z_prior``); it returns a dict of global-batch losses (scalars).
@@ -159,7 +164,7 @@ class StageStep:
                  identity_images=0, strategy=None, jit_compile=False, skip_zero_weight_terms=True,
                  dimg_blur=0.0, pixel_weights=None, paste_regions=None,
                  dimg_min_intensity=0.0, pair_change=0.0, pair_l1_min_intensity=0.0,
-                 q_real=False):
+                 q_real=False, dimg_intensity_label=False):
         if dimg_blur < 0:
             raise ValueError(f"dimg_blur must be >= 0. Received: dimg_blur={dimg_blur!r}")
         if stage not in (1, 2, 3):
@@ -197,6 +202,7 @@ class StageStep:
                              f"Received: pair_l1_min_intensity={pair_l1_min_intensity!r}")
         self.pair_l1_min_intensity = float(pair_l1_min_intensity)
         self.q_real = bool(q_real)
+        self.dimg_intensity_label = bool(dimg_intensity_label)
         self.trace_count = 0
         self.keys = LOSS_KEYS[stage]
         self._replica_fn = tf.function(self._replica_step, jit_compile=jit_compile) \
@@ -231,7 +237,7 @@ class StageStep:
             dimg_blur=self.dimg_blur, pixel_weights=self.pixel_weights,
             paste_regions=self.paste_regions, dimg_min_intensity=self.dimg_min_intensity,
             pair_change=self.pair_change, pair_l1_min_intensity=self.pair_l1_min_intensity,
-            q_real=self.q_real)
+            q_real=self.q_real, dimg_intensity_label=self.dimg_intensity_label)
         return StageStep(**{**arguments, **changes})
 
     # --- graph code --------------------------------------------------------------
@@ -345,15 +351,15 @@ class StageStep:
             # differentiates through it (a second-order term).
             with tf.GradientTape() as input_tape:
                 input_tape.watch(image)
-                real_logit, real_q = self._image_discriminator(image, label)
+                real_logit, real_q = self._image_discriminator(image, label, code)
                 total = tf.reduce_sum(tf.cast(real_logit, tf.float32))
             grad = tf.cast(input_tape.gradient(total, image), tf.float32)
             v["D_img_r1"] = 0.5 * tf.reduce_mean(tf.reduce_sum(tf.square(grad), axis=[1, 2, 3]))
         else:
-            real_logit, real_q = self._image_discriminator(image, label)
+            real_logit, real_q = self._image_discriminator(image, label, code)
             v["D_img_r1"] = tf.constant(0.0)
         v["real_q"] = real_q  # Q's reading of the real faces (q_real)
-        fake_logit, fake_code = self._image_discriminator(fake, label)
+        fake_logit, fake_code = self._image_discriminator(fake, label, code)
         v["L_Q"] = L.q_loss(fake_code, code, self.num_classes)
         v["D_img_real"] = L.real_loss(real_logit, counted)
         v["D_img_fake"] = L.fake_loss(fake_logit, counted)
@@ -361,16 +367,20 @@ class StageStep:
         if self.weights.mismatch > 0:
             wrong = tf.one_hot(other_class(label, draw, self.num_classes), self.num_classes,
                                dtype=label.dtype)
-            mismatch_logit, _ = self._image_discriminator(image, wrong)
+            mismatch_logit, _ = self._image_discriminator(image, wrong, code)
             v["D_img_mismatch"] = L.fake_loss(mismatch_logit, counted)
         else:
             v["D_img_mismatch"] = tf.constant(0.0)
 
-    def _image_discriminator(self, images, label):
-        """``(logit, q)`` of D_img on ``images`` shown with ``label``, through the
-        ``dimg_blur`` Gaussian when it is set: detail finer than the blur (the renders'
-        sensor noise, a generator's stripes) is then invisible to D_img, so the
-        adversarial gradient cannot ask G for it and only the pixel terms shape it."""
+    def _image_discriminator(self, images, label, code):
+        """``(logit, q)`` of D_img on ``images`` shown with ``label`` (one-hot; with
+        ``dimg_intensity_label`` scaled by the intensity of ``code``, the images' code),
+        through the ``dimg_blur`` Gaussian when it is set: detail finer than the blur
+        (the renders' sensor noise, a generator's stripes) is then invisible to D_img,
+        so the adversarial gradient cannot ask G for it and only the pixel terms shape
+        it."""
+        if self.dimg_intensity_label:
+            label = label * tf.abs(tf.cast(code[:, :1], label.dtype))
         if self.dimg_blur > 0:
             images = tf.cast(gaussian_blur(images, self.dimg_blur), images.dtype)
         return self.nets.image_discriminator([images, label], training=True)
@@ -456,7 +466,7 @@ class StageStep:
         else:
             target, code_t, edit = batch["pair_target"], batch["pair_code"], v["pair_edit"]
         edit_logit, edit_q = self._image_discriminator(
-            edit, tf.one_hot(target, self.num_classes, dtype=batch["label"].dtype))
+            edit, tf.one_hot(target, self.num_classes, dtype=batch["label"].dtype), code_t)
         v["G_edit"] = L.generator_loss(edit_logit)
         v["L_Q_edit"] = L.q_loss(edit_q, code_t, self.num_classes)
         v["D_img_edit"] = L.fake_loss(edit_logit)
@@ -472,7 +482,8 @@ class StageStep:
             raise ValueError("q_real needs batches with partners (pair_image, pair_target "
                              "and pair_code at the partners' intensities).")
         label = tf.one_hot(batch["pair_target"], self.num_classes, dtype=batch["label"].dtype)
-        pair_logit, pair_q = self._image_discriminator(batch["pair_image"], label)
+        pair_logit, pair_q = self._image_discriminator(batch["pair_image"], label,
+                                                       batch["pair_code"])
         v["D_img_pair_real"] = L.real_loss(pair_logit)
         v["L_Q_real"] = 0.5 * (L.q_loss(v["real_q"], batch["code"], self.num_classes)
                                + L.q_loss(pair_q, batch["pair_code"], self.num_classes))
