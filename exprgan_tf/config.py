@@ -745,18 +745,16 @@ class TrainingConfig:
             _fail(f"{prefix}.pair_l1_min_intensity", self.pair_l1_min_intensity,
                   "0 unless the partners' intensities are known (training.pair_intensities, "
                   "or training.codes='intensity')")
-        if not isinstance(self.q_real, bool):
-            _fail(f"{prefix}.q_real", self.q_real, "true or false")
-        if self.q_real and self.codes != "intensity":
-            _fail(f"{prefix}.q_real", self.q_real,
-                  "false unless training.codes='intensity' (Q is taught the real faces' "
-                  "codes, which only then are their true intensities)")
-        if not isinstance(self.dimg_intensity_label, bool):
-            _fail(f"{prefix}.dimg_intensity_label", self.dimg_intensity_label, "true or false")
-        if self.dimg_intensity_label and self.codes != "intensity":
-            _fail(f"{prefix}.dimg_intensity_label", self.dimg_intensity_label,
-                  "false unless training.codes='intensity' (only then is a face's code "
-                  "its true intensity)")
+        # Settings that read a face's true intensity off its code.
+        for name, why in (("q_real", "Q is taught the real faces' codes"),
+                          ("dimg_intensity_label", "D_img is shown each face's intensity")):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                _fail(f"{prefix}.{name}", value, "true or false")
+            if value and self.codes != "intensity":
+                _fail(f"{prefix}.{name}", value,
+                      f"false unless training.codes='intensity' ({why}, and only then is "
+                      "a face's code its true intensity)")
 
 
 @dataclass(frozen=True)
