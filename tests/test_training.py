@@ -1260,6 +1260,11 @@ def test_q_real_teaches_q_real_codes_and_weak_partners_leave_l1(tmp_path, tiny_c
     with pytest.raises(ValueError, match=r"training.pair_l1_min_intensity=0.5: expected 0 "
                                          r"unless the partners' intensities are known"):
         tiny_config(extra=["training.pair_l1_min_intensity=0.5"])
+    with pytest.raises(ValueError, match=r"training.q_real=true needs the paired term's "
+                                         r"partners \(training.stage2.losses.paired > 0\)"):
+        Trainer(tiny_config(extra=extra + ["training.stage2.losses.paired=0"]),
+                tmp_path / "unpaired", 2, images, labels, batch_size=8, log=quiet,
+                intensities=t, pair_groups=groups)
     with pytest.raises(ValueError, match=r"training.dimg_intensity_label=True: expected "
                                          r"false unless training.codes='intensity'"):
         tiny_config(extra=["training.dimg_intensity_label=true"])

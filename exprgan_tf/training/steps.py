@@ -80,6 +80,13 @@ def other_class(label, code, num_classes, intensity_index=0):
     return (true + 1 + tf.minimum(tf.cast(u * (k - 1), tf.int32), k - 2)) % k
 
 
+def code_intensity(code):
+    """The intensity ``[N]`` (float32) of codes ``[N, K*D]`` laid out by
+    :func:`~exprgan_tf.controller.intensity_code`: ``|code[:, 0]|``, the magnitude every
+    entry of a test-time code shares."""
+    return tf.abs(tf.cast(code[:, 0], tf.float32))
+
+
 def edit_code(label, code, num_classes, intensity_dim, draw=None):
     """``(target [N], code' [N, K*D])``: the code of another expression
     (:func:`other_class` on the second intensity of ``draw``, default ``code``) with the
@@ -343,8 +350,7 @@ class StageStep:
         intensity or above: a neutral face is no example of its sequence's label."""
         counted = None
         if self.dimg_min_intensity > 0:
-            counted = tf.cast(tf.abs(tf.cast(code[:, 0], tf.float32))
-                              >= self.dimg_min_intensity, tf.float32)
+            counted = tf.cast(code_intensity(code) >= self.dimg_min_intensity, tf.float32)
         if self.weights.r1 > 0:
             # R1: the squared gradient of D_img's real logit with respect to the real
             # faces. The outer tape records this inner gradient, so D_img's update
@@ -380,7 +386,7 @@ class StageStep:
         so the adversarial gradient cannot ask G for it and only the pixel terms shape
         it."""
         if self.dimg_intensity_label:
-            label = label * tf.abs(tf.cast(code[:, :1], label.dtype))
+            label = label * tf.cast(code_intensity(code)[:, None], label.dtype)
         if self.dimg_blur > 0:
             images = tf.cast(gaussian_blur(images, self.dimg_blur), images.dtype)
         return self.nets.image_discriminator([images, label], training=True)
@@ -427,8 +433,8 @@ class StageStep:
         if self.pair_l1_min_intensity > 0:
             # Only the partners at least this intense are targets; the mean is over them
             # (0 in a batch without one). The others are there for D_img and Q (q_real).
-            counted = tf.cast(tf.abs(tf.cast(batch["pair_code"][:, 0], tf.float32))
-                              >= self.pair_l1_min_intensity, tf.float32)
+            counted = tf.cast(code_intensity(batch["pair_code"]) >= self.pair_l1_min_intensity,
+                              tf.float32)
             counted = tf.math.divide_no_nan(counted, tf.reduce_mean(counted))
             counted = tf.reshape(counted, [-1, 1, 1, 1])
             weights = counted if weights is None else weights * counted

@@ -281,6 +281,10 @@ class Trainer:
                 f"training.pair_change={config.training.pair_change} needs each partner's "
                 "change map (a pair_pool with 'changes', from exprgan_tf.data.pair_pool(..., "
                 "pose='input', changes=True)).")
+        if config.training.q_real and stage > 1 and not paired:
+            raise ValueError(
+                "training.q_real=true needs the paired term's partners (training.stage"
+                f"{stage}.losses.paired > 0): Q learns their intensities.")
         if config.training.clean_targets and targets is None:
             raise ValueError(
                 "training.clean_targets=true needs the clean render of every training face "
