@@ -182,6 +182,13 @@ class ModelConfig:
             fills it with the face average-pooled over ``k x k`` cells and resized
             back bilinearly: G sees where the brows, eyes and mouth lie and their
             shading, but not their lines.
+        code_knots: ``0`` (the original): G's layers take the expression code c as it
+            is, so each responds to an intensity linearly up to its ReLU. ``K >= 2`` (not
+            in the original): G first passes every entry of c through a learned
+            piecewise-linear function with ``K`` knots evenly spaced on [-1, 1]
+            (:class:`exprgan_tf.layers.PiecewiseLinear`, starting as the identity), so
+            a weak and a strong code reach G's layers through weights of their own.
+            With 9 knots the test sweep's intensities 0, 0.25, ..., 1 are knots.
         edit_regions: ``0`` (the original): an edit is G's whole face. A percentile in
             (50, 100] (not in the original): the editor pastes G's face into the input
             (rescaled, not sharpened) through the map of where the built-in faces
@@ -225,6 +232,7 @@ class ModelConfig:
     decoder_sees_face: bool = False
     decoder_face_hole: bool = False
     decoder_hole_blur: int = 0
+    code_knots: int = 0
     edit_regions: float = 0.0
     label_tile: int = 8
     dz_units: tuple = (64, 32, 16)
@@ -274,6 +282,10 @@ class ModelConfig:
         if blur and not self.decoder_face_hole:
             _fail(f"{prefix}.decoder_hole_blur", blur,
                   "0 unless model.decoder_face_hole=true (it fills that hole)")
+        knots = self.code_knots
+        if isinstance(knots, bool) or not isinstance(knots, int) or knots < 0 or knots == 1:
+            _fail(f"{prefix}.code_knots", knots,
+                  "0 (G takes the code as it is) or an integer >= 2")
         if self.encoder not in ENCODER_VARIANTS:
             _fail(f"{prefix}.encoder", self.encoder, f"one of {list(ENCODER_VARIANTS)}")
         for name in ("encoder_filters", "encoder_dilations", "decoder_filters", "dz_units",

@@ -13,6 +13,9 @@
   original).
 - :class:`BlankRegions`: the face with that map's regions blanked, which the decoder of
   ``model.decoder_face_hole`` sees (not in the original).
+- :class:`PiecewiseLinear`: a learned piecewise-linear function of each entry, through
+  which the decoder of ``model.code_knots`` reads the expression code (not in the
+  original).
 
 Example:
     >>> import numpy as np
@@ -296,3 +299,57 @@ class BlankRegions(PasteRegions):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PiecewiseLinear(keras.layers.Layer):
+    """A learned piecewise-linear function of each entry of a vector: ``knots`` points
+    evenly spaced on [-1, 1], a trainable value per entry and knot (``values``,
+    ``[D, knots]``), linear interpolation between them; inputs are clipped to [-1, 1].
+    The values start at the knots, so the layer starts as the identity.
+
+    The decoder of ``model.code_knots`` reads the expression code through it (not in
+    the original): with the code fed in as it is, every layer of G responds to an
+    intensity linearly before its ReLU, so what G learns for a weak expression pulls on
+    the same weights as the peak; here each knot's values are weights of their own.
+
+    Example:
+        >>> import numpy as np
+        >>> layer = PiecewiseLinear(5)
+        >>> x = np.array([[-1.0, 0.25, 0.6]], "float32")
+        >>> np.asarray(layer(x)).astype(float).round(4).tolist()
+        [[-1.0, 0.25, 0.6]]
+        >>> _ = layer.values.assign(np.square(layer.values))   # f(x) = x^2 at the knots
+        >>> np.asarray(layer(x)).astype(float).round(4).tolist()
+        [[1.0, 0.125, 0.4]]
+
+    Args:
+        knots: int >= 2, the number of knots.
+    """
+
+    def __init__(self, knots=9, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(knots, bool) or not isinstance(knots, int) or knots < 2:
+            raise ValueError(f"knots must be an integer >= 2. Received: knots={knots!r}")
+        self.knots = knots
+
+    def build(self, input_shape):
+        grid = [-1.0 + 2.0 * j / (self.knots - 1) for j in range(self.knots)]
+        self.values = self.add_weight(
+            name="values", shape=(input_shape[-1], self.knots),
+            initializer=keras.initializers.Constant([grid] * input_shape[-1]))
+
+    def call(self, x):
+        # each entry's position on the knot grid, and its hat weights on the knots
+        t = (ops.clip(x, -1.0, 1.0) + 1.0) * (0.5 * (self.knots - 1))
+        grid = ops.arange(self.knots, dtype=x.dtype)
+        hats = ops.relu(1.0 - ops.abs(t[..., None] - grid))          # [N, D, knots]
+        return ops.sum(hats * ops.cast(self.values, x.dtype), axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"knots": self.knots})
+        return config

@@ -19,6 +19,9 @@ editor's paste map gives G at least :data:`FACE_HOLE_FROM` of the edit
 (:class:`~exprgan_tf.layers.BlankRegions`, its 0/1 map a weight filled here);
 ``decoder_hole_blur=k`` fills the hole with the face average-pooled over ``k x k``
 cells instead (a :class:`~exprgan_tf.layers.PasteRegions` of that blur).
+``code_knots=K`` (not the original) passes c through a learned piecewise-linear
+function of each entry (:class:`~exprgan_tf.layers.PiecewiseLinear`, K knots, starting
+as the identity) before any layer reads it.
 
 Example:
     >>> from exprgan_tf.config import get_preset
@@ -34,7 +37,8 @@ import keras
 import tensorflow as tf
 
 from exprgan_tf.config import ModelConfig
-from exprgan_tf.layers import BlankRegions, ConcatLabel, MaskedBlend, PasteRegions
+from exprgan_tf.layers import (BlankRegions, ConcatLabel, MaskedBlend, PasteRegions,
+                               PiecewiseLinear)
 from exprgan_tf.models._blocks import decoder_conv_init, dense, synchronized_batch_norm
 
 # decoder_face_hole: G does not see the face where the paste map is at least this (36%
@@ -92,6 +96,9 @@ def build_decoder(cfg: ModelConfig, name: str = "decoder") -> keras.Model:
             factor, name=f"G_face_pool_{suffix}")(seen)
         return keras.layers.Concatenate(name=f"G_face_{suffix}")([x, face])
 
+    code_in = code
+    if cfg.code_knots:  # (not the original) every layer reads the code through knots
+        code = PiecewiseLinear(cfg.code_knots, name="G_code_knots")(code)
     x = ConcatLabel(duplicate=cfg.label_tile, name="G_concat_z")([z, code])
     x = dense(x, start * start * cfg.decoder_start_filters, name="G_fc")
     x = keras.layers.Reshape((start, start, cfg.decoder_start_filters), name="G_reshape")(x)
@@ -108,18 +115,18 @@ def build_decoder(cfg: ModelConfig, name: str = "decoder") -> keras.Model:
     x = _conv(features, cfg.channels, cfg, "G_conv_out")
     image = keras.layers.Activation("tanh", name="G_tanh", dtype="float32")(x)
     if cfg.decoder_output == "image":
-        model = keras.Model([z, code] if base is None else [z, code, base], image, name=name)
+        model = keras.Model([z, code_in] if base is None else [z, code_in, base], image, name=name)
     elif cfg.decoder_output == "residual":
         edited = keras.layers.Add(name="G_residual", dtype="float32")([base, image])
         edited = keras.layers.Activation("hard_tanh", name="G_clip", dtype="float32")(edited)
-        model = keras.Model([z, code, base], edited, name=name)
+        model = keras.Model([z, code_in, base], edited, name=name)
     else:
         mask = keras.layers.Conv2D(1, cfg.decoder_kernel, padding="same",
                                    kernel_initializer=decoder_conv_init(),
                                    name="G_conv_mask")(features)
         mask = keras.layers.Activation("sigmoid", name="G_mask", dtype="float32")(mask)
         blended = MaskedBlend(name="G_blend", dtype="float32")([image, mask, base])
-        model = keras.Model([z, code, base], [blended, mask], name=name)
+        model = keras.Model([z, code_in, base], [blended, mask], name=name)
     if cfg.decoder_face_hole:
         from exprgan_tf.data.regions import expression_regions  # renders faces: lazy
 
