@@ -319,22 +319,29 @@ class PiecewiseLinear(keras.layers.Layer):
         >>> x = np.array([[-1.0, 0.25, 0.6]], "float32")
         >>> np.asarray(layer(x)).astype(float).round(4).tolist()
         [[-1.0, 0.25, 0.6]]
-        >>> _ = layer.values.assign(np.square(layer.values))   # f(x) = x^2 at the knots
+        >>> _ = layer.values.assign(np.square(layer.values))   # f(x) = x^2 at the knots (gain 1)
         >>> np.asarray(layer(x)).astype(float).round(4).tolist()
         [[1.0, 0.125, 0.4]]
 
     Args:
         knots: int >= 2, the number of knots.
+        gain: float > 0. The weight holds the knot values divided by ``gain`` and the
+            layer multiplies them back, so an optimiser like Adam, which moves every
+            weight by about its learning rate per step, moves the knots ``gain`` times
+            as fast. The function computed is the same for any gain.
     """
 
-    def __init__(self, knots=9, **kwargs):
+    def __init__(self, knots=9, gain=1.0, **kwargs):
         super().__init__(**kwargs)
         if isinstance(knots, bool) or not isinstance(knots, int) or knots < 2:
             raise ValueError(f"knots must be an integer >= 2. Received: knots={knots!r}")
+        if isinstance(gain, bool) or not isinstance(gain, (int, float)) or not gain > 0:
+            raise ValueError(f"gain must be a number > 0. Received: gain={gain!r}")
         self.knots = knots
+        self.gain = float(gain)
 
     def build(self, input_shape):
-        grid = [-1.0 + 2.0 * j / (self.knots - 1) for j in range(self.knots)]
+        grid = [(-1.0 + 2.0 * j / (self.knots - 1)) / self.gain for j in range(self.knots)]
         self.values = self.add_weight(
             name="values", shape=(input_shape[-1], self.knots),
             initializer=keras.initializers.Constant([grid] * input_shape[-1]))
@@ -344,12 +351,12 @@ class PiecewiseLinear(keras.layers.Layer):
         t = (ops.clip(x, -1.0, 1.0) + 1.0) * (0.5 * (self.knots - 1))
         grid = ops.arange(self.knots, dtype=x.dtype)
         hats = ops.relu(1.0 - ops.abs(t[..., None] - grid))          # [N, D, knots]
-        return ops.sum(hats * ops.cast(self.values, x.dtype), axis=-1)
+        return ops.sum(hats * ops.cast(self.values, x.dtype), axis=-1) * self.gain
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
     def get_config(self):
         config = super().get_config()
-        config.update({"knots": self.knots})
+        config.update({"knots": self.knots, "gain": self.gain})
         return config

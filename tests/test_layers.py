@@ -1,8 +1,9 @@
 import numpy as np
+import keras
 import pytest
 import tensorflow as tf
 
-from exprgan_tf.layers import ConcatLabel, DilatedConv2D, MaskedBlend, PasteRegions
+from exprgan_tf.layers import ConcatLabel, DilatedConv2D, MaskedBlend, PasteRegions, PiecewiseLinear
 from helpers import check_layer
 
 
@@ -131,10 +132,11 @@ def _every_custom_layer():
          [normal(2, 4, 4, 3), rng.uniform(size=(2, 4, 4, 1)).astype("float32"),
           normal(2, 4, 4, 3)], (2, 4, 4, 3)),
         ("PasteRegions", PasteRegions(), [normal(2, 4, 5, 3), normal(2, 4, 5, 3)], (2, 4, 5, 3)),
+        ("PiecewiseLinear", PiecewiseLinear(5, gain=4.0), np.tanh(normal(2, 30)), (2, 30)),
     ]
 
 
-@pytest.mark.parametrize("index", range(9), ids=[c[0] for c in _every_custom_layer()])
+@pytest.mark.parametrize("index", range(10), ids=[c[0] for c in _every_custom_layer()])
 def test_custom_layer_shapes_config_and_keras_file(index, tmp_path):
     _, layer, inputs, shape = _every_custom_layer()[index]
     layer(inputs)
@@ -171,3 +173,43 @@ def test_paste_regions_draws_inside_the_map_and_keeps_the_face_outside():
     assert paste.trainable_weights == [] and len(paste.weights) == 1
     with pytest.raises(ValueError, match="PasteRegions needs a known height and width"):
         PasteRegions().build([(None, None, None, 3), (None, None, None, 3)])
+
+
+def test_piecewise_linear_starts_as_the_identity_and_interpolates_its_knot_values():
+    layer = PiecewiseLinear(9)
+    x = np.array([[-1.0, -0.3, 0.0, 0.25, 0.6, 1.0],
+                  [-2.0, 0.1, 0.5, 0.75, 0.9, 3.0]], "float32")
+    # starts as the identity on [-1, 1], clipped outside it
+    np.testing.assert_allclose(layer(x), np.clip(x, -1, 1), atol=1e-6)
+    grid = np.linspace(-1, 1, 9)
+    np.testing.assert_allclose(layer.values.numpy(), np.tile(grid, (6, 1)), atol=1e-7)
+    # values of a cubic at the knots: exact on the knots, the chord between them
+    layer.values.assign(np.tile(grid ** 3, (6, 1)).astype("float32"))
+    out = np.asarray(layer(x))
+    assert out[0, 3] == pytest.approx(0.25 ** 3) and out[1, 3] == pytest.approx(0.75 ** 3)
+    assert out[0, 4] == pytest.approx(0.125 + (0.6 - 0.5) / 0.25 * (0.75 ** 3 - 0.125))
+    assert out[1, 0] == pytest.approx(-1.0) and out[1, 5] == pytest.approx(1.0)
+    # each entry has knot values of its own; an input on a knot moves only that knot's
+    with tf.GradientTape() as tape:
+        y = tf.reduce_sum(layer(np.array([[0.0, 0.0, 0.25, 0.0, 0.0, 1.0]], "float32")))
+    grad = tape.gradient(y, layer.trainable_variables)[0].numpy()
+    expected = np.zeros((6, 9))
+    expected[[0, 1, 3, 4], 4] = 1.0
+    expected[2, 5] = 1.0
+    expected[5, 8] = 1.0
+    np.testing.assert_allclose(grad, expected, atol=1e-6)
+    # a gain stores the values divided by it: the same function, Adam moves it faster
+    fast = PiecewiseLinear(9, gain=10.0)
+    np.testing.assert_allclose(fast(x), np.clip(x, -1, 1), atol=1e-6)
+    np.testing.assert_allclose(fast.values.numpy(), np.tile(grid, (6, 1)) / 10, atol=1e-7)
+    for layer in (PiecewiseLinear(9), fast):
+        with tf.GradientTape() as tape:
+            y = tf.reduce_sum(layer(x))
+        keras.optimizers.Adam(1e-3).apply_gradients(zip(tape.gradient(y, layer.trainable_variables),
+                                 layer.trainable_variables))
+    assert np.asarray(fast(x))[0, 3] == pytest.approx(0.25 - 10 * 1e-3, abs=1e-6)
+    for bad in (1, 0, 2.5, True):
+        with pytest.raises(ValueError, match=f"knots must be an integer >= 2. Received: knots={bad!r}"):
+            PiecewiseLinear(bad)
+    with pytest.raises(ValueError, match="gain must be a number > 0. Received: gain=0"):
+        PiecewiseLinear(9, gain=0)

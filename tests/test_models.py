@@ -426,3 +426,37 @@ def test_decoder_hole_blur_shows_g_the_cell_means_of_the_face_inside_the_hole(tm
               "model.decoder_hole_blur=7"], "0 or a positive divisor of model.image_size=64")):
         with pytest.raises(ValueError, match=re.escape(expected)):
             get_preset("proposed-small").override(extra)
+
+
+def test_code_knots_decoder_starts_as_the_plain_one_and_its_knots_bend_the_code(tmp_path):
+    hole = ["model.decoder_sees_face=true", "model.decoder_face_hole=true"]
+    plain = build_decoder(get_preset("proposed-small").override(hole).model)
+    cfg = get_preset("proposed-small").override(hole + ["model.code_knots=9"]).model
+    dec = build_decoder(cfg)
+    assert dec.count_params() == plain.count_params() + 30 * 9   # a value per entry and knot
+    for layer in plain.layers:
+        dec.get_layer(layer.name).set_weights(layer.get_weights())
+    z, code = _inputs(cfg, "decoder")
+    base = np.random.default_rng(3).uniform(-1, 1, (2, 64, 64, 3)).astype("float32")
+    out = np.asarray(decode(dec, z, code, base))
+    np.testing.assert_allclose(out, decode(plain, z, code, base), atol=1e-5)
+    # a knot's values reach G's output: moving the knots at 0.75 (none of the inputs
+    # lies between 0.5 and 1) changes nothing, moving those at 0.25 does
+    knots = dec.get_layer("G_code_knots").values
+    code = np.where(np.abs(code) > 0.4, np.sign(code), 0.25).astype("float32")
+    before = np.asarray(decode(dec, z, code, base))
+    start = knots.numpy()
+    knots.assign(start + np.eye(9, dtype="float32")[7] * 0.5)
+    np.testing.assert_array_equal(decode(dec, z, code, base), before)
+    knots.assign(start + np.eye(9, dtype="float32")[5] * 0.5)
+    assert np.abs(np.asarray(decode(dec, z, code, base)) - before).mean() > 1e-4
+    dec.save(tmp_path / "knots.keras")
+    loaded = keras.saving.load_model(tmp_path / "knots.keras", safe_mode=True)
+    np.testing.assert_allclose(decode(loaded, z, code, base), decode(dec, z, code, base),
+                               atol=1e-6)
+    for bad in ("1", "-2"):
+        with pytest.raises(ValueError, match=re.escape(
+                "0 (G takes the code as it is) or an integer >= 2")):
+            get_preset("proposed-small").override([f"model.code_knots={bad}"])
+    with pytest.raises(ValueError, match="code_knot_gain.*a number > 0"):
+        get_preset("proposed-small").override(["model.code_knots=9", "model.code_knot_gain=0"])

@@ -98,7 +98,7 @@ def build_decoder(cfg: ModelConfig, name: str = "decoder") -> keras.Model:
 
     code_in = code
     if cfg.code_knots:  # (not the original) every layer reads the code through knots
-        code = PiecewiseLinear(cfg.code_knots, name="G_code_knots")(code)
+        code = PiecewiseLinear(cfg.code_knots, cfg.code_knot_gain, name="G_code_knots")(code)
     x = ConcatLabel(duplicate=cfg.label_tile, name="G_concat_z")([z, code])
     x = dense(x, start * start * cfg.decoder_start_filters, name="G_fc")
     x = keras.layers.Reshape((start, start, cfg.decoder_start_filters), name="G_reshape")(x)
