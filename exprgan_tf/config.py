@@ -80,6 +80,8 @@ IDENTITY_NETWORKS = ("none", "vgg_face", "dlib_resnet")
 DIMG_NORMALIZATIONS = ("batch", "spectral")
 # What the decoder's last layer gives (ModelConfig.decoder_output).
 DECODER_OUTPUTS = ("image", "blend", "residual")
+CODE_AT = ("layers", "output")
+"""Where G reads the expression code (see :class:`ModelConfig`, ``code_at``)."""
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 TRAINING_CODES = ("sampled", "intensity")
 """What ``training.codes`` may be (see :class:`TrainingConfig`)."""
@@ -192,6 +194,13 @@ class ModelConfig:
         code_knot_gain: with ``code_knots``: the layer's ``gain`` (> 0): its knot values
             move this many times as fast under Adam as a weight stored as it is (at
             gain 1 they move about 0.1 in a 1000-step stage at learning rate 1e-4).
+        code_at: ``"layers"`` (the original): c is concatenated to z and to every
+            layer's feature maps. ``"output"`` (not in the original): G's layers see
+            z (and the face) only, and c mixes ``1 + code_dim`` maps of G's last conv
+            (:class:`exprgan_tf.layers.CodeMix`) before the tanh, so G draws
+            ``tanh(A + s * D)`` at intensity ``s``: every pixel moves monotonically
+            from the zero code's face ``A`` as ``s`` grows. Only with
+            ``decoder_output="image"`` and no ``code_knots``.
         edit_regions: ``0`` (the original): an edit is G's whole face. A percentile in
             (50, 100] (not in the original): the editor pastes G's face into the input
             (rescaled, not sharpened) through the map of where the built-in faces
@@ -237,6 +246,7 @@ class ModelConfig:
     decoder_hole_blur: int = 0
     code_knots: int = 0
     code_knot_gain: float = 1.0
+    code_at: str = "layers"
     edit_regions: float = 0.0
     label_tile: int = 8
     dz_units: tuple = (64, 32, 16)
@@ -292,6 +302,12 @@ class ModelConfig:
                   "0 (G takes the code as it is) or an integer >= 2")
         if not _is_finite_number(self.code_knot_gain) or not self.code_knot_gain > 0:
             _fail(f"{prefix}.code_knot_gain", self.code_knot_gain, "a number > 0")
+        if self.code_at not in CODE_AT:
+            _fail(f"{prefix}.code_at", self.code_at, f"one of {list(CODE_AT)}")
+        if self.code_at == "output" and (self.decoder_output != "image" or knots):
+            _fail(f"{prefix}.code_at", self.code_at,
+                  "'layers' unless model.decoder_output='image' and model.code_knots=0 "
+                  "(the output must stay linear in the code before its tanh)")
         if self.encoder not in ENCODER_VARIANTS:
             _fail(f"{prefix}.encoder", self.encoder, f"one of {list(ENCODER_VARIANTS)}")
         for name in ("encoder_filters", "encoder_dilations", "decoder_filters", "dz_units",

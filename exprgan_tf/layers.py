@@ -302,6 +302,53 @@ class BlankRegions(PasteRegions):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class CodeMix(keras.layers.Layer):
+    """Maps mixed by a code: ``[maps [N, H, W, (1 + D) * C], code [N, D]]`` ->
+    ``maps_0 + sum_d code_d * maps_(d+1)``, ``[N, H, W, C]``, where ``maps_k`` is the
+    ``k``-th group of ``C`` channels. The result is linear in the code: half a code
+    moves every value half as far from ``maps_0``.
+
+    The decoder of ``model.code_at="output"`` (not in the original) reads the
+    expression code only here, at its output, so G's response to an intensity ``s``
+    is ``tanh(A + s * D)``: every pixel moves monotonically from the zero code's face
+    ``A`` towards the expression's.
+
+    Example:
+        >>> import numpy as np
+        >>> maps = np.arange(6, dtype="float32").reshape(1, 1, 1, 6)  # C = 2, D = 2
+        >>> code = np.array([[0.5, -1.0]], "float32")
+        >>> np.asarray(CodeMix(channels=2)([maps, code])).ravel().tolist()
+        [-3.0, -2.5]
+    """
+
+    def __init__(self, channels, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
+            raise ValueError(f"channels must be an integer >= 1. Received: channels={channels!r}")
+        self.channels = channels
+
+    def call(self, inputs):
+        maps, code = inputs
+        code = ops.cast(code, maps.dtype)
+        groups = code.shape[-1] + 1
+        if maps.shape[-1] != groups * self.channels:
+            raise ValueError(f"CodeMix needs (1 + code size) * channels = {groups} * "
+                             f"{self.channels} map channels. Received: {maps.shape[-1]}")
+        shape = ops.shape(maps)
+        maps = ops.reshape(maps, (shape[0], shape[1], shape[2], groups, self.channels))
+        weights = ops.concatenate([ops.ones_like(code[:, :1]), code], axis=-1)
+        return ops.einsum("nhwkc,nk->nhwc", maps, weights)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0][:-1]) + (self.channels,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"channels": self.channels})
+        return config
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class PiecewiseLinear(keras.layers.Layer):
     """A learned piecewise-linear function of each entry of a vector: ``knots`` points
     evenly spaced on [-1, 1], a trainable value per entry and knot (``values``,

@@ -22,6 +22,9 @@ cells instead (a :class:`~exprgan_tf.layers.PasteRegions` of that blur).
 ``code_knots=K`` (not the original) passes c through a learned piecewise-linear
 function of each entry (:class:`~exprgan_tf.layers.PiecewiseLinear`, K knots, starting
 as the identity) before any layer reads it.
+``code_at="output"`` (not the original) gives c to no layer: the last conv draws
+``1 + code_dim`` images' worth of channels from z and the face, and c mixes them
+(:class:`~exprgan_tf.layers.CodeMix`) before the tanh.
 
 Example:
     >>> from exprgan_tf.config import get_preset
@@ -37,8 +40,8 @@ import keras
 import tensorflow as tf
 
 from exprgan_tf.config import ModelConfig
-from exprgan_tf.layers import (BlankRegions, ConcatLabel, MaskedBlend, PasteRegions,
-                               PiecewiseLinear)
+from exprgan_tf.layers import (BlankRegions, CodeMix, ConcatLabel, MaskedBlend,
+                               PasteRegions, PiecewiseLinear)
 from exprgan_tf.models._blocks import decoder_conv_init, dense, synchronized_batch_norm
 
 # decoder_face_hole: G does not see the face where the paste map is at least this (36%
@@ -99,20 +102,30 @@ def build_decoder(cfg: ModelConfig, name: str = "decoder") -> keras.Model:
     code_in = code
     if cfg.code_knots:  # (not the original) every layer reads the code through knots
         code = PiecewiseLinear(cfg.code_knots, cfg.code_knot_gain, name="G_code_knots")(code)
-    x = ConcatLabel(duplicate=cfg.label_tile, name="G_concat_z")([z, code])
+    in_layers = cfg.code_at == "layers"
+
+    def with_code(x, name, **kwargs):
+        # every layer reads c, as the original; with code_at="output" none does
+        return ConcatLabel(name=name, **kwargs)([x, code]) if in_layers else x
+
+    x = with_code(z, "G_concat_z", duplicate=cfg.label_tile)
     x = dense(x, start * start * cfg.decoder_start_filters, name="G_fc")
     x = keras.layers.Reshape((start, start, cfg.decoder_start_filters), name="G_reshape")(x)
     x = keras.layers.ReLU(name="G_fc_relu")(x)
-    x = ConcatLabel(name="G_concat_fc")([with_face(x, "fc"), code])
+    x = with_code(with_face(x, "fc"), "G_concat_fc")
     for i, filters in enumerate(cfg.decoder_filters):
         x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"G_up{i}")(x)
         x = _conv(x, filters, cfg, f"G_conv{i}", cfg.decoder_batch_norm)
         x = keras.layers.ReLU(name=f"G_relu{i}")(x)
-        x = ConcatLabel(name=f"G_concat{i}")([with_face(x, str(i)), code])
+        x = with_code(with_face(x, str(i)), f"G_concat{i}")
     x = _conv(x, cfg.decoder_final_filters, cfg, "G_conv_final", cfg.decoder_batch_norm)
     x = keras.layers.ReLU(name="G_relu_final")(x)
-    features = ConcatLabel(name="G_concat_final")([with_face(x, "final"), code])
-    x = _conv(features, cfg.channels, cfg, "G_conv_out")
+    features = with_code(with_face(x, "final"), "G_concat_final")
+    if in_layers:
+        x = _conv(features, cfg.channels, cfg, "G_conv_out")
+    else:  # code_at="output": c mixes 1 + code_dim drawings, linear in c before the tanh
+        x = _conv(features, cfg.channels * (1 + cfg.code_dim), cfg, "G_conv_out")
+        x = CodeMix(cfg.channels, name="G_code_mix")([x, code])
     image = keras.layers.Activation("tanh", name="G_tanh", dtype="float32")(x)
     if cfg.decoder_output == "image":
         model = keras.Model([z, code_in] if base is None else [z, code_in, base], image, name=name)
