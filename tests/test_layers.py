@@ -1,9 +1,12 @@
+import re
+
 import numpy as np
 import keras
 import pytest
 import tensorflow as tf
 
-from exprgan_tf.layers import ConcatLabel, DilatedConv2D, MaskedBlend, PasteRegions, PiecewiseLinear
+from exprgan_tf.layers import (CodeMix, ConcatLabel, DilatedConv2D, MaskedBlend, PasteRegions,
+                               PiecewiseLinear)
 from helpers import check_layer
 
 
@@ -133,10 +136,11 @@ def _every_custom_layer():
           normal(2, 4, 4, 3)], (2, 4, 4, 3)),
         ("PasteRegions", PasteRegions(), [normal(2, 4, 5, 3), normal(2, 4, 5, 3)], (2, 4, 5, 3)),
         ("PiecewiseLinear", PiecewiseLinear(5, gain=4.0), np.tanh(normal(2, 30)), (2, 30)),
+        ("CodeMix", CodeMix(3), [normal(2, 4, 4, 12), np.tanh(normal(2, 3))], (2, 4, 4, 3)),
     ]
 
 
-@pytest.mark.parametrize("index", range(10), ids=[c[0] for c in _every_custom_layer()])
+@pytest.mark.parametrize("index", range(11), ids=[c[0] for c in _every_custom_layer()])
 def test_custom_layer_shapes_config_and_keras_file(index, tmp_path):
     _, layer, inputs, shape = _every_custom_layer()[index]
     layer(inputs)
@@ -173,6 +177,27 @@ def test_paste_regions_draws_inside_the_map_and_keeps_the_face_outside():
     assert paste.trainable_weights == [] and len(paste.weights) == 1
     with pytest.raises(ValueError, match="PasteRegions needs a known height and width"):
         PasteRegions().build([(None, None, None, 3), (None, None, None, 3)])
+
+
+def test_code_mix_adds_each_group_of_maps_times_its_code_entry():
+    rng = np.random.default_rng(0)
+    maps = rng.normal(size=(2, 3, 4, 4 * 2)).astype("float32")      # C = 2, code size 3
+    code = np.array([[1.0, 0.0, -0.5], [0.25, 2.0, 0.0]], "float32")
+    out = np.asarray(CodeMix(2)([maps, code]))
+    g = maps.reshape(2, 3, 4, 4, 2)
+    want = g[:, :, :, 0] + np.einsum("nhwkc,nk->nhwc", g[:, :, :, 1:], code)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out[1], g[1, :, :, 0] + 0.25 * g[1, :, :, 1] + 2 * g[1, :, :, 2],
+                               rtol=1e-5, atol=1e-6)
+    # linear in the code: half a code is half way from the zero code's maps
+    half = np.asarray(CodeMix(2)([maps, code / 2]))
+    np.testing.assert_allclose(half, (out + g[:, :, :, 0]) / 2, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=re.escape("(1 + code size) * channels = 4 * 3 map "
+                                                   "channels. Received: 8")):
+        CodeMix(3)([maps, code])
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="channels must be an integer >= 1"):
+            CodeMix(bad)
 
 
 def test_piecewise_linear_starts_as_the_identity_and_interpolates_its_knot_values():

@@ -29,6 +29,7 @@ import pytest
 
 import keras
 from exprgan_tf.config import get_preset
+from exprgan_tf.controller import intensity_code
 from exprgan_tf.models import (build_decoder, build_encoder, build_image_discriminator,
                                build_latent_discriminator, build_networks, decode)
 
@@ -460,3 +461,41 @@ def test_code_knots_decoder_starts_as_the_plain_one_and_its_knots_bend_the_code(
             get_preset("proposed-small").override([f"model.code_knots={bad}"])
     with pytest.raises(ValueError, match="code_knot_gain.*a number > 0"):
         get_preset("proposed-small").override(["model.code_knots=9", "model.code_knot_gain=0"])
+
+
+def test_code_at_output_decoder_is_linear_in_the_code_before_its_tanh(tmp_path):
+    hole = ["model.decoder_sees_face=true", "model.decoder_face_hole=true"]
+    plain = build_decoder(get_preset("proposed-small").override(hole).model)
+    cfg = get_preset("proposed-small").override(hole + ["model.code_at=output"]).model
+    dec = build_decoder(cfg)
+    # no layer but the last reads c: the 290-wide start and the 30 code channels of every
+    # later layer are gone, and the last conv draws 31 images' worth of channels
+    final_in = 16 + 3
+    assert dec.count_params() == (
+        plain.count_params() - 30 * 8 * 2 * 2 * 512                            # G_fc
+        - 9 * 30 * (256 + 128 + 64 + 32 + 16 + 16 + 3)                        # 30 code inputs
+        + 9 * final_in * 3 * 30)                                               # 30 more maps
+    assert "G_code_mix" in [layer.name for layer in dec.layers]
+    z, _ = _inputs(cfg, "decoder")
+    base = np.random.default_rng(3).uniform(-1, 1, (2, 64, 64, 3)).astype("float32")
+    for layer in dec.layers:   # weights large enough for a visible response to the code
+        layer.set_weights([w * 4 for w in layer.get_weights()])
+
+    def pre_tanh(s):
+        out = np.asarray(decode(dec, z, intensity_code([3, 5], s), base), np.float64)
+        return np.arctanh(np.clip(out, -1 + 1e-6, 1 - 1e-6))
+
+    zero, half, full = pre_tanh(0.0), pre_tanh(0.5), pre_tanh(1.0)
+    assert np.abs(full - zero).mean() > 1e-2
+    inside = (np.abs(zero) < 3) & (np.abs(full) < 3)     # tanh not saturated
+    np.testing.assert_allclose(half[inside], ((zero + full) / 2)[inside], atol=2e-3)
+    dec.save(tmp_path / "code_at.keras")
+    loaded = keras.saving.load_model(tmp_path / "code_at.keras", safe_mode=True)
+    code = intensity_code([3, 5], 0.7)
+    np.testing.assert_allclose(decode(loaded, z, code, base), decode(dec, z, code, base),
+                               atol=1e-6)
+    with pytest.raises(ValueError, match=re.escape("one of ['layers', 'output']")):
+        get_preset("proposed-small").override(["model.code_at=start"])
+    for other in ("model.decoder_output=blend", "model.code_knots=9"):
+        with pytest.raises(ValueError, match="code_at.*'layers' unless"):
+            get_preset("proposed-small").override(hole + ["model.code_at=output", other])
