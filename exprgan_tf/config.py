@@ -99,8 +99,13 @@ def _check_positive_ints(path, values, allow_empty=False):
     if not allow_empty and len(values) == 0:
         _fail(path, values, "a non-empty list of positive integers")
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+        if not _is_int(v) or v <= 0:
             _fail(path, values, "a list of positive integers")
+
+
+def _is_int(value) -> bool:
+    """An integer that is not a bool (``True`` is an ``int`` to Python, not to a config)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_finite_number(value) -> bool:
@@ -289,15 +294,14 @@ class ModelConfig:
                   "false unless model.decoder_sees_face=true and model.edit_regions > 0 "
                   "(the hole is that map's regions in the face G sees)")
         blur = self.decoder_hole_blur
-        if (isinstance(blur, bool) or not isinstance(blur, int) or blur < 0
-                or (blur and self.image_size % blur)):
+        if not _is_int(blur) or blur < 0 or (blur and self.image_size % blur):
             _fail(f"{prefix}.decoder_hole_blur", blur,
                   f"0 or a positive divisor of model.image_size={self.image_size}")
         if blur and not self.decoder_face_hole:
             _fail(f"{prefix}.decoder_hole_blur", blur,
                   "0 unless model.decoder_face_hole=true (it fills that hole)")
         knots = self.code_knots
-        if isinstance(knots, bool) or not isinstance(knots, int) or knots < 0 or knots == 1:
+        if not _is_int(knots) or knots < 0 or knots == 1:
             _fail(f"{prefix}.code_knots", knots,
                   "0 (G takes the code as it is) or an integer >= 2")
         if not _is_finite_number(self.code_knot_gain) or not self.code_knot_gain > 0:
@@ -403,8 +407,7 @@ class IdentityConfig:
         if self.layers and self.layer_weights and len(self.layers) != len(self.layer_weights):
             _fail(f"{prefix}.layer_weights", self.layer_weights,
                   f"one weight per layer in identity.layers ({len(self.layers)})")
-        if (isinstance(self.images_per_step, bool) or not isinstance(self.images_per_step, int)
-                or self.images_per_step < 0):
+        if not _is_int(self.images_per_step) or self.images_per_step < 0:
             _fail(f"{prefix}.images_per_step", self.images_per_step, "an integer >= 0")
 
 
@@ -497,7 +500,7 @@ class StageConfig:
         _check_positive(f"{prefix}.epochs", self.epochs)
         _check_positive(f"{prefix}.batch_size", self.batch_size)
         decay = self.lr_decay_epochs
-        if isinstance(decay, bool) or not isinstance(decay, int) or decay < 0:
+        if not _is_int(decay) or decay < 0:
             _fail(f"{prefix}.lr_decay_epochs", decay,
                   "an integer >= 0 (0: a constant learning rate)")
         self.losses.validate(f"{prefix}.losses")
@@ -742,8 +745,7 @@ class TrainingConfig:
             _fail(f"{prefix}.clean_targets", self.clean_targets, "true or false")
         if not isinstance(self.paste_regions, bool):
             _fail(f"{prefix}.paste_regions", self.paste_regions, "true or false")
-        if isinstance(self.frames, bool) or not isinstance(self.frames, int) \
-                or self.frames < 1:
+        if not _is_int(self.frames) or self.frames < 1:
             _fail(f"{prefix}.frames", self.frames, "a positive integer (3: the peak frames)")
         _check_unit_interval(f"{prefix}.dimg_min_intensity", self.dimg_min_intensity)
         if self.dimg_min_intensity > 0 and self.codes != "intensity":
@@ -940,7 +942,7 @@ def _coerce(hint, value, path):
             _fail(path, value, "true or false")
         return value
     if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
+        if not _is_int(value):
             _fail(path, value, "an integer")
         return value
     if hint is float:
