@@ -50,6 +50,12 @@ def _every_nth_pixel(x, n):
     return ops.reshape(x, (-1, h // n, w // n, c))
 
 
+def _check_int(name, value, least):
+    """A layer argument that must be an integer (not a bool) of at least ``least``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(f"{name} must be an integer >= {least}. Received: {name}={value!r}")
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class DilatedConv2D(keras.layers.Layer):
     """2-D convolution with a stride and a dilation rate at the same time.
@@ -181,8 +187,7 @@ class ConcatLabel(keras.layers.Layer):
 
     def __init__(self, duplicate=1, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(duplicate, bool) or not isinstance(duplicate, int) or duplicate < 1:
-            raise ValueError(f"duplicate must be an integer >= 1. Received: duplicate={duplicate!r}")
+        _check_int("duplicate", duplicate, 1)
         self.duplicate = duplicate
 
     def call(self, inputs):
@@ -323,8 +328,7 @@ class CodeMix(keras.layers.Layer):
 
     def __init__(self, channels, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-            raise ValueError(f"channels must be an integer >= 1. Received: channels={channels!r}")
+        _check_int("channels", channels, 1)
         self.channels = channels
 
     def call(self, inputs):
@@ -380,8 +384,7 @@ class PiecewiseLinear(keras.layers.Layer):
 
     def __init__(self, knots=9, gain=1.0, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(knots, bool) or not isinstance(knots, int) or knots < 2:
-            raise ValueError(f"knots must be an integer >= 2. Received: knots={knots!r}")
+        _check_int("knots", knots, 2)
         if isinstance(gain, bool) or not isinstance(gain, (int, float)) or not gain > 0:
             raise ValueError(f"gain must be a number > 0. Received: gain={gain!r}")
         self.knots = knots

@@ -140,7 +140,8 @@ def _every_custom_layer():
     ]
 
 
-@pytest.mark.parametrize("index", range(11), ids=[c[0] for c in _every_custom_layer()])
+@pytest.mark.parametrize("index", range(len(_every_custom_layer())),
+                         ids=[c[0] for c in _every_custom_layer()])
 def test_custom_layer_shapes_config_and_keras_file(index, tmp_path):
     _, layer, inputs, shape = _every_custom_layer()[index]
     layer(inputs)
