@@ -77,6 +77,12 @@ def by_class(req, t_hat):
                                       for r in np.unique(req)}}
 
 
+def rho(value) -> str:
+    """A Spearman correlation for the tables: three decimals, or ``"undefined"`` when the
+    estimate is constant (a model that returns its input reads 0 at every s)."""
+    return "undefined" if value is None else f"{value:.3f}"
+
+
 def class_table(by_class_result, levels):
     """Markdown lines: per expression, the model's and a perfect editor's Spearman and the
     model's mean estimate at each requested s."""
@@ -84,7 +90,7 @@ def class_table(by_class_result, levels):
              + " / ".join(f"{r:g}" for r in levels) + ", model |", "|---|---|---|---|"]
     for name, d in by_class_result.items():
         m = d["model"]
-        lines.append(f"| {name} | {m['spearman']:.3f} | {d['perfect']['spearman']:.3f} | "
+        lines.append(f"| {name} | {rho(m['spearman'])} | {rho(d['perfect']['spearman'])} | "
                      + " / ".join(f"{v:.2f}" for v in m["mean_t_hat_by_request"].values())
                      + " |")
     return lines
@@ -146,8 +152,8 @@ def main(argv=None) -> int:
             if args.trained_weights else []),
           f"- {len(req)} edits: 8 held-out subjects' clean neutral faces x 6 expressions x "
           f"s = {', '.join(f'{r:g}' for r in levels)}", "",
-          f"Spearman(requested, estimated): model {result['model_scores']['spearman']:.3f}, "
-          f"perfect editor {result['perfect_editor']['spearman']:.3f}. Mean L1 (0-255) of "
+          f"Spearman(requested, estimated): model {rho(result['model_scores']['spearman'])}, "
+          f"perfect editor {rho(result['perfect_editor']['spearman'])}. Mean L1 (0-255) of "
           f"an edit to its nearest ladder face {result['l1_to_nearest_ladder_face']:.2f}, "
           f"to the ladder face at the requested s {result['l1_to_ladder_face_at_s']:.2f}; "
           f"between a ladder's two ends (t = 0 and 1) {result['l1_ladder_ends']:.2f}.", "",
@@ -156,8 +162,8 @@ def main(argv=None) -> int:
     md += ["", "Read for strength (`scores.TOLERANT_READING`: edit and ladder blurred by "
            f"{tol['reading']['blur']:g} px, the best shift within "
            f"{tol['reading']['max_shift']} px; `benchmarks/results/intensity_reading.md`): "
-           f"Spearman model {tol['model_scores']['spearman']:.3f}, perfect editor "
-           f"{tol['perfect_editor']['spearman']:.3f}.", "",
+           f"Spearman model {rho(tol['model_scores']['spearman'])}, perfect editor "
+           f"{rho(tol['perfect_editor']['spearman'])}.", "",
            *class_table(tol["by_class"], levels)]
     md += ["", f"![sweep]({os.path.basename(args.out)}.png)", "",
            "Picture: two subjects, one row per expression (EXPRESSIONS order); left the "

@@ -66,3 +66,13 @@ def test_trained_weights_are_refused_for_a_compact_editor(capsys):
         sweep.main(["--checkpoint", "missing.npz", "--trained-weights", "--out", "unused"])
     assert e.value.code == 2
     assert "--trained-weights needs --run-dir" in capsys.readouterr().err
+
+
+def test_a_constant_estimate_is_written_as_undefined_not_a_crash():
+    """A model that returns its input reads 0 at every s, so its Spearman is None; the
+    tables say so (the markdown writer used to raise on it after the edits were made)."""
+    copy = sweep.by_class(np.array([0.0, 0.5, 1.0]), np.zeros(3))
+    perfect = sweep.by_class(np.array([0.0, 0.5, 1.0]), np.array([0.0, 0.5, 1.0]))
+    lines = sweep.class_table({"anger": {"model": copy, "perfect": perfect}}, [0.0, 0.5, 1.0])
+    assert lines[2] == "| anger | undefined | 1.000 | 0.00 / 0.00 / 0.00 |"
+    assert sweep.rho(0.12345) == "0.123"
