@@ -206,6 +206,13 @@ class ModelConfig:
             ``tanh(A + s * D)`` at intensity ``s``: every pixel moves monotonically
             from the zero code's face ``A`` as ``s`` grows. Only with
             ``decoder_output="image"`` and no ``code_knots``.
+        rest_sees_face: with ``code_at="output"`` and ``decoder_face_hole`` (not in the
+            original): the zero code's map ``A`` gets two 3x3 convs of its own that read
+            G's last features and the whole face, hole included, while the code's maps
+            ``D`` still see the face only around the hole. The face's resting features
+            (eyes, glasses) can reach every edit through ``A``; the expression still
+            has to be drawn through ``D``. ``False`` (the default): ``A`` and ``D`` come
+            from one conv over the same features.
         edit_regions: ``0`` (the original): an edit is G's whole face. A percentile in
             (50, 100] (not in the original): the editor pastes G's face into the input
             (rescaled, not sharpened) through the map of where the built-in faces
@@ -252,6 +259,7 @@ class ModelConfig:
     code_knots: int = 0
     code_knot_gain: float = 1.0
     code_at: str = "layers"
+    rest_sees_face: bool = False
     edit_regions: float = 0.0
     label_tile: int = 8
     dz_units: tuple = (64, 32, 16)
@@ -312,6 +320,12 @@ class ModelConfig:
             _fail(f"{prefix}.code_at", self.code_at,
                   "'layers' unless model.decoder_output='image' and model.code_knots=0 "
                   "(the output must stay linear in the code before its tanh)")
+        if not isinstance(self.rest_sees_face, bool):
+            _fail(f"{prefix}.rest_sees_face", self.rest_sees_face, "true or false")
+        if self.rest_sees_face and not (self.code_at == "output" and self.decoder_face_hole):
+            _fail(f"{prefix}.rest_sees_face", self.rest_sees_face,
+                  "false unless model.code_at='output' and model.decoder_face_hole=true "
+                  "(it gives the zero code's map the face the hole hides)")
         if self.encoder not in ENCODER_VARIANTS:
             _fail(f"{prefix}.encoder", self.encoder, f"one of {list(ENCODER_VARIANTS)}")
         for name in ("encoder_filters", "encoder_dilations", "decoder_filters", "dz_units",

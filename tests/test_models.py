@@ -499,3 +499,42 @@ def test_code_at_output_decoder_is_linear_in_the_code_before_its_tanh(tmp_path):
     for other in ("model.decoder_output=blend", "model.code_knots=9"):
         with pytest.raises(ValueError, match="code_at.*'layers' unless"):
             get_preset("proposed-small").override(hole + ["model.code_at=output", other])
+
+
+def test_rest_sees_face_gives_only_the_zero_codes_map_the_face_in_the_hole(tmp_path):
+    hole = ["model.decoder_sees_face=true", "model.decoder_face_hole=true",
+            "model.code_at=output"]
+    plain = build_decoder(get_preset("proposed-small").override(hole).model)
+    cfg = get_preset("proposed-small").override(hole + ["model.rest_sees_face=true"]).model
+    dec = build_decoder(cfg)
+    # A's own convs: 3x3 from the last features (16 + 3 face) and the whole face to 16,
+    # then 3x3 to 3; D's conv keeps its 30 maps, A's 3 move off it
+    final_in = 16 + 3
+    assert dec.count_params() == (plain.count_params() - 9 * final_in * 3
+                                  + 9 * (final_in + 3) * 16 + 9 * 16 * 3)
+    mixed = keras.Model(dec.inputs, dec.get_layer("G_code_mix").output)  # before the tanh
+    hole_map = dec.get_layer("G_face_hole").regions.numpy()[..., 0] > 0.5
+    z, _ = _inputs(cfg, "decoder")
+    base = np.random.default_rng(4).uniform(-0.5, 0.5, (2, 64, 64, 3)).astype("float32")
+    brighter = base.copy()
+    brighter[:, hole_map] += 0.4
+
+    def pre_tanh(face, s):
+        code = np.asarray(intensity_code([3, 5], s), "float32")
+        return np.asarray(mixed([z, code, face]), np.float64)
+
+    # the zero code's face changes with the face inside the hole...
+    assert np.abs(pre_tanh(brighter, 0.0) - pre_tanh(base, 0.0)).mean() > 1e-3
+    # ...but what the code adds, D = f(1) - f(0), does not (up to float rounding)
+    d_base = pre_tanh(base, 1.0) - pre_tanh(base, 0.0)
+    d_brighter = pre_tanh(brighter, 1.0) - pre_tanh(brighter, 0.0)
+    np.testing.assert_allclose(d_brighter, d_base, atol=1e-5)
+    assert np.abs(d_base).mean() > 1e-3
+    dec.save(tmp_path / "rest.keras")
+    loaded = keras.saving.load_model(tmp_path / "rest.keras", safe_mode=True)
+    code = intensity_code([3, 5], 0.7)
+    np.testing.assert_allclose(decode(loaded, z, code, base), decode(dec, z, code, base),
+                               atol=1e-6)
+    with pytest.raises(ValueError, match=re.escape(
+            "rest_sees_face=True: expected false unless model.code_at='output'")):
+        get_preset("proposed-small").override(hole[:2] + ["model.rest_sees_face=true"])

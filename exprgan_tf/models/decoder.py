@@ -24,7 +24,9 @@ function of each entry (:class:`~exprgan_tf.layers.PiecewiseLinear`, K knots, st
 as the identity) before any layer reads it.
 ``code_at="output"`` (not the original) gives c to no layer: the last conv draws
 ``1 + code_dim`` images' worth of channels from z and the face, and c mixes them
-(:class:`~exprgan_tf.layers.CodeMix`) before the tanh.
+(:class:`~exprgan_tf.layers.CodeMix`) before the tanh. ``rest_sees_face=True`` (not
+the original; with that and the hole) draws the zero code's map from two convs of its
+own that read the last features and the whole face, hole included.
 
 Example:
     >>> from exprgan_tf.config import get_preset
@@ -123,6 +125,14 @@ def build_decoder(cfg: ModelConfig, name: str = "decoder") -> keras.Model:
     features = with_code(with_face(x, "final"), "G_concat_final")
     if in_layers:
         x = _conv(features, cfg.channels, cfg, "G_conv_out")
+    elif cfg.rest_sees_face:  # the zero code's map A also reads the face in the hole
+        rest = keras.layers.Concatenate(name="G_rest_face")([features, base])
+        rest = _conv(rest, cfg.decoder_final_filters, cfg, "G_conv_rest_hidden")
+        rest = _conv(keras.layers.ReLU(name="G_relu_rest")(rest), cfg.channels, cfg,
+                     "G_conv_rest")
+        x = _conv(features, cfg.channels * cfg.code_dim, cfg, "G_conv_out")
+        x = keras.layers.Concatenate(name="G_rest_and_code_maps")([rest, x])
+        x = CodeMix(cfg.channels, name="G_code_mix")([x, code])
     else:  # code_at="output": c mixes 1 + code_dim drawings, linear in c before the tanh
         x = _conv(features, cfg.channels * (1 + cfg.code_dim), cfg, "G_conv_out")
         x = CodeMix(cfg.channels, name="G_code_mix")([x, code])
