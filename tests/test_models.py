@@ -506,6 +506,7 @@ def test_rest_sees_face_gives_only_the_zero_codes_map_the_face_in_the_hole(tmp_p
             "model.code_at=output"]
     plain = build_decoder(get_preset("proposed-small").override(hole).model)
     cfg = get_preset("proposed-small").override(hole + ["model.rest_sees_face=true"]).model
+    keras.utils.set_random_seed(7)
     dec = build_decoder(cfg)
     # A's own convs: 3x3 from the last features (16 + 3 face) and the whole face to 16,
     # then 3x3 to 3; D's conv keeps its 30 maps, A's 3 move off it
@@ -523,8 +524,9 @@ def test_rest_sees_face_gives_only_the_zero_codes_map_the_face_in_the_hole(tmp_p
         code = np.asarray(intensity_code([3, 5], s), "float32")
         return np.asarray(mixed([z, code, face]), np.float64)
 
-    # the zero code's face changes with the face inside the hole...
-    assert np.abs(pre_tanh(brighter, 0.0) - pre_tanh(base, 0.0)).mean() > 1e-3
+    # the zero code's face changes with the face inside the hole (by 0.002-0.005 on
+    # average there at Keras's initial weights, over six draws)...
+    assert np.abs(pre_tanh(brighter, 0.0) - pre_tanh(base, 0.0))[:, hole_map].mean() > 5e-4
     # ...but what the code adds, D = f(1) - f(0), does not (up to float rounding)
     d_base = pre_tanh(base, 1.0) - pre_tanh(base, 0.0)
     d_brighter = pre_tanh(brighter, 1.0) - pre_tanh(brighter, 0.0)
