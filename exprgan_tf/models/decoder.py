@@ -125,16 +125,16 @@ def build_decoder(cfg: ModelConfig, name: str = "decoder") -> keras.Model:
     features = with_code(with_face(x, "final"), "G_concat_final")
     if in_layers:
         x = _conv(features, cfg.channels, cfg, "G_conv_out")
-    elif cfg.rest_sees_face:  # the zero code's map A also reads the face in the hole
-        rest = keras.layers.Concatenate(name="G_rest_face")([features, base])
-        rest = _conv(rest, cfg.decoder_final_filters, cfg, "G_conv_rest_hidden")
-        rest = _conv(keras.layers.ReLU(name="G_relu_rest")(rest), cfg.channels, cfg,
-                     "G_conv_rest")
-        x = _conv(features, cfg.channels * cfg.code_dim, cfg, "G_conv_out")
-        x = keras.layers.Concatenate(name="G_rest_and_code_maps")([rest, x])
-        x = CodeMix(cfg.channels, name="G_code_mix")([x, code])
     else:  # code_at="output": c mixes 1 + code_dim drawings, linear in c before the tanh
-        x = _conv(features, cfg.channels * (1 + cfg.code_dim), cfg, "G_conv_out")
+        if cfg.rest_sees_face:  # the zero code's map A also reads the face in the hole
+            rest = keras.layers.Concatenate(name="G_rest_face")([features, base])
+            rest = _conv(rest, cfg.decoder_final_filters, cfg, "G_conv_rest_hidden")
+            rest = _conv(keras.layers.ReLU(name="G_relu_rest")(rest), cfg.channels, cfg,
+                         "G_conv_rest")
+            x = _conv(features, cfg.channels * cfg.code_dim, cfg, "G_conv_out")
+            x = keras.layers.Concatenate(name="G_rest_and_code_maps")([rest, x])
+        else:
+            x = _conv(features, cfg.channels * (1 + cfg.code_dim), cfg, "G_conv_out")
         x = CodeMix(cfg.channels, name="G_code_mix")([x, code])
     image = keras.layers.Activation("tanh", name="G_tanh", dtype="float32")(x)
     if cfg.decoder_output == "image":
