@@ -8,7 +8,10 @@ subject's true renders at t = 0, 0.1, ..., 1
 (:func:`exprgan_tf.evaluation.scores.estimate_intensity`). This script feeds that test
 faces whose answer is known - the true renders, and the true renders with a fault that
 leaves the expression's strength alone (noise, a pixel of shift, a slight blur, the
-capture's pose jitter) or halves it - and reads them with each setting of the reading:
+capture's pose jitter), halves it, or draws it exactly but on a resting face that is
+not the person's own inside the editor's paste map (the average subject's, or the
+person's own seen through ``model.decoder_hole_blur``'s cell means: what a G that
+cannot see the hole gets wrong) - and reads them with each setting of the reading:
 
 - **exact pixels** (``blur=0, max_shift=0``, the test as it was);
 - **for strength** (:data:`~exprgan_tf.evaluation.scores.TOLERANT_READING`: both sides
@@ -42,13 +45,21 @@ READINGS = {"exact pixels": dict(blur=0.0, max_shift=0),
             "blur 1.5 px, shift 1 px": dict(blur=1.5, max_shift=1)}
 
 
-def faults(truth, neutral, jittered, seed=0):
-    """Name -> (uint8 faces, what they should read as: "s" or "s / 2")."""
+def faults(truth, neutral, jittered, regions, seed=0):
+    """Name -> (uint8 faces, what they should read as: "s" or "s / 2").
+
+    ``regions`` is the editor's paste map ``[S, S]`` (where a hole G draws the face
+    itself, resting features included)."""
     import scipy.ndimage
 
     truth = truth.astype(np.float32)
     neutral = neutral.astype(np.float32)
     change = truth - neutral
+    hole = np.asarray(regions, np.float32)[None, :, :, None]
+
+    def on_rest(rest):   # the true change drawn on another resting face inside the map
+        return truth + hole * (rest - neutral)
+
     rng = np.random.default_rng(seed)
 
     def lower(a):   # one pixel down, the top row repeated
@@ -67,8 +78,26 @@ def faults(truth, neutral, jittered, seed=0):
             neutral + scipy.ndimage.gaussian_filter(change, (0, 0.8, 0.8, 0)), "s"),
         "the capture's pose jitter, light and noise": (jittered, "s"),
         "the change at half its contrast": (neutral + 0.5 * change, "s / 2"),
+        # what a G that cannot see the hole gets wrong even when it draws the change
+        # exactly: the person's own eyes, brows and mouth at rest
+        "the change on the average resting face (paste map)": (
+            on_rest(np.broadcast_to(neutral.mean(0, keepdims=True), neutral.shape)), "s"),
+        "the change on the resting face's 4 x 4 cell means (paste map)": (
+            on_rest(cell_means(neutral, 4)), "s"),
+        "the change on the resting face's 8 x 8 cell means (paste map)": (
+            on_rest(cell_means(neutral, 8)), "s"),
     }
     return {k: (np.clip(np.round(v), 0, 255).astype(np.uint8), w) for k, (v, w) in out.items()}
+
+
+def cell_means(faces, k):
+    """Faces (float 0-255) average-pooled over ``k x k`` cells and resized back
+    bilinearly: what ``model.decoder_hole_blur=k`` shows G of the hole."""
+    import keras
+
+    pooled = keras.layers.AveragePooling2D(k)(faces)
+    size = faces.shape[1]
+    return keras.ops.convert_to_numpy(keras.layers.Resizing(size, size, "bilinear")(pooled))
 
 
 def jittered_sweep(h):
@@ -99,7 +128,10 @@ def main(argv=None) -> int:
     h = heldout_set(64)
     it = h["intensity"]
     req, ladders = it["req"], it["ladders"]
-    cases = faults(true_sweep(h), it["neutral"][it["src"]], jittered_sweep(h))
+    from exprgan_tf.data.regions import expression_regions
+
+    cases = faults(true_sweep(h), it["neutral"][it["src"]], jittered_sweep(h),
+                   expression_regions(it["neutral"].shape[1], 90.0))
     levels = [f"{r:g}" for r in np.unique(req)]
     table = {}
     for name, (faces, want) in cases.items():
@@ -127,7 +159,11 @@ def main(argv=None) -> int:
         md.append(f"| {name} | {row['should_read']} | " + " | ".join(
             f"{row[r]['spearman']:.3f} ({row[r]['mean_by_request']['1']:.2f})"
             for r in readings) + " |")
-    md += ["", "Readings: " + "; ".join(f"{k}: {v}" for k, v in readings.items()) + ".", ""]
+    md += ["", "The last rows keep the true change and replace the person's resting face "
+           "inside the editor's paste map (percentile 90) by the average of the 8 held-out "
+           "subjects' neutral faces, or by the person's own neutral face average-pooled "
+           "over k x k cells and resized back (what `model.decoder_hole_blur=k` shows G).",
+           "", "Readings: " + "; ".join(f"{k}: {v}" for k, v in readings.items()) + ".", ""]
     write_result(args.out, result, md)
     print("\n".join(md))
     return 0
