@@ -1268,3 +1268,30 @@ def test_q_real_teaches_q_real_codes_and_weak_partners_leave_l1(tmp_path, tiny_c
     with pytest.raises(ValueError, match=r"training.dimg_intensity_label=True: expected "
                                          r"false unless training.codes='intensity'"):
         tiny_config(extra=["training.dimg_intensity_label=true"])
+
+
+@pytest.mark.slow  # the built-in faces loaded at 32 px and two steps: about 20 s
+def test_a_second_interrupt_stops_at_once_and_names_the_newest_checkpoint(
+        tmp_path, tiny_config, monkeypatch, capsys):
+    """A second Ctrl-C during the save-and-stop of the first ends scripts/train.py at once
+    with status 130 and a line saying which checkpoint the same command resumes from,
+    not a traceback."""
+    from exprgan_tf.cli import train
+    from exprgan_tf.training import Trainer
+
+    fit = Trainer.fit
+
+    def two_steps_then_interrupted(self, epochs=None, max_steps=None):
+        fit(self, max_steps=2)   # saves ckpt-2
+        raise KeyboardInterrupt  # what the handler raises on the second signal
+
+    monkeypatch.setattr(Trainer, "fit", two_steps_then_interrupted)
+    config = tmp_path / "tiny.json"
+    tiny_config().save(config)
+    run = tmp_path / "run"
+    assert train.main(["--stage", "1", "--config", str(config), "--run-dir", str(run),
+                       "--batch-size", "16"]) == 130
+    saved = rd.latest_checkpoint(run, 1)
+    assert saved.endswith("ckpt-2")
+    assert ("Stopped without saving (a second interrupt): the newest checkpoint of stage 1 "
+            f"is {saved}; run the same command to resume from it.") in capsys.readouterr().err

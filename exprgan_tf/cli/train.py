@@ -13,9 +13,11 @@ set with ``--set key.path=value`` (see ``exprgan_tf/config.py``); ``--config FIL
 starts from a saved config instead of a preset.
 
 Ctrl-C saves a checkpoint and stops with exit status 130; run the same command to
-resume. Exit status: 0 done (or stopped by --max-steps), 1 training failed (NaN/Inf,
+resume. A second Ctrl-C before the save stops at once, says which checkpoint is the
+newest, and also exits 130. Exit status: 0 done (or stopped by --max-steps), 1 training failed (NaN/Inf,
 the run directory is in use by another trainer, a worker of the cluster died), 2 bad arguments or unusable
-checkpoints, 130 stopped by Ctrl-C / SIGTERM after saving.
+checkpoints, 130 stopped by Ctrl-C / SIGTERM (after saving, unless
+interrupted twice).
 """
 
 from __future__ import annotations
@@ -248,6 +250,16 @@ def main(argv=None) -> int:
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # a second Ctrl-C: nothing saved since the newest checkpoint
+        from exprgan_tf.run_dir import latest_checkpoint
+
+        saved = latest_checkpoint(run_dir, args.stage)
+        where = (f"the newest checkpoint of stage {args.stage} is {saved}; run the same "
+                 "command to resume from it" if saved else
+                 f"stage {args.stage} has no checkpoint yet; the same command starts it again")
+        print(f"\nStopped without saving (a second interrupt): {where}.", file=sys.stderr,
+              flush=True)
+        return 130
     finally:
         if trainer is not None:
             trainer.close()
