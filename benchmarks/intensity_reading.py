@@ -86,6 +86,12 @@ def faults(truth, neutral, jittered, regions, seed=0):
             on_rest(cell_means(neutral, 4)), "s"),
         "the change on the resting face's 8 x 8 cell means (paste map)": (
             on_rest(cell_means(neutral, 8)), "s"),
+        # model.decoder_hole_blur=4 with decoder_hole_blur_above=0.625: the mouth and
+        # jaw (from 5/8 of the height down) drawn from nothing of the person's
+        "the change on the 4 x 4 cell means above 5/8 of the height, the average below": (
+            on_rest(np.where(np.arange(truth.shape[1])[None, :, None, None]
+                             < 0.625 * truth.shape[1], cell_means(neutral, 4),
+                             neutral.mean(0, keepdims=True))), "s"),
     }
     return {k: (np.clip(np.round(v), 0, 255).astype(np.uint8), w) for k, (v, w) in out.items()}
 
@@ -162,7 +168,10 @@ def main(argv=None) -> int:
     md += ["", "The last rows keep the true change and replace the person's resting face "
            "inside the editor's paste map (percentile 90) by the average of the 8 held-out "
            "subjects' neutral faces, or by the person's own neutral face average-pooled "
-           "over k x k cells and resized back (what `model.decoder_hole_blur=k` shows G).",
+           "over k x k cells and resized back (what `model.decoder_hole_blur=k` shows G), "
+           "or by those cell means above 5/8 of the height and the average below (what "
+           "`model.decoder_hole_blur_above=0.625` shows G, with the resting mouth drawn "
+           "as the average one).",
            "", "Readings: " + "; ".join(f"{k}: {v}" for k, v in readings.items()) + ".", ""]
     write_result(args.out, result, md)
     print("\n".join(md))

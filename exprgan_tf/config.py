@@ -189,6 +189,12 @@ class ModelConfig:
             fills it with the face average-pooled over ``k x k`` cells and resized
             back bilinearly: G sees where the brows, eyes and mouth lie and their
             shading, but not their lines.
+        decoder_hole_blur_above: with ``decoder_hole_blur``: the fraction of the
+            image's height, from the top, in which the hole is filled with the cell
+            means; below it the hole stays blank. ``1.0`` (the default): the whole hole
+            is filled. Below 1 (not in the original) G sees the person's resting eyes
+            and brows but nothing of the mouth (at 64 px, ``0.625`` blanks rows 40 and
+            down: the mouth and jaw of the built-in faces).
         code_knots: ``0`` (the original): G's layers take the expression code c as it
             is, so each responds to an intensity linearly up to its ReLU. ``K >= 2`` (not
             in the original): G first passes every entry of c through a learned
@@ -256,6 +262,7 @@ class ModelConfig:
     decoder_sees_face: bool = False
     decoder_face_hole: bool = False
     decoder_hole_blur: int = 0
+    decoder_hole_blur_above: float = 1.0
     code_knots: int = 0
     code_knot_gain: float = 1.0
     code_at: str = "layers"
@@ -308,6 +315,13 @@ class ModelConfig:
         if blur and not self.decoder_face_hole:
             _fail(f"{prefix}.decoder_hole_blur", blur,
                   "0 unless model.decoder_face_hole=true (it fills that hole)")
+        above = self.decoder_hole_blur_above
+        if not _is_finite_number(above) or not 0.0 < above <= 1.0:
+            _fail(f"{prefix}.decoder_hole_blur_above", above,
+                  "a fraction of the image height in (0, 1]")
+        if above != 1.0 and not blur:
+            _fail(f"{prefix}.decoder_hole_blur_above", above,
+                  "1.0 unless model.decoder_hole_blur > 0 (it says where that fill ends)")
         knots = self.code_knots
         if not _is_int(knots) or knots < 0 or knots == 1:
             _fail(f"{prefix}.code_knots", knots,

@@ -46,7 +46,7 @@ def test_read_for_strength_a_true_expression_a_pixel_off_is_still_itself():
     it = h["intensity"]
     cases = reading.faults(sweep.true_sweep(h), it["neutral"][it["src"]],
                            reading.jittered_sweep(h), expression_regions(32, every=36))
-    assert len(cases) == 11 and cases["the change at half its contrast"][1] == "s / 2"
+    assert len(cases) == 12 and cases["the change at half its contrast"][1] == "s / 2"
 
     def rho(name, **kw):
         return scores.spearman(it["req"], scores.estimate_intensity(

@@ -429,6 +429,48 @@ def test_decoder_hole_blur_shows_g_the_cell_means_of_the_face_inside_the_hole(tm
             get_preset("proposed-small").override(extra)
 
 
+def test_decoder_hole_blur_above_fills_the_hole_only_above_that_row(tmp_path):
+    """With decoder_hole_blur_above=0.625 G sees the cell means in the hole above row 40
+    (as with the whole fill), a blank in the hole from row 40 down, the face outside."""
+    hole = ["model.decoder_sees_face=true", "model.decoder_face_hole=true",
+            "model.decoder_hole_blur=4"]
+    full = build_decoder(get_preset("proposed-small").override(hole).model)
+    cfg = get_preset("proposed-small").override(
+        hole + ["model.decoder_hole_blur_above=0.625"]).model
+    dec = build_decoder(cfg)
+    # the cut adds only its fixed row map (64 x 64, not trained)
+    assert dec.count_params() == full.count_params() + 64 * 64
+    assert (sum(int(np.prod(w.shape)) for w in dec.trainable_weights)
+            == sum(int(np.prod(w.shape)) for w in full.trainable_weights))
+    hole_map = dec.get_layer("G_face_hole").regions.numpy()[..., 0] > 0.5
+    upper = np.arange(64)[:, None] < 40
+    low, high = hole_map & ~upper, hole_map & upper
+    assert low.sum() > 300 and high.sum() > 300
+    z, code = _inputs(cfg, "decoder")
+    base = np.random.default_rng(6).uniform(-0.5, 0.5, (2, 64, 64, 3)).astype("float32")
+
+    def seen(g, face):
+        return np.asarray(keras.Model(g.inputs, g.get_layer("G_face_hole").output)(
+            [z, code, face]))
+
+    cut, whole = seen(dec, base), seen(full, base)
+    np.testing.assert_array_equal(cut[:, low], 0.0)
+    np.testing.assert_allclose(cut[:, high], whole[:, high], atol=1e-6)
+    np.testing.assert_array_equal(cut[:, ~hole_map], base[:, ~hole_map])
+    assert np.abs(whole[:, low]).mean() > 0.01  # the whole fill does show the mouth
+    dec.save(tmp_path / "hole_blur_above.keras")
+    loaded = keras.saving.load_model(tmp_path / "hole_blur_above.keras", safe_mode=True)
+    np.testing.assert_allclose(decode(loaded, z, code, base), decode(dec, z, code, base),
+                               atol=1e-6)
+    for extra, expected in (
+            (hole[:2] + ["model.decoder_hole_blur_above=0.5"],
+             "1.0 unless model.decoder_hole_blur > 0"),
+            (hole + ["model.decoder_hole_blur_above=0"],
+             "a fraction of the image height in (0, 1]")):
+        with pytest.raises(ValueError, match=re.escape(expected)):
+            get_preset("proposed-small").override(extra)
+
+
 def test_code_knots_decoder_starts_as_the_plain_one_and_its_knots_bend_the_code(tmp_path):
     hole = ["model.decoder_sees_face=true", "model.decoder_face_hole=true"]
     plain = build_decoder(get_preset("proposed-small").override(hole).model)

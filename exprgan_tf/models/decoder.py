@@ -18,7 +18,9 @@ block's output and to the last conv's: G's layers see the face they edit.
 editor's paste map gives G at least :data:`FACE_HOLE_FROM` of the edit
 (:class:`~exprgan_tf.layers.BlankRegions`, its 0/1 map a weight filled here);
 ``decoder_hole_blur=k`` fills the hole with the face average-pooled over ``k x k``
-cells instead (a :class:`~exprgan_tf.layers.PasteRegions` of that blur).
+cells instead (a :class:`~exprgan_tf.layers.PasteRegions` of that blur), and
+``decoder_hole_blur_above`` keeps that fill to the upper part of the face, the hole
+left blank below it.
 ``code_knots=K`` (not the original) passes c through a learned piecewise-linear
 function of each entry (:class:`~exprgan_tf.layers.PiecewiseLinear`, K knots, starting
 as the identity) before any layer reads it.
@@ -39,6 +41,7 @@ Example:
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from exprgan_tf.config import ModelConfig
@@ -88,6 +91,8 @@ def build_decoder(cfg: ModelConfig, name: str = "decoder") -> keras.Model:
         blur = keras.layers.AveragePooling2D(cfg.decoder_hole_blur, name="G_hole_blur_pool")(base)
         blur = keras.layers.Resizing(cfg.image_size, cfg.image_size, "bilinear",
                                      name="G_hole_blur_resize")(blur)
+        if cfg.decoder_hole_blur_above < 1.0:  # the fill blank from that row down
+            blur = BlankRegions(name="G_hole_blur_rows")(blur)
         seen = PasteRegions(name="G_face_hole")([blur, base])
     elif cfg.decoder_face_hole:
         seen = BlankRegions(name="G_face_hole")(base)
@@ -155,6 +160,10 @@ def build_decoder(cfg: ModelConfig, name: str = "decoder") -> keras.Model:
 
         hole = expression_regions(cfg.image_size, cfg.edit_regions) >= FACE_HOLE_FROM
         model.get_layer("G_face_hole").regions.assign(hole[..., None].astype("float32"))
+        if cfg.decoder_hole_blur and cfg.decoder_hole_blur_above < 1.0:
+            rows = np.arange(cfg.image_size) >= cfg.decoder_hole_blur_above * cfg.image_size
+            below = np.broadcast_to(rows[:, None, None], (cfg.image_size, cfg.image_size, 1))
+            model.get_layer("G_hole_blur_rows").regions.assign(below.astype("float32"))
     return model
 
 
