@@ -194,7 +194,8 @@ class ModelConfig:
             means; below it the hole stays blank. ``1.0`` (the default): the whole hole
             is filled. Below 1 (not in the original) G sees the person's resting eyes
             and brows but nothing of the mouth (at 64 px, ``0.625`` blanks rows 40 and
-            down: the mouth and jaw of the built-in faces).
+            down: the mouth and jaw of the built-in faces; the two rows above the cut
+            still mix in the cells below it, as bilinear resizing does).
         code_knots: ``0`` (the original): G's layers take the expression code c as it
             is, so each responds to an intensity linearly up to its ReLU. ``K >= 2`` (not
             in the original): G first passes every entry of c through a learned
