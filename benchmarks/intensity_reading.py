@@ -60,6 +60,10 @@ def faults(truth, neutral, jittered, regions, seed=0):
     def on_rest(rest):   # the true change drawn on another resting face inside the map
         return truth + hole * (rest - neutral)
 
+    average = neutral.mean(0, keepdims=True)   # the average subject's resting face
+    cells4 = cell_means(neutral, 4)
+    top = np.arange(truth.shape[1])[None, :, None, None] < 0.625 * truth.shape[1]
+
     rng = np.random.default_rng(seed)
 
     def lower(a):   # one pixel down, the top row repeated
@@ -81,17 +85,15 @@ def faults(truth, neutral, jittered, regions, seed=0):
         # what a G that cannot see the hole gets wrong even when it draws the change
         # exactly: the person's own eyes, brows and mouth at rest
         "the change on the average resting face (paste map)": (
-            on_rest(np.broadcast_to(neutral.mean(0, keepdims=True), neutral.shape)), "s"),
+            on_rest(average), "s"),
         "the change on the resting face's 4 x 4 cell means (paste map)": (
-            on_rest(cell_means(neutral, 4)), "s"),
+            on_rest(cells4), "s"),
         "the change on the resting face's 8 x 8 cell means (paste map)": (
             on_rest(cell_means(neutral, 8)), "s"),
         # model.decoder_hole_blur=4 with decoder_hole_blur_above=0.625: the mouth and
         # jaw (from 5/8 of the height down) drawn from nothing of the person's
         "the change on the 4 x 4 cell means above 5/8 of the height, the average below": (
-            on_rest(np.where(np.arange(truth.shape[1])[None, :, None, None]
-                             < 0.625 * truth.shape[1], cell_means(neutral, 4),
-                             neutral.mean(0, keepdims=True))), "s"),
+            on_rest(np.where(top, cells4, average)), "s"),
     }
     return {k: (np.clip(np.round(v), 0, 255).astype(np.uint8), w) for k, (v, w) in out.items()}
 
