@@ -676,6 +676,13 @@ class TrainingConfig:
             stays 1. The expression is a few percent of the face's pixels, and of a
             copy's L1 less than the input's noise; this makes those pixels count. 0
             (the default): every pixel alike (not in the original).
+        pair_blur: sigma in pixels of a Gaussian blur both G's paired decode and its
+            partner go through before ``L1_pair`` compares them; 0 (the default): none.
+            A stroke drawn a pixel from where the partner has it then costs a fraction
+            of what leaving it out costs, where the plain L1 charges it twice that, so
+            a G unsure of a stroke's exact place is no longer paid to draw it faint
+            (the learning report's intensity test reads the edits through such a blur
+            for the same reason; not in the original).
         edit_intensity: the intensity at which the edit term (``losses.edit``, with
             the paired term) decodes each face with its partner's expression.
             ``"full"`` (the default): 1, the partner's own code when the partner is at
@@ -736,6 +743,7 @@ class TrainingConfig:
     dimg_min_intensity: float = 0.0
     pair_min_intensity: float = 0.0
     pair_change: float = 0.0
+    pair_blur: float = 0.0
     edit_intensity: str = "full"
     pair_shares: tuple = ()
     pair_l1_min_intensity: float = 0.0
@@ -792,6 +800,7 @@ class TrainingConfig:
             _fail(f"{prefix}.pair_change", self.pair_change,
                   "0 unless training.pair_pose='input' (only a partner in its face's own "
                   "capture shows where the expression alone changes the picture)")
+        _check_non_negative(f"{prefix}.pair_blur", self.pair_blur)
         if self.edit_intensity not in EDIT_INTENSITIES:
             _fail(f"{prefix}.edit_intensity", self.edit_intensity,
                   f"one of {list(EDIT_INTENSITIES)}")

@@ -1036,6 +1036,42 @@ def test_pair_change_weighs_l1_pair_where_each_partner_differs_from_its_face(
         tiny_config(extra=["training.pair_change=-1"])
 
 
+def test_pair_blur_compares_each_partner_with_its_decode_through_a_gaussian(
+        tmp_path, tiny_config, tiny_data):
+    """``training.pair_blur=sigma``: ``L1_pair`` is the L1 between the partner and G's
+    paired decode, both blurred by the same Gaussian the package blurs with."""
+    from exprgan_tf.preprocessing import gaussian_blur
+
+    images, _ = tiny_data(8)
+    labels = np.arange(8) % 6
+    groups = np.array(["s1"] * 4 + ["s2"] * 4)
+    rows = [(k, e) for k in range(8) for e in range(6) if e != labels[k]]
+    rng = np.random.default_rng(5)
+    pool = {"images": rng.integers(0, 256, (len(rows), 32, 32, 3)).astype(np.uint8),
+            "labels": np.array([r[1] for r in rows]), "groups": groups[[r[0] for r in rows]],
+            "intensities": np.ones(len(rows), np.float32),
+            "sources": np.array([r[0] for r in rows])}
+    extra = ["training.stage2.losses.paired=0.5", "training.stage2.losses.edit=0",
+             "model.dimg_normalization=batch", "training.pair_intensities=[1]",
+             "training.pair_blur=1.5"]
+    t = Trainer(tiny_config(extra=extra), tmp_path, 2, images, labels, batch_size=8,
+                log=quiet, pair_groups=groups, pair_pool=pool)
+    assert t.step.pair_blur == 1.5
+    batch, out = _step_then_restore(t)
+    z = t.nets.encoder(batch["image"], training=True)
+    edit = t.nets.decoder([z, batch["pair_code"]], training=True)
+    partner = batch["pair_image"]
+    expected = np.mean(np.abs(gaussian_blur(partner, 1.5).numpy()
+                              - gaussian_blur(edit, 1.5).numpy()))
+    plain = np.mean(np.abs(np.asarray(partner, np.float32) - edit.numpy()))
+    np.testing.assert_allclose(float(out["L1_pair"]), expected, rtol=1e-4)
+    assert expected < 0.8 * plain   # the blur averages the noise out of both
+    with pytest.raises(ValueError, match=r"training.pair_blur=-1.0: expected a number >= 0"):
+        tiny_config(extra=["training.pair_blur=-1"])
+    with pytest.raises(ValueError, match=r"pair_blur must be >= 0. Received: pair_blur=-2"):
+        t.step.rebuilt(pair_blur=-2)
+
+
 def test_intensity_codes_code_each_face_at_its_own_intensity(tiny_config, tiny_data):
     from exprgan_tf.training import TrainingInputs
     images, _ = tiny_data(12)

@@ -146,6 +146,9 @@ class StageStep:
             ``(1 + k * m) / (1 + k * mean(m))`` on top of ``pixel_weights``, ``m`` the
             batch's ``pair_change`` map of each partner (``[N, S, S, 1]`` in {0, 1},
             where it differs from its face); 0: no such weight.
+        pair_blur: sigma (pixels) of ``training.pair_blur``: ``L1_pair`` compares the
+            paired decode and its partner through a Gaussian blur of this sigma (after
+            the paste, with the same per-pixel weights); 0: no blur.
         pair_l1_min_intensity: ``L1_pair`` and ``L_grad_pair`` count only the partners
             whose ``|pair_code[:, 0]|`` is at least this (``training.pair_l1_min_intensity``),
             averaged over those; 0: every partner.
@@ -171,7 +174,7 @@ class StageStep:
                  identity_images=0, strategy=None, jit_compile=False, skip_zero_weight_terms=True,
                  dimg_blur=0.0, pixel_weights=None, paste_regions=None,
                  dimg_min_intensity=0.0, pair_change=0.0, pair_l1_min_intensity=0.0,
-                 q_real=False, dimg_intensity_label=False):
+                 q_real=False, dimg_intensity_label=False, pair_blur=0.0):
         if dimg_blur < 0:
             raise ValueError(f"dimg_blur must be >= 0. Received: dimg_blur={dimg_blur!r}")
         if stage not in (1, 2, 3):
@@ -204,6 +207,9 @@ class StageStep:
         if not pair_change >= 0:
             raise ValueError(f"pair_change must be >= 0. Received: pair_change={pair_change!r}")
         self.pair_change = float(pair_change)
+        if not pair_blur >= 0:
+            raise ValueError(f"pair_blur must be >= 0. Received: pair_blur={pair_blur!r}")
+        self.pair_blur = float(pair_blur)
         if not 0.0 <= pair_l1_min_intensity <= 1.0:
             raise ValueError("pair_l1_min_intensity must be in [0, 1]. "
                              f"Received: pair_l1_min_intensity={pair_l1_min_intensity!r}")
@@ -244,7 +250,8 @@ class StageStep:
             dimg_blur=self.dimg_blur, pixel_weights=self.pixel_weights,
             paste_regions=self.paste_regions, dimg_min_intensity=self.dimg_min_intensity,
             pair_change=self.pair_change, pair_l1_min_intensity=self.pair_l1_min_intensity,
-            q_real=self.q_real, dimg_intensity_label=self.dimg_intensity_label)
+            q_real=self.q_real, dimg_intensity_label=self.dimg_intensity_label,
+            pair_blur=self.pair_blur)
         return StageStep(**{**arguments, **changes})
 
     # --- graph code --------------------------------------------------------------
@@ -445,7 +452,11 @@ class StageStep:
                                  "partners' change maps, training.pair_pose=input).")
             change = L.change_weights(batch["pair_change"], self.pair_change)
             weights = change if weights is None else weights * change
-        v["L1_pair"] = L.pixel_loss(batch["pair_image"], v["pair_edit"], weights)
+        if self.pair_blur > 0:
+            v["L1_pair"] = L.pixel_loss(gaussian_blur(batch["pair_image"], self.pair_blur),
+                                        gaussian_blur(v["pair_edit"], self.pair_blur), weights)
+        else:
+            v["L1_pair"] = L.pixel_loss(batch["pair_image"], v["pair_edit"], weights)
         v["L_grad_pair"] = (L.gradient_loss(batch["pair_image"], v["pair_edit"],
                                             grad_weights)
                             if self.weights.gradient > 0 else tf.constant(0.0))
