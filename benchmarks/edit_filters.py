@@ -21,7 +21,7 @@ Intensity by other means than the code (report 115):
   --checkpoint PATH`` prints how often that is the input's own code (no report).
 
 A diagnostic, not a feature: the variant replaces :func:`exprgan_tf.layers.paste` or
-``ExpressionEditor.call`` in this process only, then runs
+``ExpressionEditor.call`` or ``ExpressionCode.call`` in this process only, then runs
 ``benchmarks/train_learning.py`` with the remaining arguments (``--checkpoint`` or
 ``--run-dir ... --score-only``, ``--out``). Every variant but ``mirror`` and ``fade``
 needs a model that pastes (``model.edit_regions > 0``); ``fade`` pastes when the model
@@ -47,10 +47,14 @@ def use_variant(variant: str) -> None:
     import tensorflow as tf
     from keras import ops
 
-    from exprgan_tf import editor, layers
+    from exprgan_tf import controller, editor, layers
     from exprgan_tf.preprocessing import gaussian_blur
 
     kind, _, sigma = variant.partition(":")
+    if kind == "gain" and sigma:
+        controller.ExpressionCode.call = _gain(controller.ExpressionCode.call,
+                                               _positive(variant, sigma))
+        return
     if kind in ("fade", "delta") and not sigma:
         editor.ExpressionEditor.call = _fade(editor.ExpressionEditor.call) \
             if kind == "fade" else _delta
@@ -67,9 +71,9 @@ def use_variant(variant: str) -> None:
         editor.ExpressionEditor.call = mirrored
         return
     if kind not in ("lowpass", "highpass") or not sigma:
-        raise SystemExit("variant must be lowpass:SIGMA, highpass:SIGMA, mirror, fade or "
-                         f"delta. Received: {variant!r}")
-    sigma = float(sigma)
+        raise SystemExit("variant must be lowpass:SIGMA, highpass:SIGMA, mirror, fade, "
+                         f"delta or gain:G. Received: {variant!r}")
+    sigma = _positive(variant, sigma)
 
     def filtered_paste(drawn, face, regions):
         face = ops.cast(face, drawn.dtype)
@@ -79,6 +83,28 @@ def use_variant(variant: str) -> None:
         return face + ops.cast(regions, drawn.dtype) * change
 
     layers.paste = filtered_paste
+
+
+def _positive(variant: str, value: str) -> float:
+    """The number after the variant's colon, which must be > 0."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not number > 0:
+        raise SystemExit(f"the number in {variant!r} must be > 0. Received: {value!r}")
+    return number
+
+
+def _gain(call, gain: float):
+    """``ExpressionCode.call`` giving ``gain`` times its code: the code is linear in
+    the intensity (target block ``s``, the others ``-s``), so this is the code at
+    intensity ``gain * s``, unclipped."""
+
+    def stronger(self, inputs):
+        return gain * call(self, inputs)
+
+    return stronger
 
 
 def _fade(call):

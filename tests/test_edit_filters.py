@@ -1,0 +1,72 @@
+"""benchmarks/edit_filters.py: the edit-time variants change the edit as their doc says."""
+
+import keras
+import numpy as np
+import pytest
+
+from exprgan_tf import controller, editor as editor_module
+from exprgan_tf.editor import ExpressionEditor
+from exprgan_tf.models import build_networks
+from helpers import load_benchmark
+
+filters = load_benchmark("edit_filters")
+
+
+@pytest.fixture
+def restore(monkeypatch):
+    """Every attribute a variant replaces, put back after the test (monkeypatch undoes
+    its own settings, so setting each to itself records the original)."""
+    monkeypatch.setattr(controller.ExpressionCode, "call", controller.ExpressionCode.call)
+    monkeypatch.setattr(editor_module.ExpressionEditor, "call",
+                        editor_module.ExpressionEditor.call)
+
+
+@pytest.fixture(scope="module")
+def editor(tiny_config):
+    keras.utils.set_random_seed(3)
+    cfg = tiny_config("proposed-small", ["model.edit_regions=90"])
+    nets = build_networks(cfg.model)
+    return ExpressionEditor.from_networks(cfg, nets.encoder, nets.decoder)
+
+
+def test_gain_gives_g_the_code_at_g_times_the_intensity(restore, editor, tiny_data):
+    images, _ = tiny_data(4)
+    expression = np.array([0, 3, 4, 5], np.int32)
+    at = lambda s: editor([images, expression, np.full(4, s, np.float32)])  # noqa: E731
+    before_half, before_one = np.asarray(at(0.5)), np.asarray(at(1.0))
+    code = controller.ExpressionCode(6, 5)
+    half = np.asarray(code([expression, np.full(4, 0.5, np.float32)]))
+    filters.use_variant("gain:2")
+    np.testing.assert_array_equal(np.asarray(code([expression, np.full(4, 0.5, np.float32)])),
+                                  2 * half)
+    # the code is linear in s: intensity 0.5 at gain 2 is the code of intensity 1
+    np.testing.assert_allclose(np.asarray(at(0.5)), before_one, atol=1e-6)
+    # and intensity 1 at gain 2 is a code the editor alone cannot give
+    assert np.abs(np.asarray(at(1.0)) - before_one).max() > 1e-3
+    assert np.abs(before_half - before_one).max() > 1e-3
+
+
+def test_fade_is_the_face_at_zero_and_the_full_edit_at_one(restore, editor, tiny_data):
+    images, _ = tiny_data(2)
+    expression = np.array([1, 2], np.int32)
+    full = np.asarray(editor([images, expression, np.ones(2, np.float32)]))
+    face = np.asarray(editor.face(images))
+    filters.use_variant("fade")
+    np.testing.assert_allclose(
+        np.asarray(editor([images, expression, np.zeros(2, np.float32)])), face, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(editor([images, expression, np.full(2, 0.25, np.float32)])),
+        face + 0.25 * (full - face), atol=1e-5)
+
+
+@pytest.mark.parametrize("variant, message", [
+    ("gain:0", "the number in 'gain:0' must be > 0. Received: '0'"),
+    ("gain:x", "the number in 'gain:x' must be > 0. Received: 'x'"),
+    ("lowpass:-1", "the number in 'lowpass:-1' must be > 0. Received: '-1'"),
+    ("gain", "variant must be lowpass:SIGMA, highpass:SIGMA, mirror, fade, delta or gain:G. "
+             "Received: 'gain'"),
+])
+def test_a_variant_without_its_number_is_refused(restore, variant, message):
+    with pytest.raises(SystemExit) as err:
+        filters.use_variant(variant)
+    assert str(err.value) == message
