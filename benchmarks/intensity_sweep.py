@@ -18,6 +18,9 @@ runs the same test on one model and adds:
 4. a picture: for two subjects, one row per expression, the edits at the five s and
    then the true faces at the same s.
 
+``--variant V`` edits through one of ``benchmarks/edit_filters.py``'s edit-time variants
+(``gain:2``, ``fade``, ...) instead of the model as it is.
+
 Writes ``<out>.json``, ``<out>.md`` and ``<out>.png``.
 
 Example:
@@ -105,12 +108,18 @@ def main(argv=None) -> int:
     p.add_argument("--trained-weights", action="store_true",
                    help="with --run-dir: the trained weights of a run that keeps a weight "
                         "average (training.ema_momentum), not the average")
+    p.add_argument("--variant", help="an edit-time variant of benchmarks/edit_filters.py "
+                   "(e.g. gain:2), applied in this process before the model is loaded")
     p.add_argument("--out", required=True, help="output stem (.json, .md, .png)")
     args = p.parse_args(argv)
     if args.trained_weights and not args.run_dir:
         p.error("--trained-weights needs --run-dir (a compact editor holds one set of "
                 "weights)")
     header = run_header("intensity_sweep.py", argv)
+    if args.variant:
+        from edit_filters import use_variant
+
+        use_variant(args.variant)
 
     editor = load(args)
     h = heldout_set(editor.image_size)
@@ -125,7 +134,7 @@ def main(argv=None) -> int:
     dist = np.abs(ladders.astype(np.float32) - edits.astype(np.float32)[:, None]).mean((2, 3, 4))
     at_s = np.round(req / (scores.INTENSITY_LADDER[1] - scores.INTENSITY_LADDER[0])).astype(int)
     result = {**header, "model": args.checkpoint or args.run_dir,
-              "trained_weights": bool(args.trained_weights),
+              "trained_weights": bool(args.trained_weights), "variant": args.variant,
               "edits": int(len(req)),
               "model_scores": scores.intensity_scores(req, t_hat),
               "perfect_editor": scores.intensity_scores(req, t_true),
@@ -150,6 +159,8 @@ def main(argv=None) -> int:
           f"- Command: `{header['command']}`",
           *(["- Weights: the trained weights (`--trained-weights`), not their average"]
             if args.trained_weights else []),
+          *([f"- Edited through `benchmarks/edit_filters.py {args.variant}`"]
+            if args.variant else []),
           f"- {len(req)} edits: 8 held-out subjects' clean neutral faces x 6 expressions x "
           f"s = {', '.join(f'{r:g}' for r in levels)}", "",
           f"Spearman(requested, estimated): model {rho(result['model_scores']['spearman'])}, "

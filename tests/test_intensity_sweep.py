@@ -77,6 +77,13 @@ def test_trained_weights_are_refused_for_a_compact_editor(capsys):
     assert "--trained-weights needs --run-dir" in capsys.readouterr().err
 
 
+def test_a_variant_is_checked_before_the_model_is_loaded():
+    """``--variant`` goes through edit_filters' own check, before any file is read."""
+    with pytest.raises(SystemExit) as e:
+        sweep.main(["--checkpoint", "missing.npz", "--variant", "gain:-1", "--out", "unused"])
+    assert str(e.value) == "the number in 'gain:-1' must be > 0. Received: '-1'"
+
+
 def test_a_constant_estimate_is_written_as_undefined_not_a_crash():
     """A model that returns its input reads 0 at every s, so its Spearman is None; the
     tables say so (the markdown writer used to raise on it after the edits were made)."""
