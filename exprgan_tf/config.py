@@ -682,7 +682,9 @@ class TrainingConfig:
             of what leaving it out costs, where the plain L1 charges it twice that, so
             a G unsure of a stroke's exact place is no longer paid to draw it faint
             (the learning report's intensity test reads the edits through such a blur
-            for the same reason; not in the original).
+            for the same reason; not in the original). Measured once, at 1 on the
+            built-in set: the strokes came out fainter, not stronger (recipe log,
+            report 163).
         edit_intensity: the intensity at which the edit term (``losses.edit``, with
             the paired term) decodes each face with its partner's expression.
             ``"full"`` (the default): 1, the partner's own code when the partner is at
