@@ -682,8 +682,8 @@ class TrainingConfig:
             of what leaving it out costs, where the plain L1 charges it twice that, so
             a G unsure of a stroke's exact place is no longer paid to draw it faint
             (the learning report's intensity test reads the edits through such a blur
-            for the same reason; not in the original). Measured once, at 1 on the
-            built-in set: the strokes came out fainter, not stronger (recipe log,
+            for the same reason; not in the original). At 1 on the built-in set
+            the strokes came out fainter, not stronger, on two seeds (recipe log,
             report 163).
         edit_intensity: the intensity at which the edit term (``losses.edit``, with
             the paired term) decodes each face with its partner's expression.
