@@ -8,7 +8,8 @@ subject's true renders at t = 0, 0.1, ..., 1
 (:func:`exprgan_tf.evaluation.scores.estimate_intensity`). This script feeds that test
 faces whose answer is known - the true renders, and the true renders with a fault that
 leaves the expression's strength alone (noise, a pixel of shift, a slight blur, the
-capture's pose jitter), halves it, or draws it exactly but on a resting face that is
+capture's pose jitter), halves it, pastes it into the neutral input through the
+editor's paste map (as the editor pastes G's face), or draws it exactly but on a resting face that is
 not the person's own inside the editor's paste map (the average subject's, or the
 person's own seen through ``model.decoder_hole_blur``'s cell means: what a G that
 cannot see the hole gets wrong) - and reads them with each setting of the reading:
@@ -82,6 +83,10 @@ def faults(truth, neutral, jittered, regions, seed=0):
             neutral + scipy.ndimage.gaussian_filter(change, (0, 0.8, 0.8, 0)), "s"),
         "the capture's pose jitter, light and noise": (jittered, "s"),
         "the change at half its contrast": (neutral + 0.5 * change, "s / 2"),
+        # the editor's paste of a G that drew the true face: the map's soft edge keeps
+        # part of the neutral input wherever it is below 1
+        "the true face pasted into the neutral one (paste map)": (
+            neutral + hole * change, "s"),
         # what a G that cannot see the hole gets wrong even when it draws the change
         # exactly: the person's own eyes, brows and mouth at rest
         "the change on the average resting face (paste map)": (

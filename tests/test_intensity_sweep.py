@@ -41,12 +41,13 @@ def test_read_for_strength_a_true_expression_a_pixel_off_is_still_itself():
     lower, or the whole face one pixel lower, as hardly following s; the tolerant
     reading follows, and still reads an expression at half its contrast as weaker. The
     true change drawn on the average subject's resting face inside the paste map (a G
-    that cannot see the hole) reads neutral faces as part-expressed."""
+    that cannot see the hole) reads neutral faces as part-expressed; the true face pasted
+    into the neutral one through the paste map still follows s."""
     h = heldout_set(32)
     it = h["intensity"]
     cases = reading.faults(sweep.true_sweep(h), it["neutral"][it["src"]],
                            reading.jittered_sweep(h), expression_regions(32, every=36))
-    assert len(cases) == 12 and cases["the change at half its contrast"][1] == "s / 2"
+    assert len(cases) == 13 and cases["the change at half its contrast"][1] == "s / 2"
 
     def rho(name, **kw):
         return scores.spearman(it["req"], scores.estimate_intensity(
@@ -66,6 +67,8 @@ def test_read_for_strength_a_true_expression_a_pixel_off_is_still_itself():
         cases["the change on the average resting face (paste map)"][0], it["ladders"])
     assert full[it["req"] == 0].max() == 0.0 and rest[it["req"] == 0].mean() > 0.2
     assert scores.spearman(it["req"], rest) < 0.8
+    # the editor's soft paste map alone does not make an expression fainter
+    assert rho("the true face pasted into the neutral one (paste map)") > 0.95
 
 
 def test_trained_weights_are_refused_for_a_compact_editor(capsys):
