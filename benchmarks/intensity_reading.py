@@ -9,8 +9,9 @@ subject's true renders at t = 0, 0.1, ..., 1
 faces whose answer is known - the true renders, and the true renders with a fault that
 leaves the expression's strength alone (noise, a pixel of shift, a slight blur, the
 capture's pose jitter), halves it, pastes it into the neutral input through the
-editor's paste map (as the editor pastes G's face), or draws it exactly but on a resting face that is
-not the person's own inside the editor's paste map (the average subject's, or the
+editor's paste map (as the editor pastes G's face), or draws it exactly but on a
+resting face that is not the person's own inside the editor's paste map (the average
+subject's, or the
 person's own seen through ``model.decoder_hole_blur``'s cell means: what a G that
 cannot see the hole gets wrong) - and reads them with each setting of the reading:
 
