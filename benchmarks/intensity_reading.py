@@ -11,9 +11,9 @@ leaves the expression's strength alone (noise, a pixel of shift, a slight blur, 
 capture's pose jitter), halves it, pastes it into the neutral input through the
 editor's paste map (as the editor pastes G's face), or draws it exactly but on a
 resting face that is not the person's own inside the editor's paste map (the average
-subject's, or the
-person's own seen through ``model.decoder_hole_blur``'s cell means: what a G that
-cannot see the hole gets wrong) - and reads them with each setting of the reading:
+subject's, or the person's own seen through ``model.decoder_hole_blur``'s cell means:
+what a G that cannot see the hole gets wrong) - and reads them with each setting of
+the reading:
 
 - **exact pixels** (``blur=0, max_shift=0``, the test as it was);
 - **for strength** (:data:`~exprgan_tf.evaluation.scores.TOLERANT_READING`: both sides
