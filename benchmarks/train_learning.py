@@ -21,6 +21,9 @@ Examples:
     # score a compact editor
     python benchmarks/train_learning.py --checkpoint checkpoints/pretrained-proposed-small.npz \\
         --out benchmarks/results/recipe/00_shipped_before
+    # the same report on eight training subjects: how much of a miss is generalisation
+    python benchmarks/train_learning.py --run-dir runs/e1 --score-only --subjects training \
+        --out benchmarks/results/recipe/e1_training_subjects
 """
 
 from __future__ import annotations
@@ -150,6 +153,10 @@ def main(argv=None, command=None):
     p.add_argument("--trained-weights", action="store_true",
                    help="with --score-only: score the trained weights of a run that keeps "
                         "a weight average (training.ema_momentum), not the average")
+    p.add_argument("--subjects", choices=("held-out", "training"), default="held-out",
+                   help="score on the held-out subjects (P073-P080, the result) or on "
+                        "eight training subjects (P001-P008: a diagnostic of how well "
+                        "the model fits faces it was trained on, never a result)")
     p.add_argument("--out", default=os.path.join(HERE, "results", "train_learning"))
     args = p.parse_args(argv)
     if args.checkpoint and args.score_only:
@@ -196,7 +203,9 @@ def main(argv=None, command=None):
     descriptor = learning.dlib_descriptor(args.dlib_weights)
     print(f"Scoring {meta['model']} (judge {os.path.relpath(judge_path)}, dlib "
           f"{'on' if descriptor is not None else 'MISSING'})", flush=True)
-    heldout = learning.heldout_set(size)
+    seen = args.subjects == "training"
+    heldout = learning.heldout_set(size, subjects=learning.TRAINING_PROBE if seen else None)
+    meta["subjects"] = args.subjects
     report = learning.learning_report(enc, dec, config, judge=judge, descriptor=descriptor,
                                       heldout=heldout, undo_sharpening=args.undo_sharpening)
     png = edits_sheet(report, heldout, args.out + "_edits.png")
@@ -214,9 +223,11 @@ def main(argv=None, command=None):
         md.append("- Training: " + "; ".join(
             f"{k} {v['epochs']} epochs / {v['steps']} steps / {v['seconds'] / 60:.1f} min"
             for k, v in meta["training"].items()))
-    md += [f"- Judge: `{meta['judge']}` (on the real held-out faces "
+    who = ("TRAINING subjects (seen in training: a diagnostic, not a result)" if seen
+           else "Held-out subjects")
+    md += [f"- Judge: `{meta['judge']}` (on the real faces scored "
            f"{report['expression']['judge_on_real']:.1%})",
-           f"- Held-out subjects: {', '.join(report['heldout_subjects'])}; scoring took "
+           f"- {who}: {', '.join(report['heldout_subjects'])}; scoring took "
            f"{report['seconds']:.0f} s"]
     if meta.get("weights") == "average":
         md.append("- Weights: the average of the trained weights (training.ema_momentum = "

@@ -174,6 +174,25 @@ def test_learning_report_end_to_end_without_dlib_weights():
         undo_unsharp_mask(rep["_edits"], 1.0, 1.0))).numpy())
 
 
+def test_the_training_subject_diagnostic_scores_exactly_those_subjects_faces():
+    from exprgan_tf import data
+    from exprgan_tf.evaluation import learning
+
+    h = learning.heldout_set(32, subjects=learning.TRAINING_PROBE)
+    assert h["subject_ids"] == [f"P00{i}" for i in range(1, 9)]
+    x, y, subj = data.load_split(None, "train", 32)
+    keep = np.isin(subj, learning.TRAINING_PROBE)
+    np.testing.assert_array_equal(h["x"], x[keep])      # the very faces it trained on
+    np.testing.assert_array_equal(h["y"], y[keep])
+    assert len(h["src"]) == 6 * keep.sum() == 864
+    assert [r["subject"] for r in h["rows"]] == subj[keep].tolist()
+    assert h["pca"][0] == [f"P00{i}" for i in range(1, 7)]
+    with pytest.raises(ValueError, match=r"unknown: \['P099'\]"):
+        learning.heldout_set(32, subjects=["P001", "P099"])
+    with pytest.raises(ValueError, match="at least 6 distinct subjects"):
+        learning.heldout_set(32, subjects=["P001", "P002"])
+
+
 # --- the judge's recipe ----------------------------------------------------------------
 def test_augment_faces_flip_shift_and_brightness_by_hand():
     from exprgan_tf.evaluation.classifier import augment_faces
