@@ -14,6 +14,11 @@ Intensity by other means than the code (report 115):
 
 - ``fade``: the edit at intensity ``s`` is ``face + s * (edit at 1 - face)``, a
   cross-fade from the input to the full edit;
+- ``gate:TAU``: the paste map, per face, only where the code changes G's drawing:
+  ``regions * clip(|G(z, c) - G(z, 0)| / TAU, 0, 1)`` (the channel mean of the change
+  from G's drawing at the zero code, in G's [-1, 1] units, blurred by 1 px), so the
+  input is kept wherever G would only redraw it (eyes, glasses), and at ``s = 0``
+  everywhere;
 - ``delta``: the edit adds to the input only what G's code changes, ``face + regions *
   (G(z, c) - G(z, c_source))``, with ``c_source`` the input's own code as G sees it:
   of the zero code and the six expressions at intensity 1, the one whose drawing is
@@ -55,6 +60,9 @@ def use_variant(variant: str) -> None:
         controller.ExpressionCode.call = _gain(controller.ExpressionCode.call,
                                                _positive(variant, sigma))
         return
+    if kind == "gate" and sigma:
+        editor.ExpressionEditor.call = _gate(_positive(variant, sigma))
+        return
     if kind in ("fade", "delta") and not sigma:
         editor.ExpressionEditor.call = _fade(editor.ExpressionEditor.call) \
             if kind == "fade" else _delta
@@ -72,7 +80,7 @@ def use_variant(variant: str) -> None:
         return
     if kind not in ("lowpass", "highpass") or not sigma:
         raise SystemExit("variant must be lowpass:SIGMA, highpass:SIGMA, mirror, fade, "
-                         f"delta or gain:G. Received: {variant!r}")
+                         f"delta, gain:G or gate:TAU. Received: {variant!r}")
     sigma = _positive(variant, sigma)
 
     def filtered_paste(drawn, face, regions):
@@ -120,6 +128,35 @@ def _fade(call):
         return face + s[:, None, None, None] * (full - face)
 
     return faded
+
+
+def _gate(tau: float):
+    """``ExpressionEditor.call`` pasting G's face only where its code changes it."""
+    import tensorflow as tf
+
+    from exprgan_tf import layers
+    from exprgan_tf.models import decode
+    from exprgan_tf.preprocessing import gaussian_blur
+
+    def gated(self, inputs):
+        if self.paste is None:
+            raise SystemExit("the gate variant needs a model that pastes "
+                             "(model.edit_regions > 0)")
+        images, expression, intensity = self._split_inputs(inputs)
+        images = tf.convert_to_tensor(images)
+        expression = tf.cast(tf.reshape(expression, [-1]), tf.int32)
+        intensity = tf.reshape(tf.cast(intensity, tf.float32), [-1])
+        x = self.preprocess(images)
+        z = self.encoder(x)
+        sees = x if self.base is None else self.base(images)
+        drawn = decode(self.decoder, z, self.code([expression, intensity]), sees)
+        rest = decode(self.decoder, z, self.code([expression, tf.zeros_like(intensity)]),
+                      sees)
+        change = tf.reduce_mean(tf.abs(drawn - rest), -1, keepdims=True)
+        gate = gaussian_blur(tf.clip_by_value(change / tau, 0.0, 1.0), 1.0)
+        return layers.paste(drawn, self.face(images), self.paste.regions * gate)
+
+    return gated
 
 
 def _source_pick(self, x, z):
