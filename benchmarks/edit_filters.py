@@ -14,11 +14,11 @@ Intensity by other means than the code (report 115):
 
 - ``fade``: the edit at intensity ``s`` is ``face + s * (edit at 1 - face)``, a
   cross-fade from the input to the full edit;
-- ``gate:TAU``: the paste map, per face, only where the code changes G's drawing:
-  ``regions * clip(|G(z, c) - G(z, 0)| / TAU, 0, 1)`` (the channel mean of the change
-  from G's drawing at the zero code, in G's [-1, 1] units, blurred by 1 px), so the
-  input is kept wherever G would only redraw it (eyes, glasses), and at ``s = 0``
-  everywhere;
+- ``gate-source:TAU``: the editor's ``model.paste_gate=TAU`` (G's face pasted only
+  where the code changes its drawing, :func:`exprgan_tf.editor.change_gate`), the
+  change measured from G's drawing at the input's own code as ``delta`` picks it
+  (below) instead of the zero code, so an edit to the input's own expression is the
+  input (the zero-code gate itself: ``train_learning.py --paste-gate TAU``);
 - ``delta``: the edit adds to the input only what G's code changes, ``face + regions *
   (G(z, c) - G(z, c_source))``, with ``c_source`` the input's own code as G sees it:
   of the zero code and the six expressions at intensity 1, the one whose drawing is
@@ -60,8 +60,8 @@ def use_variant(variant: str) -> None:
         controller.ExpressionCode.call = _gain(controller.ExpressionCode.call,
                                                _positive(variant, sigma))
         return
-    if kind == "gate" and sigma:
-        editor.ExpressionEditor.call = _gate(_positive(variant, sigma))
+    if kind == "gate-source" and sigma:
+        editor.ExpressionEditor.call = _gate_source(_positive(variant, sigma))
         return
     if kind in ("fade", "delta") and not sigma:
         editor.ExpressionEditor.call = _fade(editor.ExpressionEditor.call) \
@@ -80,7 +80,7 @@ def use_variant(variant: str) -> None:
         return
     if kind not in ("lowpass", "highpass") or not sigma:
         raise SystemExit("variant must be lowpass:SIGMA, highpass:SIGMA, mirror, fade, "
-                         f"delta, gain:G or gate:TAU. Received: {variant!r}")
+                         f"delta, gain:G or gate-source:TAU. Received: {variant!r}")
     sigma = _positive(variant, sigma)
 
     def filtered_paste(drawn, face, regions):
@@ -130,17 +130,17 @@ def _fade(call):
     return faded
 
 
-def _gate(tau: float):
-    """``ExpressionEditor.call`` pasting G's face only where its code changes it."""
+def _gate_source(tau: float):
+    """``ExpressionEditor.call`` pasting G's face only where its code changes it from
+    G's drawing at the input's own code (:func:`_source_pick`)."""
     import tensorflow as tf
 
-    from exprgan_tf import layers
+    from exprgan_tf.editor import change_gate
     from exprgan_tf.models import decode
-    from exprgan_tf.preprocessing import gaussian_blur
 
     def gated(self, inputs):
         if self.paste is None:
-            raise SystemExit("the gate variant needs a model that pastes "
+            raise SystemExit("the gate-source variant needs a model that pastes "
                              "(model.edit_regions > 0)")
         images, expression, intensity = self._split_inputs(inputs)
         images = tf.convert_to_tensor(images)
@@ -150,23 +150,23 @@ def _gate(tau: float):
         z = self.encoder(x)
         sees = x if self.base is None else self.base(images)
         drawn = decode(self.decoder, z, self.code([expression, intensity]), sees)
-        rest = decode(self.decoder, z, self.code([expression, tf.zeros_like(intensity)]),
-                      sees)
-        change = tf.reduce_mean(tf.abs(drawn - rest), -1, keepdims=True)
-        gate = gaussian_blur(tf.clip_by_value(change / tau, 0.0, 1.0), 1.0)
-        return layers.paste(drawn, self.face(images), self.paste.regions * gate)
+        every, pick = _source_pick(self, x, z, sees)
+        source = tf.gather(tf.transpose(every, [1, 0, 2, 3, 4]), pick, batch_dims=1)
+        return self.paste([drawn, self.face(images), change_gate(drawn, source, tau)])
 
     return gated
 
 
-def _source_pick(self, x, z):
+def _source_pick(self, x, z, sees=None):
     """G's drawings of ``z`` under the zero code and each class at intensity 1 (``[k, n,
-    S, S, C]``), and for each face the index of the one nearest ``x`` inside the paste
-    map (0 = the zero code, ``1 + class`` otherwise)."""
+    S, S, C]``), and for each face the index of the one nearest ``sees`` inside the
+    paste map (0 = the zero code, ``1 + class`` otherwise). ``sees``: the face G takes
+    (the editor's ``base`` form of the input when it has one; default ``x``)."""
     import tensorflow as tf
 
     from exprgan_tf.models import decode
 
+    x = x if sees is None else sees
     n, k = tf.shape(x)[0], self.num_classes + 1
     # Candidates, k blocks of n: the zero code, then each class at intensity 1.
     labels = tf.repeat(tf.range(k, dtype=tf.int32) - 1, n)

@@ -47,16 +47,26 @@ from _results import run_header, write_result  # noqa: E402
 
 
 def load(args):
-    """The ``ExpressionEditor`` of ``--checkpoint`` or ``--run-dir``."""
+    """The ``ExpressionEditor`` of ``--checkpoint`` or ``--run-dir`` (with
+    ``--paste-gate``'s gate when given)."""
+    from exprgan_tf.editor import ExpressionEditor
+
     if args.checkpoint:
         from exprgan_tf.editor_io import load_editor
+        from exprgan_tf.evaluation.learning import editor_networks
 
-        return load_editor(args.checkpoint)
-    from exprgan_tf.editor import ExpressionEditor
-    from exprgan_tf.run_dir import load_networks
+        editor = load_editor(args.checkpoint)
+        if args.paste_gate is None:
+            return editor
+        config, encoder, decoder = editor_networks(editor)
+    else:
+        from exprgan_tf.run_dir import load_networks
 
-    config, nets = load_networks(args.run_dir, averaged=not args.trained_weights)
-    return ExpressionEditor.from_networks(config, nets["encoder"], nets["decoder"])
+        config, nets = load_networks(args.run_dir, averaged=not args.trained_weights)
+        encoder, decoder = nets["encoder"], nets["decoder"]
+    if args.paste_gate is not None:
+        config = config.override([f"model.paste_gate={args.paste_gate:g}"])
+    return ExpressionEditor.from_networks(config, encoder, decoder)
 
 
 def true_sweep(h):
@@ -110,6 +120,8 @@ def main(argv=None) -> int:
                         "average (training.ema_momentum), not the average")
     p.add_argument("--variant", help="an edit-time variant of benchmarks/edit_filters.py "
                    "(e.g. gain:2), applied in this process before the model is loaded")
+    p.add_argument("--paste-gate", type=float, metavar="TAU",
+                   help="edit with model.paste_gate=TAU instead of the model's own setting")
     p.add_argument("--out", required=True, help="output stem (.json, .md, .png)")
     args = p.parse_args(argv)
     if args.trained_weights and not args.run_dir:
@@ -135,6 +147,7 @@ def main(argv=None) -> int:
     at_s = np.round(req / (scores.INTENSITY_LADDER[1] - scores.INTENSITY_LADDER[0])).astype(int)
     result = {**header, "model": args.checkpoint or args.run_dir,
               "trained_weights": bool(args.trained_weights), "variant": args.variant,
+              "paste_gate": editor.paste_gate,
               "edits": int(len(req)),
               "model_scores": scores.intensity_scores(req, t_hat),
               "perfect_editor": scores.intensity_scores(req, t_true),
@@ -161,6 +174,8 @@ def main(argv=None) -> int:
             if args.trained_weights else []),
           *([f"- Edited through `benchmarks/edit_filters.py {args.variant}`"]
             if args.variant else []),
+          *([f"- Pasted only where the code changes G's drawing (`model.paste_gate="
+             f"{editor.paste_gate:g}`)"] if editor.paste_gate else []),
           f"- {len(req)} edits: 8 held-out subjects' clean neutral faces x 6 expressions x "
           f"s = {', '.join(f'{r:g}' for r in levels)}", "",
           f"Spearman(requested, estimated): model {rho(result['model_scores']['spearman'])}, "

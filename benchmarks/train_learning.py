@@ -153,6 +153,10 @@ def main(argv=None, command=None):
     p.add_argument("--trained-weights", action="store_true",
                    help="with --score-only: score the trained weights of a run that keeps "
                         "a weight average (training.ema_momentum), not the average")
+    p.add_argument("--paste-gate", type=float, metavar="TAU",
+                   help="score with model.paste_gate=TAU (G's face pasted only where its "
+                        "code changes the drawing; 0: through the whole map) instead of "
+                        "the model's own setting")
     p.add_argument("--subjects", choices=("held-out", "training"), default="held-out",
                    help="score on the held-out subjects (P073-P080, the result) or on "
                         "eight training subjects (P001-P008: a diagnostic of how well "
@@ -193,8 +197,11 @@ def main(argv=None, command=None):
         meta.update(model=args.run_dir, preset=config.name,
                     overrides=config_overrides(config), training=timings,
                     epochs=list(args.epochs))
-    if args.edit_regions is not None:
-        config = config.override([f"model.edit_regions={args.edit_regions:g}"])
+    edit_time = [f"model.{k}={v:g}" for k, v in (("edit_regions", args.edit_regions),
+                                                  ("paste_gate", args.paste_gate))
+                 if v is not None]
+    if edit_time:
+        config = config.override(edit_time)
         meta["overrides"] = config_overrides(config)
     size = config.model.image_size
 

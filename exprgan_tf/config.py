@@ -228,6 +228,13 @@ class ModelConfig:
             Training is unchanged (G still learns whole faces); the editor, its sample
             grids, the learning report and exported models paste. It fits faces
             centred and sized as the built-in ones (not measured on photos).
+        paste_gate: with ``edit_regions``, not in the original: ``0`` (the default):
+            the editor pastes G's face through the whole map. ``tau > 0``: only where
+            the code changes G's drawing, the map times ``clip(|G(z, c) - G(z, 0)| /
+            tau, 0, 1)`` (channel mean, G's [-1, 1] units, blurred by 1 px;
+            :func:`exprgan_tf.editor.change_gate`), so the input stays wherever G would
+            only redraw it, and an edit at intensity 0 is the input itself. Edit time
+            only (G decodes each face twice); training is unchanged.
         label_tile: how many copies of c are concatenated to z at the decoder input
             (original: ``int(latent_dim / num_classes)`` = 8).
         dz_units: hidden units of D_z.
@@ -269,6 +276,7 @@ class ModelConfig:
     code_at: str = "layers"
     rest_sees_face: bool = False
     edit_regions: float = 0.0
+    paste_gate: float = 0.0
     label_tile: int = 8
     dz_units: tuple = (64, 32, 16)
     dimg_filters: tuple = (16, 32, 64, 128)
@@ -305,6 +313,10 @@ class ModelConfig:
                 self.edit_regions == 0 or 50.0 < self.edit_regions <= 100.0):
             _fail(f"{prefix}.edit_regions", self.edit_regions,
                   "0 (G's whole face) or a percentile in (50, 100]")
+        gate = self.paste_gate
+        if not _is_finite_number(gate) or gate < 0 or (gate and not self.edit_regions):
+            _fail(f"{prefix}.paste_gate", gate,
+                  "0, or a number > 0 with model.edit_regions > 0 (it gates that paste)")
         if self.decoder_face_hole and not (self.decoder_sees_face and self.edit_regions):
             _fail(f"{prefix}.decoder_face_hole", self.decoder_face_hole,
                   "false unless model.decoder_sees_face=true and model.edit_regions > 0 "

@@ -156,6 +156,27 @@ def _network_policy(model) -> str:
     return model.dtype_policy.name
 
 
+def change_gate(drawn, rest, tau: float):
+    """Where G's code changes its drawing: ``clip(mean_c |drawn - rest| / tau, 0, 1)``,
+    blurred by 1 px, ``[N, H, W, 1]`` float32 (``model.paste_gate``).
+
+    ``drawn`` is G's face at the requested code, ``rest`` at the zero code (both in G's
+    [-1, 1] units); a change of ``tau`` or more lets G's face through in full.
+
+    Example:
+        >>> import numpy as np
+        >>> rest = np.zeros((1, 4, 4, 3), "float32")
+        >>> drawn = np.full((1, 4, 4, 3), 0.05, "float32")
+        >>> round(float(change_gate(drawn, rest, 0.1)[0, 0, 0, 0]), 6)   # half the way
+        0.5
+        >>> round(float(change_gate(drawn, rest, 0.01)[0, 0, 0, 0]), 6)  # all the way
+        1.0
+    """
+    change = tf.reduce_mean(tf.abs(tf.cast(drawn, tf.float32) - tf.cast(rest, tf.float32)),
+                            -1, keepdims=True)
+    return preprocessing.gaussian_blur(tf.clip_by_value(change / tau, 0.0, 1.0), 1.0)
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class ExpressionEditor(keras.Model):
     """Edit faces: ``[images, expression, intensity] -> edited images`` (see module doc).
@@ -179,6 +200,10 @@ class ExpressionEditor(keras.Model):
             and exported editors carry it).
         regions: with ``edit_regions``, the ``[S, S]`` map to use instead of computing
             it (a few seconds, once per process).
+        paste_gate: ``model.paste_gate``, with ``edit_regions``: ``0``: paste through
+            the whole map. ``tau > 0``: only where the code changes G's drawing from
+            its drawing at the zero code (:func:`change_gate`); at intensity 0 the
+            edit is the input.
         dtype: ``None`` (the default) or the dtype policy the encoder and decoder were
             built under; the editor computes in their policy and raises ``ValueError``
             for another one (``from_config_tree(config, dtype=...)`` builds networks
@@ -198,7 +223,7 @@ class ExpressionEditor(keras.Model):
 
     def __init__(self, encoder, decoder, num_classes=6, intensity_dim=5, unsharp_mask=False,
                  radius=1.0, amount=1.0, sharpen_targets=True, edit_regions=0.0, regions=None,
-                 dtype=None, **kwargs):
+                 paste_gate=0.0, dtype=None, **kwargs):
         if not isinstance(encoder, keras.Model) or not isinstance(decoder, keras.Model):
             raise ValueError("encoder and decoder must be keras.Model instances. Received: "
                              f"encoder={type(encoder).__name__}, "
@@ -253,7 +278,14 @@ class ExpressionEditor(keras.Model):
                                  f"(the image size). Received: shape={regions.shape}")
             self.face = ImagePreprocess(False, name="face")
             self.paste = PasteRegions(name="paste_regions", dtype="float32")
+        paste_gate = float(paste_gate)
+        if not (np.isfinite(paste_gate) and paste_gate >= 0) or (
+                paste_gate and self.paste is None):
+            raise ValueError("paste_gate must be 0, or a number > 0 with edit_regions set "
+                             f"(it gates that paste). Received: paste_gate={paste_gate}, "
+                             f"edit_regions={edit_regions}")
         # === Config ===
+        self.paste_gate = paste_gate
         self.num_classes = int(num_classes)
         self.intensity_dim = int(intensity_dim)
         self.unsharp_mask = bool(unsharp_mask)
@@ -285,7 +317,7 @@ class ExpressionEditor(keras.Model):
         return cls(encoder, decoder, num_classes=m.num_classes,
                    intensity_dim=m.intensity_dim, unsharp_mask=pre.unsharp_mask,
                    radius=pre.radius, amount=pre.amount, sharpen_targets=pre.sharpen_targets,
-                   edit_regions=m.edit_regions, **kwargs)
+                   edit_regions=m.edit_regions, paste_gate=m.paste_gate, **kwargs)
 
     @classmethod
     def from_config_tree(cls, config: ExprGANConfig, dtype=None, **kwargs):
@@ -349,10 +381,15 @@ class ExpressionEditor(keras.Model):
         x = self.preprocess(images)
         z = self.encoder(x)
         c = self.code([expression, intensity])
-        out = decode(self.decoder, z, c, x if self.base is None else self.base(images))
-        if self.paste is not None:
-            out = self.paste([out, self.face(images)])
-        return out
+        sees = x if self.base is None else self.base(images)
+        out = decode(self.decoder, z, c, sees)
+        if self.paste is None:
+            return out
+        if not self.paste_gate:
+            return self.paste([out, self.face(images)])
+        rest = decode(self.decoder, z, self.code([expression, tf.zeros_like(intensity)]),
+                      sees)
+        return self.paste([out, self.face(images), change_gate(out, rest, self.paste_gate)])
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """``keras.Model.predict``, with the inputs checked first (array inputs).
@@ -448,6 +485,7 @@ class ExpressionEditor(keras.Model):
             "amount": self.amount,
             "sharpen_targets": self.sharpen_targets,
             "edit_regions": self.edit_regions,   # (the map itself is a weight)
+            "paste_gate": self.paste_gate,
         })
         return config
 
@@ -462,4 +500,4 @@ class ExpressionEditor(keras.Model):
         return cls(**config)
 
 
-__all__ = ["ExpressionEditor", "ImagePreprocess", "INPUT_NAMES"]
+__all__ = ["ExpressionEditor", "ImagePreprocess", "INPUT_NAMES", "change_gate"]

@@ -247,8 +247,10 @@ class PasteRegions(keras.layers.Layer):
     """``face + regions * (drawn - face)``: ``drawn`` where the fixed map ``regions``
     is 1, ``face`` where it is 0, mixed between.
 
-    Called on ``[drawn [N, H, W, C], face [N, H, W, C]]``. ``regions`` (``[H, W, 1]``,
-    in [0, 1]) is a non-trainable weight, created at build as zeros (the output is then
+    Called on ``[drawn [N, H, W, C], face [N, H, W, C]]``, or with a third input, a
+    per-face ``gate [N, H, W, 1]`` in [0, 1] that the map is multiplied by
+    (``model.paste_gate``). ``regions`` (``[H, W, 1]``, in [0, 1]) is a non-trainable
+    weight, created at build as zeros (the output is then
     ``face``) and set with ``set_weights`` or ``regions.assign``; it travels with the
     weights (``.keras``, ``.npz``, SavedModel). The editor pastes G's face into the
     input through :func:`exprgan_tf.data.regions.expression_regions` with it.
@@ -272,8 +274,9 @@ class PasteRegions(keras.layers.Layer):
                                        trainable=False, name="regions")
 
     def call(self, inputs):
-        drawn, face = inputs
-        return paste(drawn, face, self.regions)
+        drawn, face, *gate = inputs
+        regions = self.regions if not gate else self.regions * ops.cast(gate[0], "float32")
+        return paste(drawn, face, regions)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[0])

@@ -59,27 +59,33 @@ def test_fade_is_the_face_at_zero_and_the_full_edit_at_one(restore, editor, tiny
         face + 0.25 * (full - face), atol=1e-5)
 
 
-def test_gate_keeps_the_input_where_the_code_changes_nothing(restore, editor, tiny_data):
-    images, _ = tiny_data(2)
-    expression = np.array([2, 5], np.int32)
-    at = lambda s: np.asarray(editor([images, expression, np.full(2, s, np.float32)]))  # noqa
-    plain, face = at(1.0), np.asarray(editor.face(images))
-    filters.use_variant("gate:1e-9")      # every change passes: the plain paste
-    np.testing.assert_allclose(at(1.0), plain, atol=1e-5)
-    # at s = 0 the code is the zero code, G's drawing is its own rest: the input, exactly
-    np.testing.assert_array_equal(at(0.0), face)
-    filters.use_variant("gate:0.5")       # a partial gate: part of the way to the paste
-    part = np.abs(at(1.0) - face).sum()
-    assert 0 < part < np.abs(plain - face).sum()
+def test_gate_source_gives_the_input_back_when_asked_for_its_own_code(restore, editor,
+                                                                      tiny_data):
+    images, _ = tiny_data(3)
+    x = editor.preprocess(images)
+    pick = np.asarray(filters._source_pick(editor, x, editor.encoder(x))[1])
+    own = np.maximum(pick - 1, 0).astype(np.int32)          # the code the pick stands for
+    s = (pick > 0).astype(np.float32)                       # pick 0: the zero code
+    other = ((own + 1) % 6).astype(np.int32)
+    plain = np.asarray(editor([images, other, np.ones(3, np.float32)]))
+    filters.use_variant("gate-source:1e-9")
+    # another code changes the drawing everywhere: the plain paste
+    np.testing.assert_allclose(np.asarray(editor([images, other, np.ones(3, np.float32)])),
+                               plain, atol=1e-5)
+    # its own code changes nothing (up to the round-off of decoding 7 codes at once)
+    filters.use_variant("gate-source:1e-4")
+    np.testing.assert_allclose(np.asarray(editor([images, own, s])),
+                               np.asarray(editor.face(images)), atol=1e-3)
+    assert np.abs(plain - np.asarray(editor.face(images))).max() > 0.1
 
 
 @pytest.mark.parametrize("variant, message", [
     ("gain:0", "the number in 'gain:0' must be > 0. Received: '0'"),
     ("gain:x", "the number in 'gain:x' must be > 0. Received: 'x'"),
     ("lowpass:-1", "the number in 'lowpass:-1' must be > 0. Received: '-1'"),
-    ("gate:0", "the number in 'gate:0' must be > 0. Received: '0'"),
+    ("gate-source:0", "the number in 'gate-source:0' must be > 0. Received: '0'"),
     ("gain", "variant must be lowpass:SIGMA, highpass:SIGMA, mirror, fade, delta, gain:G or "
-             "gate:TAU. Received: 'gain'"),
+             "gate-source:TAU. Received: 'gain'"),
 ])
 def test_a_variant_without_its_number_is_refused(restore, variant, message):
     with pytest.raises(SystemExit) as err:

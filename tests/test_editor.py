@@ -463,6 +463,66 @@ def test_edit_regions_paste_g_into_the_rescaled_input_and_travel_with_the_editor
     assert config.model.edit_regions == 90.0 and config.preprocess.sharpen_targets is False
 
 
+def test_paste_gate_keeps_the_input_where_the_code_changes_nothing(tiny_config, tmp_path):
+    from exprgan_tf.editor import change_gate
+    from exprgan_tf.editor_io import save_compact
+    from exprgan_tf.evaluation.learning import editor_networks
+
+    keras.utils.set_random_seed(5)
+    cfg = tiny_config("proposed-small", ["model.edit_regions=90"])
+    nets = build_networks(cfg.model)
+    plain = ExpressionEditor.from_networks(cfg, nets.encoder, nets.decoder)
+    gated = ExpressionEditor.from_networks(cfg.override(["model.paste_gate=0.05"]),
+                                           nets.encoder, nets.decoder)
+    images, expression, intensity = _batch()
+    face = np.asarray(plain.face(images))
+    # intensity 0 is the zero code, G's own rest: nothing changes, the input comes back
+    zero = np.zeros_like(intensity)
+    np.testing.assert_allclose(gated.predict([images, expression, zero], verbose=0), face,
+                               atol=1e-6)
+    assert np.abs(plain.predict([images, expression, zero], verbose=0) - face).max() > 0.01
+    # elsewhere the map times the gate of G's change from its drawing at the zero code
+    x = plain.preprocess(images)
+    z = nets.encoder(x)
+    drawn = decode(nets.decoder, z, plain.code([expression, intensity]), x)
+    rest = decode(nets.decoder, z, plain.code([expression, zero]), x)
+    gate = np.asarray(change_gate(drawn, rest, 0.05))
+    assert 0 < gate.mean() < 1
+    regions = np.asarray(plain.paste.regions) * gate
+    got = gated.predict([images, expression, intensity], verbose=0)
+    np.testing.assert_allclose(got, face + regions * (np.asarray(drawn) - face), atol=1e-5)
+    # a tiny tau lets every change through: the plain paste (intensity[0] is 0)
+    tiny = ExpressionEditor.from_networks(cfg.override(["model.paste_gate=1e-9"]),
+                                          nets.encoder, nets.decoder)
+    assert intensity[0] == 0 and np.all(intensity[1:] > 0)
+    np.testing.assert_allclose(tiny.predict([images, expression, intensity], verbose=0)[1:],
+                               plain.predict([images, expression, intensity], verbose=0)[1:],
+                               atol=1e-5)
+    # the gate travels with the editor: config, .keras, compact .npz, the report's config
+    path = str(tmp_path / "gate.keras")
+    gated.save(path)
+    for other in (keras.saving.load_model(path, safe_mode=True),
+                  load_editor(save_compact(gated, str(tmp_path / "gate.npz"), "float32"))):
+        assert other.paste_gate == 0.05
+        np.testing.assert_allclose(other.predict([images, expression, intensity], verbose=0),
+                                   got, atol=1e-5)
+    assert editor_networks(gated)[0].model.paste_gate == 0.05
+
+
+def test_paste_gate_errors(tiny_config):
+    cfg = tiny_config("exprgan-small")
+    nets = build_networks(cfg.model)
+    with pytest.raises(ValueError, match="paste_gate must be 0, or a number > 0 with "
+                                         "edit_regions set"):
+        ExpressionEditor(nets.encoder, nets.decoder, paste_gate=0.1)
+    with pytest.raises(ValueError, match="paste_gate must be 0"):
+        ExpressionEditor(nets.encoder, nets.decoder, edit_regions=90, paste_gate=-1)
+    with pytest.raises(ValueError, match=r"Invalid config value model.paste_gate=0.1: "
+                                         r"expected 0, or a number > 0 with "
+                                         r"model.edit_regions > 0"):
+        cfg.override(["model.paste_gate=0.1"])
+
+
 def test_edit_regions_errors(tiny_config):
     cfg = tiny_config("exprgan-small")
     nets = build_networks(cfg.model)
