@@ -8,8 +8,9 @@ requested-expression accuracy (the judge: the Fig. 4 CNN of
 identity (pixels and dlib), dlib same-person rate, L1/SSIM to the true target,
 intensity following (Spearman) and the z spread of the decoder.
 
-Writes ``<out>.json``, ``<out>.md`` and ``<out>_edits.png`` (per held-out subject: the
-input, then per expression the true target and the edit).
+Writes ``<out>.json``, ``<out>.md``, ``<out>_edits.png`` (per held-out subject: the
+input, then per expression the true target and the edit) and ``<out>_l1_map.png``
+(where the edits lose L1 to the unchanged input).
 
 Examples:
     # train 15/15/5 epochs, then score
@@ -39,6 +40,7 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)                  # _results
 sys.path.insert(0, os.path.join(HERE, os.pardir))
 from _results import run_header, write_result  # noqa: E402
 
@@ -95,6 +97,25 @@ def edits_sheet(report, heldout, out_png):
         rows += [truth[pick], edits[pick]]
         names += [f"{name[:5]} true", f"{name[:5]} edit"]
     return save_png(labelled_grid(np.stack(rows), names, heldout["subject_ids"]), out_png)
+
+
+L1_MAP_SCALE = 10.0
+"""Full colour in the L1 map at this many 0-255 levels of excess or gain."""
+
+
+def l1_map(report, heldout, out_png):
+    """Where the edits lose L1 to the unchanged input (``scores.l1_excess_map`` over the
+    864 edits): red where the edits are further from their true targets than the inputs,
+    blue where nearer, full colour at :data:`L1_MAP_SCALE` levels; 4x size."""
+    from exprgan_tf.evaluation.scores import l1_excess_map
+    from exprgan_tf.visualize import save_png
+
+    excess = l1_excess_map(report["_edits"], heldout["truth"], heldout["x"][heldout["src"]])
+    rgb = np.zeros(excess.shape + (3,))
+    rgb[..., 0] = np.clip(excess / L1_MAP_SCALE, 0, 1)
+    rgb[..., 2] = np.clip(-excess / L1_MAP_SCALE, 0, 1)
+    return save_png(np.kron((rgb * 255).round().astype(np.uint8), np.ones((4, 4, 1), np.uint8)),
+                    out_png)
 
 
 def train(args, cfg):
@@ -216,6 +237,7 @@ def main(argv=None, command=None):
     report = learning.learning_report(enc, dec, config, judge=judge, descriptor=descriptor,
                                       heldout=heldout, undo_sharpening=args.undo_sharpening)
     png = edits_sheet(report, heldout, args.out + "_edits.png")
+    where = l1_map(report, heldout, args.out + "_l1_map.png")
     meta["judge"] = os.path.relpath(judge_path, os.path.join(HERE, os.pardir))
     meta["seconds_total"] = round(time.time() - t_start, 1)
     result = {**meta, "report": learning.public(report)}
@@ -249,7 +271,11 @@ def main(argv=None, command=None):
            learning.markdown_rows(report), "",
            "Input unchanged = the same measurement with the unedited input in place of the "
            "edit (for intensity: the clean neutral input).", "",
-           f"![edits]({os.path.basename(png)})", ""]
+           f"![edits]({os.path.basename(png)})", "",
+           "Where the edits lose L1 to the unchanged input (red: further from the true "
+           "target than the input, blue: nearer; full colour at "
+           f"{L1_MAP_SCALE:g} of 255 levels, mean over the edits):", "",
+           f"![L1 map]({os.path.basename(where)})", ""]
     write_result(args.out, result, md)
     print("\n".join(md))
 

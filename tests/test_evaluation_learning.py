@@ -91,6 +91,33 @@ def test_fine_detail_sees_horizontal_stripes_down_only_and_noise_both_ways():
 
 
 # --- z spread ------------------------------------------------------------------------
+def test_l1_excess_map_averages_to_the_l1_the_edits_lose_to_the_input(tmp_path):
+    from helpers import load_benchmark
+
+    rng = np.random.default_rng(0)
+    truth, inputs, edits = (rng.integers(0, 256, (5, 6, 6, 3), dtype=np.uint8)
+                            for _ in range(3))
+    excess = scores.l1_excess_map(edits, truth, inputs)
+    assert excess.shape == (6, 6)
+    assert excess.mean() / 255 == pytest.approx(
+        scores.l1_error(edits, truth).mean() - scores.l1_error(inputs, truth).mean())
+    with pytest.raises(ValueError, match="edits, truth and inputs must hold faces of one"):
+        scores.l1_excess_map(edits[:, :5], truth, inputs)
+    # the benchmark's picture: red where the edits lose, blue where they gain, 4x size
+    edits = inputs.copy()
+    edits[:, 0, 0] = truth[:, 0, 0]                                  # exact: a gain
+    edits[:, 5, 5] = np.where(truth[:, 5, 5] < 128, 255, 0)          # far off: a loss
+    report = {"_edits": edits}
+    heldout = {"truth": truth, "x": inputs, "src": np.arange(5)}
+    png = load_benchmark("train_learning").l1_map(report, heldout, str(tmp_path / "m.png"))
+    from PIL import Image
+    picture = np.asarray(Image.open(png))
+    assert picture.shape == (24, 24, 3)
+    assert picture[0, 0, 0] == 0 and picture[0, 0, 2] > 0             # blue
+    assert picture[23, 23, 0] > 0 and picture[23, 23, 2] == 0         # red
+    assert picture[8:12, 8:12].max() == 0                             # unchanged: black
+
+
 def test_z_spread_hand_computed():
     samples = np.array([[[0.0, 0.0], [2.0, 4.0]],     # code 0: std per pixel 1, 2 -> 1.5
                         [[1.0, 1.0], [1.0, 1.0]]])    # code 1: ignores z -> 0

@@ -82,6 +82,29 @@ def ground_truth_scores(generated, truth, inputs=None) -> dict:
     return out
 
 
+def l1_excess_map(edits, truth, inputs) -> np.ndarray:
+    """Where edits lose to the unchanged input: per pixel, the mean over the faces of
+    ``|edit - truth| - |input - truth|`` (channel mean, 0-255 units), ``[S, S]`` float.
+    Above 0 the edits are further from their true targets than the inputs are; its mean
+    is the edits' L1 minus the input-unchanged L1 (x 255).
+
+    Example:
+        >>> import numpy as np
+        >>> truth = np.zeros((2, 1, 2, 3), np.uint8)
+        >>> inputs = np.full((2, 1, 2, 3), 4, np.uint8)
+        >>> edits = inputs.copy(); edits[:, 0, 0] = 0; edits[0, 0, 1] = 10
+        >>> l1_excess_map(edits, truth, inputs).tolist()
+        [[-4.0, 3.0]]
+    """
+    shapes = {np.shape(edits), np.shape(truth), np.shape(inputs)}
+    if len(shapes) != 1:
+        raise ValueError("edits, truth and inputs must hold faces of one shape. Received: "
+                         f"{np.shape(edits)}, {np.shape(truth)}, {np.shape(inputs)}")
+    t = _as_uint8(truth).astype(np.float64)
+    err = lambda x: np.abs(_as_uint8(x).astype(np.float64) - t).mean(-1)  # noqa: E731
+    return (err(edits) - err(inputs)).mean(0)
+
+
 def fine_detail(images, reference) -> dict:
     """How much fine detail ``images`` carry next to ``reference`` (uint8 ``[N, S, S, 3]``
     each), in each direction: the power of their grey levels at spatial frequencies of
