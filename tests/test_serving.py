@@ -103,6 +103,20 @@ def test_saved_model_equals_the_keras_model(exported, editor):
     np.testing.assert_array_equal(got, expected)
 
 
+def test_a_gated_paste_is_exported_with_the_editor(tiny_config, tmp_path):
+    keras.utils.set_random_seed(4)
+    gated = ExpressionEditor.from_config_tree(
+        tiny_config("proposed-small", ["model.edit_regions=90", "model.paste_gate=0.05"]))
+    loaded = tf.saved_model.load(export_lib.export_saved_model(gated, tmp_path))
+    images, expression, intensity = _batch()
+    expected = to_display(gated.predict([images, expression, intensity], verbose=0)).numpy()
+    got = _serve(loaded, images, expression, intensity)
+    np.testing.assert_array_equal(got, expected)
+    assert intensity[0] == 0        # the zero code changes nothing: the input comes back
+    np.testing.assert_array_equal(got[0], images[0])
+    assert np.abs(got[2].astype(int) - images[2]).max() > 10
+
+
 def test_other_image_sizes_come_back_in_their_own_size(exported, editor):
     _, _, loaded = exported
     images, expression, intensity = _batch(n=2, height=48, width=40)
