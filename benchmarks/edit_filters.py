@@ -133,28 +133,35 @@ def _fade(call):
 def _gate_source(tau: float):
     """``ExpressionEditor.call`` pasting G's face only where its code changes it from
     G's drawing at the input's own code (:func:`_source_pick`)."""
-    import tensorflow as tf
-
     from exprgan_tf.editor import change_gate
-    from exprgan_tf.models import decode
 
     def gated(self, inputs):
-        if self.paste is None:
-            raise SystemExit("the gate-source variant needs a model that pastes "
-                             "(model.edit_regions > 0)")
-        images, expression, intensity = self._split_inputs(inputs)
-        images = tf.convert_to_tensor(images)
-        expression = tf.cast(tf.reshape(expression, [-1]), tf.int32)
-        intensity = tf.reshape(tf.cast(intensity, tf.float32), [-1])
-        x = self.preprocess(images)
-        z = self.encoder(x)
-        sees = x if self.base is None else self.base(images)
-        drawn = decode(self.decoder, z, self.code([expression, intensity]), sees)
-        every, pick = _source_pick(self, x, z, sees)
-        source = tf.gather(tf.transpose(every, [1, 0, 2, 3, 4]), pick, batch_dims=1)
+        images, drawn, source = _drawn_and_source(self, inputs, "gate-source")
         return self.paste([drawn, self.face(images), change_gate(drawn, source, tau)])
 
     return gated
+
+
+def _drawn_and_source(self, inputs, variant: str):
+    """``(images, drawn, source)``: G's drawing at the requested code and at the input's
+    own code as :func:`_source_pick` finds it, for the variants built on both."""
+    import tensorflow as tf
+
+    from exprgan_tf.models import decode
+
+    if self.paste is None:
+        raise SystemExit(f"the {variant} variant needs a model that pastes "
+                         "(model.edit_regions > 0)")
+    images, expression, intensity = self._split_inputs(inputs)
+    images = tf.convert_to_tensor(images)
+    expression = tf.cast(tf.reshape(expression, [-1]), tf.int32)
+    intensity = tf.reshape(tf.cast(intensity, tf.float32), [-1])
+    x = self.preprocess(images)
+    z = self.encoder(x)
+    sees = x if self.base is None else self.base(images)
+    drawn = decode(self.decoder, z, self.code([expression, intensity]), sees)
+    every, pick = _source_pick(self, x, z, sees)
+    return images, drawn, tf.gather(tf.transpose(every, [1, 0, 2, 3, 4]), pick, batch_dims=1)
 
 
 def _source_pick(self, x, z, sees=None):
@@ -182,21 +189,8 @@ def _delta(self, inputs):
     """``ExpressionEditor.call`` that adds G's change from the input's own code."""
     import tensorflow as tf
 
-    from exprgan_tf.models import decode
-
-    if self.paste is None:
-        raise SystemExit("the delta variant needs a model that pastes (model.edit_regions > 0)")
-    images, expression, intensity = self._split_inputs(inputs)
-    images = tf.convert_to_tensor(images)
-    expression = tf.cast(tf.reshape(expression, [-1]), tf.int32)
-    intensity = tf.reshape(tf.cast(intensity, tf.float32), [-1])
-    x = self.preprocess(images)
-    z = self.encoder(x)
-    target = decode(self.decoder, z, self.code([expression, intensity]), x)
-    drawn, pick = _source_pick(self, x, z)
-    source = tf.gather(tf.transpose(drawn, [1, 0, 2, 3, 4]), pick, batch_dims=1)
-    regions = tf.cast(self.paste.regions, drawn.dtype)
-    return self.face(images) + regions * (target - source)
+    images, target, source = _drawn_and_source(self, inputs, "delta")
+    return self.face(images) + tf.cast(self.paste.regions, target.dtype) * (target - source)
 
 
 def delta_sources(checkpoint: str) -> None:

@@ -79,6 +79,27 @@ def test_gate_source_gives_the_input_back_when_asked_for_its_own_code(restore, e
     assert np.abs(plain - np.asarray(editor.face(images))).max() > 0.1
 
 
+def test_delta_adds_g_s_change_from_the_picked_source_code(restore, editor, tiny_data):
+    import tensorflow as tf
+
+    from exprgan_tf.models import decode
+
+    images, _ = tiny_data(3)
+    ones = np.ones(3, np.float32)
+    x = editor.preprocess(images)
+    z = editor.encoder(x)
+    every, pick = filters._source_pick(editor, x, z)
+    expression = (np.asarray(pick) % 6).astype(np.int32)   # never the picked code (pick - 1)
+    source = tf.gather(tf.transpose(every, [1, 0, 2, 3, 4]), pick, batch_dims=1)
+    target = decode(editor.decoder, z, editor.code([expression, ones]), x)
+    face = np.asarray(editor.face(images))
+    expected = face + np.asarray(editor.paste.regions) * np.asarray(target - source)
+    filters.use_variant("delta")
+    np.testing.assert_allclose(np.asarray(editor([images, expression, ones])), expected,
+                               atol=1e-6)
+    assert np.abs(expected - face).max() > 0.05
+
+
 @pytest.mark.parametrize("variant, message", [
     ("gain:0", "the number in 'gain:0' must be > 0. Received: '0'"),
     ("gain:x", "the number in 'gain:x' must be > 0. Received: 'x'"),
