@@ -160,20 +160,19 @@ def _drawn_and_source(self, inputs, variant: str):
     z = self.encoder(x)
     sees = x if self.base is None else self.base(images)
     drawn = decode(self.decoder, z, self.code([expression, intensity]), sees)
-    every, pick = _source_pick(self, x, z, sees)
+    every, pick = _source_pick(self, sees, z)
     return images, drawn, tf.gather(tf.transpose(every, [1, 0, 2, 3, 4]), pick, batch_dims=1)
 
 
-def _source_pick(self, x, z, sees=None):
+def _source_pick(self, x, z):
     """G's drawings of ``z`` under the zero code and each class at intensity 1 (``[k, n,
-    S, S, C]``), and for each face the index of the one nearest ``sees`` inside the
-    paste map (0 = the zero code, ``1 + class`` otherwise). ``sees``: the face G takes
-    (the editor's ``base`` form of the input when it has one; default ``x``)."""
+    S, S, C]``), and for each face the index of the one nearest ``x`` inside the paste
+    map (0 = the zero code, ``1 + class`` otherwise). ``x``: the face G takes (the
+    pre-processed input, or the editor's ``base`` form of it when it has one)."""
     import tensorflow as tf
 
     from exprgan_tf.models import decode
 
-    x = x if sees is None else sees
     n, k = tf.shape(x)[0], self.num_classes + 1
     # Candidates, k blocks of n: the zero code, then each class at intensity 1.
     labels = tf.repeat(tf.range(k, dtype=tf.int32) - 1, n)

@@ -23,7 +23,7 @@ Examples:
     python benchmarks/train_learning.py --checkpoint checkpoints/pretrained-proposed-small.npz \\
         --out benchmarks/results/recipe/00_shipped_before
     # the same report on eight training subjects: how much of a miss is generalisation
-    python benchmarks/train_learning.py --run-dir runs/e1 --score-only --subjects training \
+    python benchmarks/train_learning.py --run-dir runs/e1 --score-only --subjects training \\
         --out benchmarks/results/recipe/e1_training_subjects
 """
 
@@ -114,8 +114,8 @@ def l1_map(report, heldout, out_png):
     rgb = np.zeros(excess.shape + (3,))
     rgb[..., 0] = np.clip(excess / L1_MAP_SCALE, 0, 1)
     rgb[..., 2] = np.clip(-excess / L1_MAP_SCALE, 0, 1)
-    return save_png(np.kron((rgb * 255).round().astype(np.uint8), np.ones((4, 4, 1), np.uint8)),
-                    out_png)
+    big = (rgb * 255).round().astype(np.uint8).repeat(4, 0).repeat(4, 1)
+    return save_png(big, out_png)
 
 
 def train(args, cfg):
