@@ -167,6 +167,14 @@ def test_learning_report_end_to_end_without_dlib_weights():
         edits[own].astype(float) - h["truth"][own].astype(float)))) / 255, rel=1e-5)
     assert recon["l1_input"] < rep["ground_truth"]["l1_input"]  # no expression change
     assert "edits to the input's own expression" in learning.markdown_rows(rep)
+    # the other 720 edits: together with the 144 they make up the whole mean
+    changed = rep["ground_truth"]["changed"]
+    assert changed["l1"] == pytest.approx(float(np.mean(np.abs(
+        edits[~own].astype(float) - h["truth"][~own].astype(float)))) / 255, rel=1e-5)
+    assert (144 * recon["l1"] + 720 * changed["l1"]) / 864 == pytest.approx(
+        rep["ground_truth"]["l1"], rel=1e-5)
+    assert changed["l1_input"] > recon["l1_input"]
+    assert f"| {changed['l1']:.4f} | {changed['l1_input']:.4f} |" in learning.markdown_rows(rep)
     fd = rep["ground_truth"]["fine_detail"]
     assert fd == scores.fine_detail(edits, h["truth"])
     assert rep["ground_truth"]["fine_detail_input"]["down"] > 1.0  # the inputs' noise

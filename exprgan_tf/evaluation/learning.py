@@ -24,7 +24,8 @@ such a baseline exists:
 4. **dlib same person** - share of (input, edit) pairs with descriptor distance < 0.6,
    beside the share for (input, true target): what a perfect editor reaches.
 5. **Ground truth** - L1 and SSIM of the edits to their true targets; also L1 and SSIM
-   of the 144 edits that ask for the input's own expression (reconstructions), and the
+   of the 144 edits that ask for the input's own expression (reconstructions), L1 of the
+   720 that ask for another (the two split a miss between redrawing and changing), the
    edits' fine detail from row to row and from column to column next to the true
    targets' (:func:`~exprgan_tf.evaluation.scores.fine_detail`: the stripes).
 6. **Intensity** - each subject's clean neutral face edited to each expression at
@@ -325,6 +326,10 @@ def learning_report(encoder, decoder, config, *, judge, descriptor=None, heldout
     own = tgt == y[src]
     report["ground_truth"]["reconstruction"] = scores.ground_truth_scores(
         edits[own], h["truth"][own], inputs[own])
+    # ... and on the other 720, which ask for a change: together the two show whether a
+    # miss comes from redrawing the face or from drawing the new expression.
+    report["ground_truth"]["changed"] = scores.ground_truth_scores(
+        edits[~own], h["truth"][~own], inputs[~own])
     # Stripes, checkerboard, noise: the edits' fine detail next to the true targets'.
     report["ground_truth"]["fine_detail"] = scores.fine_detail(edits, h["truth"])
     report["ground_truth"]["fine_detail_input"] = scores.fine_detail(inputs, h["truth"])
@@ -418,6 +423,11 @@ def table_rows(report) -> list:
                      _num(r["l1"], "{:.4f}"), _num(r["l1_input"], "{:.4f}"),
                      "the reconstructions among the edits: how closely the model "
                      "redraws a face at all"))
+    c = g.get("changed")
+    if c is not None:
+        rows.append(("L1 to true target, edits to another expression",
+                     _num(c["l1"], "{:.4f}"), _num(c["l1_input"], "{:.4f}"),
+                     "the other 5 in 6: how closely the model draws a new expression"))
     fd, fd_in = g.get("fine_detail"), g.get("fine_detail_input")
     if fd is not None:
         rows.append(("Fine detail, row to row / column to column (true target = 1)",
