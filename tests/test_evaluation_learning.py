@@ -175,6 +175,13 @@ def test_learning_report_end_to_end_without_dlib_weights():
         rep["ground_truth"]["l1"], rel=1e-5)
     assert changed["l1_input"] > recon["l1_input"]
     assert f"| {changed['l1']:.4f} | {changed['l1_input']:.4f} |" in learning.markdown_rows(rep)
+    sad = ~own & (h["tgt"] == 4)     # by requested class: sadness's 120 changed edits
+    assert changed["per_class"]["sadness"]["l1"] == pytest.approx(float(np.mean(np.abs(
+        edits[sad].astype(float) - h["truth"][sad].astype(float)))) / 255, rel=1e-5)
+    assert np.mean([v["l1"] for v in changed["per_class"].values()]) == pytest.approx(
+        changed["l1"], rel=1e-5)                                   # 120 edits each
+    gap = changed["per_class"]["sadness"]["l1"] - changed["per_class"]["sadness"]["l1_input"]
+    assert f"sadness {gap * 1e4:+.1f}e-4" in learning.markdown_rows(rep)
     fd = rep["ground_truth"]["fine_detail"]
     assert fd == scores.fine_detail(edits, h["truth"])
     assert rep["ground_truth"]["fine_detail_input"]["down"] > 1.0  # the inputs' noise

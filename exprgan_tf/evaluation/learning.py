@@ -330,6 +330,13 @@ def learning_report(encoder, decoder, config, *, judge, descriptor=None, heldout
     # miss comes from redrawing the face or from drawing the new expression.
     report["ground_truth"]["changed"] = scores.ground_truth_scores(
         edits[~own], h["truth"][~own], inputs[~own])
+    # ... by requested expression: which class's drawing loses to the input.
+    err_edit = scores.l1_error(edits, h["truth"])
+    err_input = scores.l1_error(inputs, h["truth"])
+    report["ground_truth"]["changed"]["per_class"] = {
+        EXPRESSIONS[e]: {"l1": float(np.mean(err_edit[~own & (tgt == e)])),
+                         "l1_input": float(np.mean(err_input[~own & (tgt == e)]))}
+        for e in range(len(EXPRESSIONS)) if np.any(~own & (tgt == e))}
     # Stripes, checkerboard, noise: the edits' fine detail next to the true targets'.
     report["ground_truth"]["fine_detail"] = scores.fine_detail(edits, h["truth"])
     report["ground_truth"]["fine_detail_input"] = scores.fine_detail(inputs, h["truth"])
@@ -428,6 +435,12 @@ def table_rows(report) -> list:
         rows.append(("L1 to true target, edits to another expression",
                      _num(c["l1"], "{:.4f}"), _num(c["l1_input"], "{:.4f}"),
                      "the other 5 in 6: how closely the model draws a new expression"))
+        if "per_class" in c:
+            rows.append(("... by requested expression, model - input unchanged",
+                         ", ".join(f"{k} {(v['l1'] - v['l1_input']) * 1e4:+.1f}e-4"
+                                   for k, v in c["per_class"].items()), "",
+                         "below 0: that expression's edits are nearer their true "
+                         "targets than the input is"))
     fd, fd_in = g.get("fine_detail"), g.get("fine_detail_input")
     if fd is not None:
         rows.append(("Fine detail, row to row / column to column (true target = 1)",
