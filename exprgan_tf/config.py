@@ -196,6 +196,11 @@ class ModelConfig:
             and brows but nothing of the mouth (at 64 px, ``0.625`` blanks rows 40 and
             down: the mouth and jaw of the built-in faces; the two rows above the cut
             still mix in the cells below it, as bilinear resizing does).
+        decoder_hole_blur_below: with ``decoder_hole_blur_above < 1``: ``0`` (the
+            default) leaves the hole blank below the cut; ``k > 0`` (a divisor of
+            ``image_size``; not in the original) fills it there with the face's ``k x
+            k`` cell means instead, coarser than above it, so G sees about where the
+            mouth lies without its shape.
         code_knots: ``0`` (the original): G's layers take the expression code c as it
             is, so each responds to an intensity linearly up to its ReLU. ``K >= 2`` (not
             in the original): G first passes every entry of c through a learned
@@ -271,6 +276,7 @@ class ModelConfig:
     decoder_face_hole: bool = False
     decoder_hole_blur: int = 0
     decoder_hole_blur_above: float = 1.0
+    decoder_hole_blur_below: int = 0
     code_knots: int = 0
     code_knot_gain: float = 1.0
     code_at: str = "layers"
@@ -335,6 +341,14 @@ class ModelConfig:
         if above != 1.0 and not blur:
             _fail(f"{prefix}.decoder_hole_blur_above", above,
                   "1.0 unless model.decoder_hole_blur > 0 (it says where that fill ends)")
+        below = self.decoder_hole_blur_below
+        if not _is_int(below) or below < 0 or (below and self.image_size % below):
+            _fail(f"{prefix}.decoder_hole_blur_below", below,
+                  f"0 or a positive divisor of model.image_size={self.image_size}")
+        if below and above == 1.0:
+            _fail(f"{prefix}.decoder_hole_blur_below", below,
+                  "0 unless model.decoder_hole_blur_above < 1 (it fills the hole below "
+                  "that cut)")
         knots = self.code_knots
         if not _is_int(knots) or knots < 0 or knots == 1:
             _fail(f"{prefix}.code_knots", knots,

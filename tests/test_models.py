@@ -471,6 +471,50 @@ def test_decoder_hole_blur_above_fills_the_hole_only_above_that_row(tmp_path):
             get_preset("proposed-small").override(extra)
 
 
+def test_decoder_hole_blur_below_fills_the_hole_under_the_cut_with_coarser_cells(tmp_path):
+    """decoder_hole_blur_below=8: above row 40 the hole shows the 4 x 4 cell means, below
+    it the 8 x 8 ones (each as the whole hole shows them with that cell size), the face
+    outside; no weight more than the blank cut."""
+    hole = ["model.decoder_sees_face=true", "model.decoder_face_hole=true"]
+    preset = get_preset("proposed-small")
+    cfg = preset.override(hole + ["model.decoder_hole_blur=4",
+                                  "model.decoder_hole_blur_above=0.625",
+                                  "model.decoder_hole_blur_below=8"]).model
+    dec = build_decoder(cfg)
+    blank = build_decoder(preset.override(hole + ["model.decoder_hole_blur=4",
+                                                  "model.decoder_hole_blur_above=0.625"]).model)
+    fine = build_decoder(preset.override(hole + ["model.decoder_hole_blur=4"]).model)
+    coarse = build_decoder(preset.override(hole + ["model.decoder_hole_blur=8"]).model)
+    assert dec.count_params() == blank.count_params()
+    hole_map = dec.get_layer("G_face_hole").regions.numpy()[..., 0] > 0.5
+    upper = np.arange(64)[:, None] < 40
+    low, high = hole_map & ~upper, hole_map & upper
+    z, code = _inputs(cfg, "decoder")
+    base = np.random.default_rng(7).uniform(-0.5, 0.5, (2, 64, 64, 3)).astype("float32")
+
+    def seen(g):
+        return np.asarray(keras.Model(g.inputs, g.get_layer("G_face_hole").output)(
+            [z, code, base]))
+
+    cut = seen(dec)
+    np.testing.assert_allclose(cut[:, high], seen(fine)[:, high], atol=1e-6)
+    np.testing.assert_allclose(cut[:, low], seen(coarse)[:, low], atol=1e-6)
+    np.testing.assert_array_equal(cut[:, ~hole_map], base[:, ~hole_map])
+    assert np.abs(cut[:, low]).mean() > 0.01      # not the blank of decoder_hole_blur_above
+    dec.save(tmp_path / "hole_blur_below.keras")
+    loaded = keras.saving.load_model(tmp_path / "hole_blur_below.keras", safe_mode=True)
+    np.testing.assert_allclose(decode(loaded, z, code, base), decode(dec, z, code, base),
+                               atol=1e-6)
+    for extra, expected in (
+            (["model.decoder_hole_blur=4", "model.decoder_hole_blur_below=8"],
+             "0 unless model.decoder_hole_blur_above < 1"),
+            (["model.decoder_hole_blur=4", "model.decoder_hole_blur_above=0.625",
+              "model.decoder_hole_blur_below=6"],
+             "0 or a positive divisor of model.image_size=64")):
+        with pytest.raises(ValueError, match=re.escape(expected)):
+            preset.override(hole + extra)
+
+
 def test_code_knots_decoder_starts_as_the_plain_one_and_its_knots_bend_the_code(tmp_path):
     hole = ["model.decoder_sees_face=true", "model.decoder_face_hole=true"]
     plain = build_decoder(get_preset("proposed-small").override(hole).model)

@@ -20,7 +20,7 @@ editor's paste map gives G at least :data:`FACE_HOLE_FROM` of the edit
 ``decoder_hole_blur=k`` fills the hole with the face average-pooled over ``k x k``
 cells instead (a :class:`~exprgan_tf.layers.PasteRegions` of that blur), and
 ``decoder_hole_blur_above`` keeps that fill to the upper part of the face, the hole
-left blank below it.
+left blank below it or (``decoder_hole_blur_below``) filled there with coarser cells.
 ``code_knots=K`` (not the original) passes c through a learned piecewise-linear
 function of each entry (:class:`~exprgan_tf.layers.PiecewiseLinear`, K knots, starting
 as the identity) before any layer reads it.
@@ -91,7 +91,14 @@ def build_decoder(cfg: ModelConfig, name: str = "decoder") -> keras.Model:
         blur = keras.layers.AveragePooling2D(cfg.decoder_hole_blur, name="G_hole_blur_pool")(base)
         blur = keras.layers.Resizing(cfg.image_size, cfg.image_size, "bilinear",
                                      name="G_hole_blur_resize")(blur)
-        if cfg.decoder_hole_blur_above < 1.0:  # the fill blank from that row down
+        if cfg.decoder_hole_blur_above < 1.0 and cfg.decoder_hole_blur_below:
+            # from that row down, coarser cells
+            coarse = keras.layers.AveragePooling2D(
+                cfg.decoder_hole_blur_below, name="G_hole_blur_below_pool")(base)
+            coarse = keras.layers.Resizing(cfg.image_size, cfg.image_size, "bilinear",
+                                           name="G_hole_blur_below_resize")(coarse)
+            blur = PasteRegions(name="G_hole_blur_rows")([coarse, blur])
+        elif cfg.decoder_hole_blur_above < 1.0:  # the fill blank from that row down
             blur = BlankRegions(name="G_hole_blur_rows")(blur)
         seen = PasteRegions(name="G_face_hole")([blur, base])
     elif cfg.decoder_face_hole:
