@@ -88,15 +88,16 @@ def build_decoder(cfg: ModelConfig, name: str = "decoder") -> keras.Model:
     # (validate() allows decoder_hole_blur only with decoder_face_hole.)
     seen = base
     if cfg.decoder_hole_blur:
-        blur = keras.layers.AveragePooling2D(cfg.decoder_hole_blur, name="G_hole_blur_pool")(base)
-        blur = keras.layers.Resizing(cfg.image_size, cfg.image_size, "bilinear",
-                                     name="G_hole_blur_resize")(blur)
+        def cell_means(k, prefix):
+            # the face average-pooled over k x k cells, resized back bilinearly
+            pooled = keras.layers.AveragePooling2D(k, name=f"{prefix}_pool")(base)
+            return keras.layers.Resizing(cfg.image_size, cfg.image_size, "bilinear",
+                                         name=f"{prefix}_resize")(pooled)
+
+        blur = cell_means(cfg.decoder_hole_blur, "G_hole_blur")
         if cfg.decoder_hole_blur_above < 1.0 and cfg.decoder_hole_blur_below:
             # from that row down, coarser cells
-            coarse = keras.layers.AveragePooling2D(
-                cfg.decoder_hole_blur_below, name="G_hole_blur_below_pool")(base)
-            coarse = keras.layers.Resizing(cfg.image_size, cfg.image_size, "bilinear",
-                                           name="G_hole_blur_below_resize")(coarse)
+            coarse = cell_means(cfg.decoder_hole_blur_below, "G_hole_blur_below")
             blur = PasteRegions(name="G_hole_blur_rows")([coarse, blur])
         elif cfg.decoder_hole_blur_above < 1.0:  # the fill blank from that row down
             blur = BlankRegions(name="G_hole_blur_rows")(blur)
