@@ -252,6 +252,13 @@ class ModelConfig:
             heads keep their BatchNorm either way.
         q_shared_units: units of Q's shared Dense layer.
         q_head_units: units of each per-class Q head.
+        q_sees_label: ``True`` (the original): Q is a head on D_img's shared features,
+            which are given the label at every layer, so Q can read a face's class off
+            the label it is shown. ``False`` (not in the original): Q reads the face
+            alone, through convs of its own (D_img's filters, kernel and normalisation)
+            and a Dense layer of ``q_shared_units`` to its heads; D_img's real/fake
+            logit is unchanged. With ``training.q_real`` and ``losses.q > 0`` this is
+            an expression reader of real faces that G's ``L_Q`` terms answer to.
         bn_momentum: moving-average momentum of BatchNorm in the discriminators
             (TF1 ``contrib.layers.batch_norm`` default 0.999).
         bn_epsilon: BatchNorm epsilon (TF1 default 1e-3).
@@ -291,6 +298,7 @@ class ModelConfig:
     dimg_normalization: str = "batch"
     q_shared_units: int = 128
     q_head_units: int = 64
+    q_sees_label: bool = True
     bn_momentum: float = 0.999
     bn_epsilon: float = 1e-3
 
@@ -361,6 +369,8 @@ class ModelConfig:
             _fail(f"{prefix}.code_at", self.code_at,
                   "'layers' unless model.decoder_output='image' and model.code_knots=0 "
                   "(the output must stay linear in the code before its tanh)")
+        if not isinstance(self.q_sees_label, bool):
+            _fail(f"{prefix}.q_sees_label", self.q_sees_label, "true or false")
         if not isinstance(self.rest_sees_face, bool):
             _fail(f"{prefix}.rest_sees_face", self.rest_sees_face, "true or false")
         if self.rest_sees_face and not (self.code_at == "output" and self.decoder_face_hole):
@@ -740,6 +750,10 @@ class TrainingConfig:
             requested intensity, rather than for whatever trace of the code Q learned to
             find in G's own faces. Needs ``codes="intensity"`` and the paired term's
             partners. False (the default, the original): Q learns from G's faces.
+        dimg_pair_real: with ``q_real``: ``True`` (the default) D_img is also shown the
+            partners as real faces of their expression; ``False``: the partners teach
+            Q alone and D_img's real faces are the batch's, as without ``q_real``
+            (not in the original).
         dimg_intensity_label: D_img is shown each face's expression label scaled by the
             intensity of its code (one-hot times ``t``) instead of the one-hot label, in
             every stage and term: it judges whether a face is a real face of that
@@ -776,6 +790,7 @@ class TrainingConfig:
     pair_shares: tuple = ()
     pair_l1_min_intensity: float = 0.0
     q_real: bool = False
+    dimg_pair_real: bool = True
     dimg_intensity_label: bool = False
 
     def stage(self, number: int) -> StageConfig:
@@ -847,6 +862,11 @@ class TrainingConfig:
             _fail(f"{prefix}.pair_l1_min_intensity", self.pair_l1_min_intensity,
                   "0 unless the partners' intensities are known (training.pair_intensities, "
                   "or training.codes='intensity')")
+        if not isinstance(self.dimg_pair_real, bool):
+            _fail(f"{prefix}.dimg_pair_real", self.dimg_pair_real, "true or false")
+        if not self.dimg_pair_real and not self.q_real:
+            _fail(f"{prefix}.dimg_pair_real", self.dimg_pair_real,
+                  "true unless training.q_real=true (it says whom q_real's partners teach)")
         # Settings that read a face's true intensity off its code.
         for name, why in (("q_real", "Q is taught the real faces' codes"),
                           ("dimg_intensity_label", "D_img is shown each face's intensity")):

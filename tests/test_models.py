@@ -312,6 +312,35 @@ def test_discriminator_uses_label():
     assert not np.allclose(a, b)
 
 
+def test_q_reads_the_face_alone_when_q_sees_label_is_false():
+    """``model.q_sees_label=false``: Q's code is a function of the image only (its own
+    convs), D_img's logit still depends on the label."""
+    cfg = get_preset("proposed-small").model
+    seen = build_image_discriminator(cfg)
+    alone = build_image_discriminator(get_preset("proposed-small").override(
+        ["model.q_sees_label=false"]).model)
+    # Q's convs (5x5, 3-16-32-64-128, biases): 1216 + 12832 + 51264 + 204928 = 270240;
+    # Q's shared Dense reads 4*4*128 = 2048 features instead of 512 + 6 (label):
+    # (2048 - 518) * 128 = 195840; spectral norm's u vectors 16+32+64+128 = 240.
+    assert _trainable(alone) - _trainable(seen) == 270240 + 195840 == 466080
+    assert alone.count_params() - seen.count_params() == 466080 + 240
+    assert [l.name for l in alone.layers if l.name.startswith("D_img_q_conv")] == \
+        [f"D_img_q_conv{i}_sn" for i in range(4)]
+    img, onehot = _inputs(cfg, "image_discriminator")
+    logit_a, q_a = _outputs(alone, [img, onehot])
+    logit_b, q_b = _outputs(alone, [img, np.roll(onehot, 1, axis=1)])
+    np.testing.assert_array_equal(q_a, q_b)
+    assert np.abs(logit_a - logit_b).max() > 1e-3
+    _, q_other = _outputs(alone, [img[::-1], onehot])
+    np.testing.assert_allclose(q_other, q_a[::-1], atol=1e-6)   # each face's own reading
+    assert np.abs(q_other - q_a).max() > 1e-4
+    q_seen_a = _outputs(seen, [img, onehot])[1]
+    q_seen_b = _outputs(seen, [img, np.roll(onehot, 1, axis=1)])[1]
+    assert np.abs(q_seen_a - q_seen_b).max() > 1e-4          # the original's Q reads it
+    with pytest.raises(ValueError, match=r"model.q_sees_label='no': expected true or false"):
+        get_preset("proposed-small").override(["model.q_sees_label=no"])
+
+
 def test_bad_model_config_is_rejected():
     with pytest.raises(ValueError, match=r"model.image_size=48: expected a multiple of "
                                          r"2\*\*len\(encoder_filters\) = 32"):

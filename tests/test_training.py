@@ -1306,6 +1306,36 @@ def test_q_real_teaches_q_real_codes_and_weak_partners_leave_l1(tmp_path, tiny_c
         tiny_config(extra=["training.dimg_intensity_label=true"])
 
 
+def test_partners_teach_q_alone_without_dimg_pair_real(tmp_path, tiny_config, tiny_data):
+    """``training.dimg_pair_real=false`` (with ``q_real``): D_img's loss is its real and
+    fake terms plus Q's regression on the real faces and partners; the partners' real
+    term is logged but not trained on. With ``model.q_sees_label=false`` Q's reading of
+    the real faces is the same whatever label D_img is shown."""
+    images, _ = tiny_data(8)
+    labels = np.arange(8) % 4
+    t = np.repeat([0.2, 1.0], 4).astype(np.float32)
+    groups = np.array(["s1"] * 8)
+    extra = ["model.dimg_normalization=batch", "model.q_sees_label=false",
+             "training.codes=intensity", "training.stage2.losses.paired=0.5",
+             "training.stage2.losses.edit=0", "training.stage2.losses.mismatch=0",
+             "training.stage2.losses.q=1", "training.pair_intensities=[]",
+             "training.q_real=true", "training.dimg_pair_real=false"]
+    tr = Trainer(tiny_config(extra=extra), tmp_path, 2, images, labels, batch_size=8,
+                 log=quiet, intensities=t, pair_groups=groups)
+    assert tr.step.q_real and not tr.step.dimg_pair_real
+    batch, out = _step_then_restore(tr)
+    dimg = tr.nets.image_discriminator
+    _, q_faces = dimg([batch["image"], batch["label"]], training=True)
+    _, q_shuffled = dimg([batch["image"], tf.roll(batch["label"], 1, 1)], training=True)
+    np.testing.assert_array_equal(q_faces.numpy(), q_shuffled.numpy())
+    assert float(out["D_img_pair_real"]) > 0 and float(out["L_Q_real"]) > 0
+    np.testing.assert_allclose(float(out["loss_D_img"]), float(
+        out["D_img_real"] + out["D_img_fake"] + out["L_Q_real"]), rtol=1e-5)
+    with pytest.raises(ValueError, match=r"training.dimg_pair_real=False: expected true "
+                                         r"unless training.q_real=true"):
+        tiny_config(extra=["training.dimg_pair_real=false"])
+
+
 @pytest.mark.slow  # the built-in faces loaded at 32 px and two steps: about 20 s
 def test_a_second_interrupt_stops_at_once_and_names_the_newest_checkpoint(
         tmp_path, tiny_config, monkeypatch, capsys):

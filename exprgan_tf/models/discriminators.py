@@ -49,7 +49,8 @@ def build_latent_discriminator(cfg: ModelConfig, name: str = "latent_discriminat
 def build_image_discriminator(cfg: ModelConfig, name: str = "image_discriminator"
                               ) -> keras.Model:
     """Build D_img with Q: ``[image, label one-hot [N, num_classes]] ->
-    [logit [N, 1], code [N, code_dim]]``."""
+    [logit [N, 1], code [N, code_dim]]``. With ``model.q_sees_label=false`` Q's code
+    depends on the image alone."""
     cfg.validate()
     image = keras.Input((cfg.image_size, cfg.image_size, cfg.channels), name="image")
     label = keras.Input((cfg.num_classes,), name="label")
@@ -81,7 +82,21 @@ def build_image_discriminator(cfg: ModelConfig, name: str = "image_discriminator
     shared = ConcatLabel(name="D_img_shared")([x, label])
     logit = dense(shared, 1, name="D_img_fc2", dtype="float32")
 
-    q = dense(shared, cfg.q_shared_units, name="D_img_q_shared")
+    if cfg.q_sees_label:
+        q = dense(shared, cfg.q_shared_units, name="D_img_q_shared")
+    else:
+        # Q reads the face alone (model.q_sees_label=false): convs of its own, so no
+        # feature it sees carries the label D_img is shown.
+        q = image
+        for i, filters in enumerate(cfg.dimg_filters):
+            conv = keras.layers.Conv2D(filters, cfg.dimg_kernel, strides=2, padding="same",
+                                       kernel_initializer=conv_init(q.shape[-1], filters,
+                                                                    cfg.dimg_kernel),
+                                       name=f"D_img_q_conv{i}")
+            q = trunk(conv, q, f"D_img_q_bn{i}")
+            q = keras.layers.ReLU(name=f"D_img_q_relu{i}")(q)
+        q = keras.layers.Flatten(name="D_img_q_flatten")(q)
+        q = dense(q, cfg.q_shared_units, name="D_img_q_shared")
     q = batch_norm(q, cfg, "D_img_q_shared_bn")
     q = keras.layers.LeakyReLU(negative_slope=0.2, name="D_img_q_shared_lrelu")(q)
     heads = []

@@ -158,6 +158,8 @@ class StageStep:
             faces of ``pair_target``) in place of ``L_Q`` and ``L_Q_edit``; E+G's
             ``L_Q`` and ``L_Q_edit`` are unchanged. Stages 2 and 3; ``False``: the
             original.
+        dimg_pair_real: with ``q_real``, whether D_img's loss takes ``D_img_pair_real``
+            (``training.dimg_pair_real``); ``False``: the partners teach Q alone.
         dimg_intensity_label: D_img is shown each face's one-hot label times the
             intensity of its code ``|code[:, 0]|`` (``training.dimg_intensity_label``):
             it judges "a real face of this expression at this intensity", so a neutral
@@ -174,7 +176,8 @@ class StageStep:
                  identity_images=0, strategy=None, jit_compile=False, skip_zero_weight_terms=True,
                  dimg_blur=0.0, pixel_weights=None, paste_regions=None,
                  dimg_min_intensity=0.0, pair_change=0.0, pair_l1_min_intensity=0.0,
-                 q_real=False, dimg_intensity_label=False, pair_blur=0.0):
+                 q_real=False, dimg_pair_real=True, dimg_intensity_label=False,
+                 pair_blur=0.0):
         if dimg_blur < 0:
             raise ValueError(f"dimg_blur must be >= 0. Received: dimg_blur={dimg_blur!r}")
         if stage not in (1, 2, 3):
@@ -215,6 +218,7 @@ class StageStep:
                              f"Received: pair_l1_min_intensity={pair_l1_min_intensity!r}")
         self.pair_l1_min_intensity = float(pair_l1_min_intensity)
         self.q_real = bool(q_real)
+        self.dimg_pair_real = bool(dimg_pair_real)
         self.dimg_intensity_label = bool(dimg_intensity_label)
         self.trace_count = 0
         self.keys = LOSS_KEYS[stage]
@@ -250,8 +254,8 @@ class StageStep:
             dimg_blur=self.dimg_blur, pixel_weights=self.pixel_weights,
             paste_regions=self.paste_regions, dimg_min_intensity=self.dimg_min_intensity,
             pair_change=self.pair_change, pair_l1_min_intensity=self.pair_l1_min_intensity,
-            q_real=self.q_real, dimg_intensity_label=self.dimg_intensity_label,
-            pair_blur=self.pair_blur)
+            q_real=self.q_real, dimg_pair_real=self.dimg_pair_real,
+            dimg_intensity_label=self.dimg_intensity_label, pair_blur=self.pair_blur)
         return StageStep(**{**arguments, **changes})
 
     # --- graph code --------------------------------------------------------------
@@ -404,8 +408,12 @@ class StageStep:
         assembled."""
         w = self.weights
         # Q learns the code from G's faces (the original, InfoGAN's way), or with q_real
-        # from real faces at known intensities (and D_img sees the partners as real).
-        q_term = v["L_Q_real"] + v["D_img_pair_real"] if self.q_real else v["L_Q"]
+        # from real faces at known intensities (and D_img sees the partners as real,
+        # unless dimg_pair_real is off).
+        if self.q_real:
+            q_term = v["L_Q_real"] + (v["D_img_pair_real"] if self.dimg_pair_real else 0.0)
+        else:
+            q_term = v["L_Q"]
         loss = v["D_img_real"] + v["D_img_fake"] + q_term
         if w.mismatch > 0:
             loss += w.mismatch * v["D_img_mismatch"]

@@ -343,6 +343,7 @@ class Trainer:
                 pair_change=config.training.pair_change if paired else 0.0,
                 pair_l1_min_intensity=config.training.pair_l1_min_intensity if paired else 0.0,
                 q_real=config.training.q_real and stage > 1,
+                dimg_pair_real=config.training.dimg_pair_real,
                 dimg_intensity_label=config.training.dimg_intensity_label,
                 pair_blur=config.training.pair_blur if paired else 0.0)
             # Keras 3 optimisers create their slots on first use; build them now so the
