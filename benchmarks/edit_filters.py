@@ -14,6 +14,9 @@ Intensity by other means than the code (report 115):
 
 - ``fade``: the edit at intensity ``s`` is ``face + s * (edit at 1 - face)``, a
   cross-fade from the input to the full edit;
+- ``gain:G``: G is given the code of intensity ``G * s`` (unclipped: past the
+  training range for ``G > 1``; recipe log, report 162);
+- ``curve:P``: G is given the code of intensity ``s ** P`` (report 175);
 - ``gate-source:TAU``: the editor's ``model.paste_gate=TAU`` (G's face pasted only
   where the code changes its drawing, :func:`exprgan_tf.editor.change_gate`), the
   change measured from G's drawing at the input's own code as ``delta`` picks it
@@ -60,6 +63,10 @@ def use_variant(variant: str) -> None:
         controller.ExpressionCode.call = _gain(controller.ExpressionCode.call,
                                                _positive(variant, sigma))
         return
+    if kind == "curve" and sigma:
+        controller.ExpressionCode.call = _curve(controller.ExpressionCode.call,
+                                                _positive(variant, sigma))
+        return
     if kind == "gate-source" and sigma:
         editor.ExpressionEditor.call = _gate_source(_positive(variant, sigma))
         return
@@ -80,7 +87,7 @@ def use_variant(variant: str) -> None:
         return
     if kind not in ("lowpass", "highpass") or not sigma:
         raise SystemExit("variant must be lowpass:SIGMA, highpass:SIGMA, mirror, fade, "
-                         f"delta, gain:G or gate-source:TAU. Received: {variant!r}")
+                         f"delta, gain:G, curve:P or gate-source:TAU. Received: {variant!r}")
     sigma = _positive(variant, sigma)
 
     def filtered_paste(drawn, face, regions):
@@ -113,6 +120,19 @@ def _gain(call, gain: float):
         return gain * call(self, inputs)
 
     return stronger
+
+
+def _curve(call, power: float):
+    """``ExpressionCode.call`` at intensity ``s ** power`` (clipped to [0, 1] first):
+    below 1 a weak request is drawn stronger, the full one unchanged."""
+    from keras import ops
+
+    def curved(self, inputs):
+        labels, intensity = inputs
+        intensity = ops.clip(ops.cast(intensity, "float32"), 0.0, 1.0)
+        return call(self, [labels, ops.power(intensity, power)])
+
+    return curved
 
 
 def _fade(call):

@@ -29,6 +29,21 @@ def editor(tiny_config):
     return ExpressionEditor.from_networks(cfg, nets.encoder, nets.decoder)
 
 
+def test_curve_gives_g_the_code_at_the_intensity_to_a_power(restore, editor, tiny_data):
+    images, _ = tiny_data(4)
+    expression = np.array([1, 2, 4, 5], np.int32)
+    at = lambda s: np.asarray(editor([images, expression, np.full(4, s, np.float32)]))  # noqa: E731
+    before_half, before_one = at(0.5), at(1.0)
+    filters.use_variant("curve:0.5")
+    code = controller.ExpressionCode(6, 5)
+    np.testing.assert_allclose(np.asarray(code([expression, np.full(4, 0.25, np.float32)])),
+                               np.asarray(code([expression, np.full(4, 1.0, np.float32)])) * 0.5,
+                               rtol=1e-6)
+    np.testing.assert_allclose(at(0.25), before_half, atol=1e-5)   # 0.25 ** 0.5 = 0.5
+    np.testing.assert_array_equal(at(1.0), before_one)
+    assert np.abs(before_half - before_one).max() > 1e-3
+
+
 def test_gain_gives_g_the_code_at_g_times_the_intensity(restore, editor, tiny_data):
     images, _ = tiny_data(4)
     expression = np.array([0, 3, 4, 5], np.int32)
@@ -105,8 +120,9 @@ def test_delta_adds_g_s_change_from_the_picked_source_code(restore, editor, tiny
     ("gain:x", "the number in 'gain:x' must be > 0. Received: 'x'"),
     ("lowpass:-1", "the number in 'lowpass:-1' must be > 0. Received: '-1'"),
     ("gate-source:0", "the number in 'gate-source:0' must be > 0. Received: '0'"),
-    ("gain", "variant must be lowpass:SIGMA, highpass:SIGMA, mirror, fade, delta, gain:G or "
-             "gate-source:TAU. Received: 'gain'"),
+    ("curve:-1", "the number in 'curve:-1' must be > 0. Received: '-1'"),
+    ("gain", "variant must be lowpass:SIGMA, highpass:SIGMA, mirror, fade, delta, gain:G, "
+             "curve:P or gate-source:TAU. Received: 'gain'"),
 ])
 def test_a_variant_without_its_number_is_refused(restore, variant, message):
     with pytest.raises(SystemExit) as err:
