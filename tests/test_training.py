@@ -1226,21 +1226,29 @@ def test_paste_regions_trains_g_through_the_editors_map(tmp_path, tiny_config, t
         tiny_config(extra=["training.paste_regions=true"])
 
 
+# Stage 2 with Q taught by real faces (training.q_real) and the paired term's partners.
+Q_REAL = ["model.dimg_normalization=batch", "training.codes=intensity",
+          "training.stage2.losses.paired=0.5", "training.stage2.losses.edit=0",
+          "training.stage2.losses.mismatch=0", "training.stage2.losses.q=1",
+          "training.pair_intensities=[]", "training.q_real=true"]
+
+
+def _q_real_faces(tiny_data):
+    """Eight faces of one subject: 4 expressions x 2 intensities (0.2, 1)."""
+    images, _ = tiny_data(8)
+    return (images, np.arange(8) % 4, np.repeat([0.2, 1.0], 4).astype(np.float32),
+            np.array(["s1"] * 8))
+
+
 def test_q_real_teaches_q_real_codes_and_weak_partners_leave_l1(tmp_path, tiny_config,
                                                                 tiny_data):
     """``training.q_real``: D_img's loss takes Q's regression on the real faces and the
     partners at their own codes, and the partners as real faces, instead of Q on G's
     faces. ``training.pair_l1_min_intensity``: L1_pair is the mean over the partners at
     least that intense. ``training.dimg_intensity_label``: D_img sees label x intensity."""
-    images, _ = tiny_data(8)
-    labels = np.arange(8) % 4                     # 4 expressions x 2 intensities
-    t = np.repeat([0.2, 1.0], 4).astype(np.float32)
-    groups = np.array(["s1"] * 8)
-    extra = ["model.dimg_normalization=batch", "training.codes=intensity",
-             "training.stage2.losses.paired=0.5", "training.stage2.losses.edit=0",
-             "training.stage2.losses.mismatch=0", "training.stage2.losses.q=1",
-             "training.pair_intensities=[]", "training.q_real=true",
-             "training.pair_l1_min_intensity=0.7", "training.dimg_intensity_label=true"]
+    images, labels, t, groups = _q_real_faces(tiny_data)
+    extra = Q_REAL + ["training.pair_l1_min_intensity=0.7",
+                      "training.dimg_intensity_label=true"]
     tr = Trainer(tiny_config(extra=extra), tmp_path, 2, images, labels, batch_size=8,
                  log=quiet, intensities=t, pair_groups=groups)
     assert tr.step.q_real and tr.step.pair_l1_min_intensity == 0.7
@@ -1311,15 +1319,8 @@ def test_partners_teach_q_alone_without_dimg_pair_real(tmp_path, tiny_config, ti
     fake terms plus Q's regression on the real faces and partners; the partners' real
     term is logged but not trained on. With ``model.q_sees_label=false`` Q's reading of
     the real faces is the same whatever label D_img is shown."""
-    images, _ = tiny_data(8)
-    labels = np.arange(8) % 4
-    t = np.repeat([0.2, 1.0], 4).astype(np.float32)
-    groups = np.array(["s1"] * 8)
-    extra = ["model.dimg_normalization=batch", "model.q_sees_label=false",
-             "training.codes=intensity", "training.stage2.losses.paired=0.5",
-             "training.stage2.losses.edit=0", "training.stage2.losses.mismatch=0",
-             "training.stage2.losses.q=1", "training.pair_intensities=[]",
-             "training.q_real=true", "training.dimg_pair_real=false"]
+    images, labels, t, groups = _q_real_faces(tiny_data)
+    extra = Q_REAL + ["model.q_sees_label=false", "training.dimg_pair_real=false"]
     tr = Trainer(tiny_config(extra=extra), tmp_path, 2, images, labels, batch_size=8,
                  log=quiet, intensities=t, pair_groups=groups)
     assert tr.step.q_real and not tr.step.dimg_pair_real

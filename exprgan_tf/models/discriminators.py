@@ -64,15 +64,18 @@ def build_image_discriminator(cfg: ModelConfig, name: str = "image_discriminator
             return keras.layers.SpectralNormalization(layer, name=f"{layer.name}_sn")(x)
         return batch_norm(layer(x), cfg, bn_name)
 
-    x = ConcatLabel(name="D_img_concat_in")([image, label])
-    for i, filters in enumerate(cfg.dimg_filters):
+    def down(x, i, prefix):
+        # One stride-2 conv of the trunk: conv, normalisation, ReLU.
+        filters = cfg.dimg_filters[i]
         conv = keras.layers.Conv2D(filters, cfg.dimg_kernel, strides=2, padding="same",
                                    kernel_initializer=conv_init(x.shape[-1], filters,
                                                                 cfg.dimg_kernel),
-                                   name=f"D_img_conv{i}")
-        x = trunk(conv, x, f"D_img_bn{i}")
-        x = keras.layers.ReLU(name=f"D_img_relu{i}")(x)
-        x = ConcatLabel(name=f"D_img_concat{i}")([x, label])
+                                   name=f"{prefix}_conv{i}")
+        return keras.layers.ReLU(name=f"{prefix}_relu{i}")(trunk(conv, x, f"{prefix}_bn{i}"))
+
+    x = ConcatLabel(name="D_img_concat_in")([image, label])
+    for i in range(len(cfg.dimg_filters)):
+        x = ConcatLabel(name=f"D_img_concat{i}")([down(x, i, "D_img"), label])
     x = keras.layers.Flatten(name="D_img_flatten")(x)
     fc1 = keras.layers.Dense(cfg.dimg_dense, kernel_initializer=dense_init(x.shape[-1],
                                                                            cfg.dimg_dense),
@@ -88,13 +91,8 @@ def build_image_discriminator(cfg: ModelConfig, name: str = "image_discriminator
         # Q reads the face alone (model.q_sees_label=false): convs of its own, so no
         # feature it sees carries the label D_img is shown.
         q = image
-        for i, filters in enumerate(cfg.dimg_filters):
-            conv = keras.layers.Conv2D(filters, cfg.dimg_kernel, strides=2, padding="same",
-                                       kernel_initializer=conv_init(q.shape[-1], filters,
-                                                                    cfg.dimg_kernel),
-                                       name=f"D_img_q_conv{i}")
-            q = trunk(conv, q, f"D_img_q_bn{i}")
-            q = keras.layers.ReLU(name=f"D_img_q_relu{i}")(q)
+        for i in range(len(cfg.dimg_filters)):
+            q = down(q, i, "D_img_q")
         q = keras.layers.Flatten(name="D_img_q_flatten")(q)
         q = dense(q, cfg.q_shared_units, name="D_img_q_shared")
     q = batch_norm(q, cfg, "D_img_q_shared_bn")
