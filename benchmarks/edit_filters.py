@@ -14,8 +14,10 @@ Intensity by other means than the code (report 115):
 
 - ``fade``: the edit at intensity ``s`` is ``face + s * (edit at 1 - face)``, a
   cross-fade from the input to the full edit;
-- ``gain:G``: G is given the code of intensity ``G * s`` (unclipped: past the
-  training range for ``G > 1``; recipe log, report 162);
+- ``gain:G``: G is given the code of intensity ``G * s`` (past the training range for
+  ``G > 1``; recipe log, report 162). Now an editor setting of its own,
+  ``model.intensity_scale`` (``train_learning.py --intensity-scale G``), which this
+  variant runs;
 - ``curve:P``: G is given the code of intensity ``s ** P`` (report 175);
 - ``gate-source:TAU``: the editor's ``model.paste_gate=TAU`` (G's face pasted only
   where the code changes its drawing, :func:`exprgan_tf.editor.change_gate`), the
@@ -60,9 +62,9 @@ def use_variant(variant: str) -> None:
 
     kind, _, sigma = variant.partition(":")
     if kind == "gain" and sigma:
-        controller.ExpressionCode.call = _gain(controller.ExpressionCode.call,
-                                               _positive(variant, sigma))
-        return
+        scale = _positive(variant, sigma)
+        raise SystemExit(f"{variant} is the editor's model.intensity_scale={scale:g}: pass "
+                         f"--intensity-scale {scale:g} instead")
     if kind == "curve" and sigma:
         controller.ExpressionCode.call = _curve(controller.ExpressionCode.call,
                                                 _positive(variant, sigma))
@@ -111,15 +113,11 @@ def _positive(variant: str, value: str) -> float:
     return number
 
 
-def _gain(call, gain: float):
-    """``ExpressionCode.call`` giving ``gain`` times its code: the code is linear in
-    the intensity (target block ``s``, the others ``-s``), so this is the code at
-    intensity ``gain * s``, unclipped."""
-
-    def stronger(self, inputs):
-        return gain * call(self, inputs)
-
-    return stronger
+def intensity_scale_of(variant: str) -> float | None:
+    """``G`` of a ``gain:G`` variant (the editor's ``model.intensity_scale``), else
+    ``None``."""
+    kind, _, value = variant.partition(":")
+    return _positive(variant, value) if kind == "gain" and value else None
 
 
 def _curve(call, power: float):
@@ -243,10 +241,17 @@ def main(argv=None):
         if len(argv) != 3 or argv[1] != "--checkpoint":
             raise SystemExit("usage: edit_filters.py delta-sources --checkpoint PATH")
         return delta_sources(argv[2])
-    use_variant(argv[0])
+    scale = intensity_scale_of(argv[0])
+    rest = argv[1:]
+    if scale is not None:
+        if "--intensity-scale" in rest:
+            raise SystemExit("gain:G is --intensity-scale G; give one of them")
+        rest += ["--intensity-scale", f"{scale:g}"]
+    else:
+        use_variant(argv[0])
     import train_learning
 
-    train_learning.main(argv[1:], command=("edit_filters.py", argv))
+    train_learning.main(rest, command=("edit_filters.py", argv))
 
 
 if __name__ == "__main__":

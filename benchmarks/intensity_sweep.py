@@ -19,7 +19,8 @@ runs the same test on one model and adds:
    then the true faces at the same s.
 
 ``--variant V`` edits through one of ``benchmarks/edit_filters.py``'s edit-time variants
-(``gain:2``, ``fade``, ...) instead of the model as it is.
+(``fade``, ``curve:0.5``, ...) instead of the model as it is; ``gain:G`` is
+``--intensity-scale G`` (the editor's ``model.intensity_scale``).
 
 Writes ``<out>.json``, ``<out>.md`` and ``<out>.png``.
 
@@ -48,15 +49,18 @@ from _results import run_header, write_result  # noqa: E402
 
 def load(args):
     """The ``ExpressionEditor`` of ``--checkpoint`` or ``--run-dir`` (with
-    ``--paste-gate``'s gate when given)."""
+    ``--paste-gate``'s gate and ``--intensity-scale``'s scale when given)."""
     from exprgan_tf.editor import ExpressionEditor
 
+    edit_time = [f"model.{k}={v:g}" for k, v in (("paste_gate", args.paste_gate),
+                                                  ("intensity_scale", args.intensity_scale))
+                 if v is not None]
     if args.checkpoint:
         from exprgan_tf.editor_io import load_editor
         from exprgan_tf.evaluation.learning import editor_networks
 
         editor = load_editor(args.checkpoint)
-        if args.paste_gate is None:
+        if not edit_time:
             return editor
         config, encoder, decoder = editor_networks(editor)
     else:
@@ -64,9 +68,7 @@ def load(args):
 
         config, nets = load_networks(args.run_dir, averaged=not args.trained_weights)
         encoder, decoder = nets["encoder"], nets["decoder"]
-    if args.paste_gate is not None:
-        config = config.override([f"model.paste_gate={args.paste_gate:g}"])
-    return ExpressionEditor.from_networks(config, encoder, decoder)
+    return ExpressionEditor.from_networks(config.override(edit_time), encoder, decoder)
 
 
 def true_sweep(h):
@@ -122,6 +124,9 @@ def main(argv=None) -> int:
                    "(e.g. gain:2), applied in this process before the model is loaded")
     p.add_argument("--paste-gate", type=float, metavar="TAU",
                    help="edit with model.paste_gate=TAU instead of the model's own setting")
+    p.add_argument("--intensity-scale", type=float, metavar="K",
+                   help="edit with model.intensity_scale=K (a requested intensity s drawn "
+                        "with G's code at K * s) instead of the model's own setting")
     p.add_argument("--out", required=True, help="output stem (.json, .md, .png)")
     args = p.parse_args(argv)
     if args.trained_weights and not args.run_dir:
@@ -129,9 +134,15 @@ def main(argv=None) -> int:
                 "weights)")
     header = run_header("intensity_sweep.py", argv)
     if args.variant:
-        from edit_filters import use_variant
+        from edit_filters import intensity_scale_of, use_variant
 
-        use_variant(args.variant)
+        scale = intensity_scale_of(args.variant)
+        if scale is not None and args.intensity_scale is not None:
+            p.error("--variant gain:G is --intensity-scale G; give one of them")
+        if scale is not None:
+            args.intensity_scale = scale
+        else:
+            use_variant(args.variant)
 
     editor = load(args)
     h = heldout_set(editor.image_size)
@@ -147,7 +158,7 @@ def main(argv=None) -> int:
     at_s = np.round(req / (scores.INTENSITY_LADDER[1] - scores.INTENSITY_LADDER[0])).astype(int)
     result = {**header, "model": args.checkpoint or args.run_dir,
               "trained_weights": bool(args.trained_weights), "variant": args.variant,
-              "paste_gate": editor.paste_gate,
+              "paste_gate": editor.paste_gate, "intensity_scale": editor.intensity_scale,
               "edits": int(len(req)),
               "model_scores": scores.intensity_scores(req, t_hat),
               "perfect_editor": scores.intensity_scores(req, t_true),
@@ -176,6 +187,9 @@ def main(argv=None) -> int:
             if args.variant else []),
           *([f"- Pasted only where the code changes G's drawing (`model.paste_gate="
              f"{editor.paste_gate:g}`)"] if editor.paste_gate else []),
+          *([f"- Intensity s drawn with G's code at {editor.intensity_scale:g} s "
+             f"(`model.intensity_scale={editor.intensity_scale:g}`)"]
+            if editor.intensity_scale != 1 else []),
           f"- {len(req)} edits: 8 held-out subjects' clean neutral faces x 6 expressions x "
           f"s = {', '.join(f'{r:g}' for r in levels)}", "",
           f"Spearman(requested, estimated): model {rho(result['model_scores']['spearman'])}, "

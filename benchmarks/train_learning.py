@@ -178,6 +178,9 @@ def main(argv=None, command=None):
                    help="score with model.paste_gate=TAU (G's face pasted only where its "
                         "code changes the drawing; 0: through the whole map) instead of "
                         "the model's own setting")
+    p.add_argument("--intensity-scale", type=float, metavar="K",
+                   help="score with model.intensity_scale=K (a requested intensity s "
+                        "drawn with G's code at K * s) instead of the model's own setting")
     p.add_argument("--subjects", choices=("held-out", "training"), default="held-out",
                    help="score on the held-out subjects (P073-P080, the result) or on "
                         "eight training subjects (P001-P008: a diagnostic of how well "
@@ -219,7 +222,8 @@ def main(argv=None, command=None):
                     overrides=config_overrides(config), training=timings,
                     epochs=list(args.epochs))
     edit_time = [f"model.{k}={v:g}" for k, v in (("edit_regions", args.edit_regions),
-                                                  ("paste_gate", args.paste_gate))
+                                                  ("paste_gate", args.paste_gate),
+                                                  ("intensity_scale", args.intensity_scale))
                  if v is not None]
     if edit_time:
         config = config.override(edit_time)

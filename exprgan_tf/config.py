@@ -240,6 +240,13 @@ class ModelConfig:
             :func:`exprgan_tf.editor.change_gate`), so the input stays wherever G would
             only redraw it, and an edit at intensity 0 is the input itself. Edit time
             only (G decodes each face twice); training is unchanged.
+        intensity_scale: not in the original: the editor asks G for a requested
+            intensity ``s`` with the code of intensity ``intensity_scale * s`` (the code
+            is linear in the intensity, so this scales the code). ``1`` (the default):
+            the code as requested. Below 1 a model that draws its expressions heavier
+            than the true faces draws them lighter at every ``s`` (0 stays 0); above 1
+            the codes leave the range G was trained on. Edit time only; training is
+            unchanged.
         label_tile: how many copies of c are concatenated to z at the decoder input
             (original: ``int(latent_dim / num_classes)`` = 8).
         dz_units: hidden units of D_z.
@@ -290,6 +297,7 @@ class ModelConfig:
     rest_sees_face: bool = False
     edit_regions: float = 0.0
     paste_gate: float = 0.0
+    intensity_scale: float = 1.0
     label_tile: int = 8
     dz_units: tuple = (64, 32, 16)
     dimg_filters: tuple = (16, 32, 64, 128)
@@ -331,6 +339,7 @@ class ModelConfig:
         if not _is_finite_number(gate) or gate < 0 or (gate and not self.edit_regions):
             _fail(f"{prefix}.paste_gate", gate,
                   "0, or a number > 0 with model.edit_regions > 0 (it gates that paste)")
+        _check_positive(f"{prefix}.intensity_scale", self.intensity_scale)
         if self.decoder_face_hole and not (self.decoder_sees_face and self.edit_regions):
             _fail(f"{prefix}.decoder_face_hole", self.decoder_face_hole,
                   "false unless model.decoder_sees_face=true and model.edit_regions > 0 "

@@ -117,12 +117,21 @@ class ExpressionCode(keras.layers.Layer):
     Args:
         num_classes: expression classes.
         intensity_dim: code dims per class.
+        scale: the code of intensity ``s`` is that of ``scale * s`` (after the clip;
+            ``model.intensity_scale``). The code is linear in the intensity.
+
+    Example:
+        >>> layer = ExpressionCode(scale=0.5)
+        >>> c = layer([np.array([3]), np.array([0.8], "float32")])
+        >>> round(float(c[0, 15]), 6), round(float(c[0, 0]), 6)
+        (0.4, -0.4)
     """
 
-    def __init__(self, num_classes=6, intensity_dim=5, **kwargs):
+    def __init__(self, num_classes=6, intensity_dim=5, scale=1.0, **kwargs):
         super().__init__(**kwargs)
         self.num_classes = num_classes
         self.intensity_dim = intensity_dim
+        self.scale = float(scale)
 
     def call(self, inputs):
         labels, intensity = inputs
@@ -132,6 +141,8 @@ class ExpressionCode(keras.layers.Layer):
             mags = intensity
         else:
             mags = ops.repeat(ops.reshape(intensity, (-1, 1)), self.intensity_dim, axis=-1)
+        if self.scale != 1.0:
+            mags = mags * self.scale
         return _code_ops(labels, mags, self.num_classes, self.intensity_dim)
 
     def compute_output_shape(self, input_shape):
@@ -139,5 +150,6 @@ class ExpressionCode(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"num_classes": self.num_classes, "intensity_dim": self.intensity_dim})
+        config.update({"num_classes": self.num_classes, "intensity_dim": self.intensity_dim,
+                       "scale": self.scale})
         return config

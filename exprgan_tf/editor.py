@@ -204,6 +204,8 @@ class ExpressionEditor(keras.Model):
             the whole map. ``tau > 0``: only where the code changes G's drawing from
             its drawing at the zero code (:func:`change_gate`); at intensity 0 the
             edit is the input.
+        intensity_scale: ``model.intensity_scale``: a requested intensity ``s`` is drawn
+            with G's code at ``intensity_scale * s`` (> 0; ``1``: as requested).
         dtype: ``None`` (the default) or the dtype policy the encoder and decoder were
             built under; the editor computes in their policy and raises ``ValueError``
             for another one (``from_config_tree(config, dtype=...)`` builds networks
@@ -223,7 +225,7 @@ class ExpressionEditor(keras.Model):
 
     def __init__(self, encoder, decoder, num_classes=6, intensity_dim=5, unsharp_mask=False,
                  radius=1.0, amount=1.0, sharpen_targets=True, edit_regions=0.0, regions=None,
-                 paste_gate=0.0, dtype=None, **kwargs):
+                 paste_gate=0.0, intensity_scale=1.0, dtype=None, **kwargs):
         if not isinstance(encoder, keras.Model) or not isinstance(decoder, keras.Model):
             raise ValueError("encoder and decoder must be keras.Model instances. Received: "
                              f"encoder={type(encoder).__name__}, "
@@ -259,8 +261,12 @@ class ExpressionEditor(keras.Model):
         # The face a blend G keeps, in the form G was trained to give back.
         self.base = (ImagePreprocess(False, name="base")
                      if unsharp_mask and not sharpen_targets and takes_base(decoder) else None)
-        self.code = ExpressionCode(num_classes, intensity_dim, name="expression_code",
-                                   dtype="float32")
+        intensity_scale = float(intensity_scale)
+        if not (np.isfinite(intensity_scale) and intensity_scale > 0):
+            raise ValueError("intensity_scale must be a number > 0. "
+                             f"Received: intensity_scale={intensity_scale}")
+        self.code = ExpressionCode(num_classes, intensity_dim, scale=intensity_scale,
+                                   name="expression_code", dtype="float32")
         # G's face pasted into the input where expressions change (model.edit_regions).
         self.face = self.paste = None
         edit_regions = float(edit_regions)
@@ -286,6 +292,7 @@ class ExpressionEditor(keras.Model):
                              f"edit_regions={edit_regions}")
         # === Config ===
         self.paste_gate = paste_gate
+        self.intensity_scale = intensity_scale
         self.num_classes = int(num_classes)
         self.intensity_dim = int(intensity_dim)
         self.unsharp_mask = bool(unsharp_mask)
@@ -317,7 +324,8 @@ class ExpressionEditor(keras.Model):
         return cls(encoder, decoder, num_classes=m.num_classes,
                    intensity_dim=m.intensity_dim, unsharp_mask=pre.unsharp_mask,
                    radius=pre.radius, amount=pre.amount, sharpen_targets=pre.sharpen_targets,
-                   edit_regions=m.edit_regions, paste_gate=m.paste_gate, **kwargs)
+                   edit_regions=m.edit_regions, paste_gate=m.paste_gate,
+                   intensity_scale=m.intensity_scale, **kwargs)
 
     @classmethod
     def from_config_tree(cls, config: ExprGANConfig, dtype=None, **kwargs):
@@ -486,6 +494,7 @@ class ExpressionEditor(keras.Model):
             "sharpen_targets": self.sharpen_targets,
             "edit_regions": self.edit_regions,   # (the map itself is a weight)
             "paste_gate": self.paste_gate,
+            "intensity_scale": self.intensity_scale,
         })
         return config
 

@@ -60,3 +60,17 @@ def test_expression_code_layer_matches_function(tmp_path):
     # out-of-range intensities are clipped inside graphs
     np.testing.assert_allclose(model([y, np.array([-1, 2, 0.5], "float32")]),
                                intensity_code(y, [0.0, 1.0, 0.5]))
+
+
+def test_expression_code_scale_is_the_code_at_scale_times_s(tmp_path):
+    y = np.array([0, 3, 5], "int32")
+    s = np.array([0.0, 0.5, 1.0], "float32")
+    layer = ExpressionCode(scale=0.75, name="ctrl")
+    np.testing.assert_allclose(layer([y, s]), intensity_code(y, 0.75 * s), rtol=1e-6)
+    # the clip comes first: 2 is 1, then scaled
+    np.testing.assert_allclose(layer([y, np.full(3, 2.0, "float32")]),
+                               intensity_code(y, np.full(3, 0.75)), rtol=1e-6)
+    again = ExpressionCode.from_config(layer.get_config())
+    assert again.scale == 0.75
+    np.testing.assert_allclose(again([y, s]), layer([y, s]))
+

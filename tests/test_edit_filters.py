@@ -44,21 +44,28 @@ def test_curve_gives_g_the_code_at_the_intensity_to_a_power(restore, editor, tin
     assert np.abs(before_half - before_one).max() > 1e-3
 
 
-def test_gain_gives_g_the_code_at_g_times_the_intensity(restore, editor, tiny_data):
-    images, _ = tiny_data(4)
-    expression = np.array([0, 3, 4, 5], np.int32)
-    at = lambda s: editor([images, expression, np.full(4, s, np.float32)])  # noqa: E731
-    before_half, before_one = np.asarray(at(0.5)), np.asarray(at(1.0))
-    code = controller.ExpressionCode(6, 5)
-    half = np.asarray(code([expression, np.full(4, 0.5, np.float32)]))
-    filters.use_variant("gain:2")
-    np.testing.assert_array_equal(np.asarray(code([expression, np.full(4, 0.5, np.float32)])),
-                                  2 * half)
-    # the code is linear in s: intensity 0.5 at gain 2 is the code of intensity 1
-    np.testing.assert_allclose(np.asarray(at(0.5)), before_one, atol=1e-6)
-    # and intensity 1 at gain 2 is a code the editor alone cannot give
-    assert np.abs(np.asarray(at(1.0)) - before_one).max() > 1e-3
-    assert np.abs(before_half - before_one).max() > 1e-3
+def test_gain_is_the_editors_intensity_scale(monkeypatch):
+    """``gain:G`` runs the report with ``--intensity-scale G`` (the editor's
+    ``model.intensity_scale``, tested in test_editor) instead of patching the code."""
+    import sys
+    import types
+
+    assert filters.intensity_scale_of("gain:0.75") == 0.75
+    assert filters.intensity_scale_of("curve:0.5") is None
+    assert filters.intensity_scale_of("mirror") is None
+    with pytest.raises(SystemExit, match="must be > 0"):
+        filters.intensity_scale_of("gain:0")
+    with pytest.raises(SystemExit, match="pass --intensity-scale 2 instead"):
+        filters.use_variant("gain:2")
+    calls = []
+    fake = types.SimpleNamespace(main=lambda argv, command: calls.append((argv, command)))
+    monkeypatch.setitem(sys.modules, "train_learning", fake)
+    argv = ["gain:0.75", "--run-dir", "R", "--score-only", "--out", "O"]
+    filters.main(argv)
+    assert calls == [(["--run-dir", "R", "--score-only", "--out", "O",
+                       "--intensity-scale", "0.75"], ("edit_filters.py", argv))]
+    with pytest.raises(SystemExit, match="give one of them"):
+        filters.main(["gain:0.75", "--intensity-scale", "0.5"])
 
 
 def test_fade_is_the_face_at_zero_and_the_full_edit_at_one(restore, editor, tiny_data):

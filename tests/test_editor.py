@@ -509,6 +509,42 @@ def test_paste_gate_keeps_the_input_where_the_code_changes_nothing(tiny_config, 
     assert editor_networks(gated)[0].model.paste_gate == 0.05
 
 
+def test_intensity_scale_draws_s_with_the_code_of_k_times_s(tiny_config, tmp_path):
+    from exprgan_tf.editor_io import save_compact
+    from exprgan_tf.evaluation.learning import editor_networks
+
+    keras.utils.set_random_seed(6)
+    cfg = tiny_config("proposed-small", ["model.edit_regions=90", "model.paste_gate=0.05"])
+    nets = build_networks(cfg.model)
+    plain = ExpressionEditor.from_networks(cfg, nets.encoder, nets.decoder)
+    scaled = ExpressionEditor.from_networks(cfg.override(["model.intensity_scale=0.5"]),
+                                            nets.encoder, nets.decoder)
+    assert plain.intensity_scale == 1.0 and scaled.intensity_scale == 0.5
+    images, expression, intensity = _batch()
+    got = scaled.predict([images, expression, intensity], verbose=0)
+    # the code is linear in s: s at scale 0.5 is the plain editor at s / 2, 0 stays the input
+    np.testing.assert_allclose(got, plain.predict([images, expression, intensity / 2],
+                                                  verbose=0), atol=1e-6)
+    np.testing.assert_allclose(got[0], np.asarray(plain.face(images))[0], atol=1e-6)
+    assert np.abs(got[2] - plain.predict([images, expression, intensity], verbose=0)[2]
+                  ).max() > 1e-3
+    # it travels with the editor: .keras, compact .npz, the report's config
+    path = str(tmp_path / "scaled.keras")
+    scaled.save(path)
+    for other in (keras.saving.load_model(path, safe_mode=True),
+                  load_editor(save_compact(scaled, str(tmp_path / "scaled.npz"), "float32"))):
+        assert other.intensity_scale == 0.5
+        np.testing.assert_allclose(other.predict([images, expression, intensity], verbose=0),
+                                   got, atol=1e-5)
+    assert editor_networks(scaled)[0].model.intensity_scale == 0.5
+    for bad in (0, -1, float("nan")):
+        with pytest.raises(ValueError, match="intensity_scale must be a number > 0"):
+            ExpressionEditor(nets.encoder, nets.decoder, intensity_scale=bad)
+    with pytest.raises(ValueError, match=r"Invalid config value model.intensity_scale=0.0: "
+                                         r"expected a positive number"):
+        cfg.override(["model.intensity_scale=0"])
+
+
 def test_paste_gate_errors(tiny_config):
     cfg = tiny_config("exprgan-small")
     nets = build_networks(cfg.model)

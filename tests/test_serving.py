@@ -103,15 +103,22 @@ def test_saved_model_equals_the_keras_model(exported, editor):
     np.testing.assert_array_equal(got, expected)
 
 
-def test_a_gated_paste_is_exported_with_the_editor(tiny_config, tmp_path):
+def test_a_gated_paste_and_an_intensity_scale_are_exported_with_the_editor(tiny_config,
+                                                                           tmp_path):
     keras.utils.set_random_seed(4)
-    gated = ExpressionEditor.from_config_tree(
-        tiny_config("proposed-small", ["model.edit_regions=90", "model.paste_gate=0.05"]))
+    cfg = tiny_config("proposed-small", ["model.edit_regions=90", "model.paste_gate=0.05",
+                                         "model.intensity_scale=0.5"])
+    gated = ExpressionEditor.from_config_tree(cfg)
     loaded = tf.saved_model.load(export_lib.export_saved_model(gated, tmp_path))
     images, expression, intensity = _batch()
     expected = to_display(gated.predict([images, expression, intensity], verbose=0)).numpy()
     got = _serve(loaded, images, expression, intensity)
     np.testing.assert_array_equal(got, expected)
+    # the scale is in the graph: s is served as the unscaled editor's s / 2
+    unscaled = ExpressionEditor.from_networks(cfg.override(["model.intensity_scale=1"]),
+                                              gated.encoder, gated.decoder)
+    half = to_display(unscaled.predict([images, expression, intensity / 2], verbose=0))
+    assert np.abs(got.astype(int) - half.numpy()).max() <= 1
     assert intensity[0] == 0        # the zero code changes nothing: the input comes back
     np.testing.assert_array_equal(got[0], images[0])
     assert np.abs(got[2].astype(int) - images[2]).max() > 10

@@ -89,8 +89,8 @@ def dlib_descriptor(weights_path=None):
 def editor_networks(editor, preset: str = "proposed-small"):
     """``(config, encoder, decoder)`` of an ``ExpressionEditor`` (e.g. a compact ``.npz``
     from ``exprgan_tf.load_editor``): ``preset``'s config with the editor's
-    pre-processing, code layout, image size, latent size, ``edit_regions`` and
-    ``paste_gate``."""
+    pre-processing, code layout, image size, latent size, ``edit_regions``,
+    ``paste_gate`` and ``intensity_scale``."""
     from exprgan_tf.config import get_preset
 
     latent = int(editor.encoder.output_shape[-1])
@@ -100,6 +100,7 @@ def editor_networks(editor, preset: str = "proposed-small"):
         f"preprocess.sharpen_targets={'true' if editor.sharpen_targets else 'false'}",
         f"model.edit_regions={editor.edit_regions}",
         f"model.paste_gate={editor.paste_gate}",
+        f"model.intensity_scale={editor.intensity_scale}",
         f"model.image_size={editor.image_size}", f"model.latent_dim={latent}",
         f"model.num_classes={editor.num_classes}",
         f"model.intensity_dim={editor.intensity_dim}"])
