@@ -48,11 +48,13 @@ from _results import run_header, write_result  # noqa: E402
 
 
 def load(args):
-    """The ``ExpressionEditor`` of ``--checkpoint`` or ``--run-dir`` (with
-    ``--paste-gate``'s gate and ``--intensity-scale``'s scale when given)."""
+    """The ``ExpressionEditor`` of ``--checkpoint`` or ``--run-dir`` (with the map of
+    ``--edit-regions``, the gate of ``--paste-gate`` and the scale of
+    ``--intensity-scale`` when given)."""
     from exprgan_tf.editor import ExpressionEditor
 
-    edit_time = [f"model.{k}={v:g}" for k, v in (("paste_gate", args.paste_gate),
+    edit_time = [f"model.{k}={v:g}" for k, v in (("edit_regions", args.edit_regions),
+                                                  ("paste_gate", args.paste_gate),
                                                   ("intensity_scale", args.intensity_scale))
                  if v is not None]
     if args.checkpoint:
@@ -122,6 +124,8 @@ def main(argv=None) -> int:
                         "average (training.ema_momentum), not the average")
     p.add_argument("--variant", help="an edit-time variant of benchmarks/edit_filters.py "
                    "(e.g. gain:2), applied in this process before the model is loaded")
+    p.add_argument("--edit-regions", type=float, metavar="P",
+                   help="edit with model.edit_regions=P instead of the model's own setting")
     p.add_argument("--paste-gate", type=float, metavar="TAU",
                    help="edit with model.paste_gate=TAU instead of the model's own setting")
     p.add_argument("--intensity-scale", type=float, metavar="K",
@@ -158,7 +162,8 @@ def main(argv=None) -> int:
     at_s = np.round(req / (scores.INTENSITY_LADDER[1] - scores.INTENSITY_LADDER[0])).astype(int)
     result = {**header, "model": args.checkpoint or args.run_dir,
               "trained_weights": bool(args.trained_weights), "variant": args.variant,
-              "paste_gate": editor.paste_gate, "intensity_scale": editor.intensity_scale,
+              "edit_regions": editor.edit_regions, "paste_gate": editor.paste_gate,
+              "intensity_scale": editor.intensity_scale,
               "edits": int(len(req)),
               "model_scores": scores.intensity_scores(req, t_hat),
               "perfect_editor": scores.intensity_scores(req, t_true),
@@ -185,6 +190,8 @@ def main(argv=None) -> int:
             if args.trained_weights else []),
           *([f"- Edited through `benchmarks/edit_filters.py {args.variant}`"]
             if args.variant else []),
+          *([f"- Pasted through the map of `model.edit_regions={editor.edit_regions:g}`"]
+            if editor.edit_regions else []),
           *([f"- Pasted only where the code changes G's drawing (`model.paste_gate="
              f"{editor.paste_gate:g}`)"] if editor.paste_gate else []),
           *([f"- Intensity s drawn with G's code at {editor.intensity_scale:g} s "

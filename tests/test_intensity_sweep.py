@@ -95,3 +95,23 @@ def test_a_constant_estimate_is_written_as_undefined_not_a_crash():
     lines = sweep.class_table({"anger": {"model": copy, "perfect": perfect}}, [0.0, 0.5, 1.0])
     assert lines[2] == "| anger | undefined | 1.000 | 0.00 / 0.00 / 0.00 |"
     assert sweep.rho(0.12345) == "0.123"
+
+
+def test_the_editor_settings_given_override_the_models_own(tiny_config, tmp_path):
+    """``--edit-regions``, ``--paste-gate`` and ``--intensity-scale`` rebuild the editor
+    of a compact file with those settings; without them it is the file's editor."""
+    import argparse
+
+    from exprgan_tf.editor import ExpressionEditor
+    from exprgan_tf.editor_io import save_compact
+
+    path = save_compact(ExpressionEditor.from_config_tree(
+        tiny_config("proposed-small", ["model.edit_regions=90"])), str(tmp_path / "e.npz"))
+    args = argparse.Namespace(checkpoint=path, run_dir=None, trained_weights=False,
+                              edit_regions=None, paste_gate=None, intensity_scale=None)
+    own = sweep.load(args)
+    assert (own.edit_regions, own.paste_gate, own.intensity_scale) == (90.0, 0.0, 1.0)
+    args.edit_regions, args.paste_gate, args.intensity_scale = 95, 0.03, 0.75
+    other = sweep.load(args)
+    assert (other.edit_regions, other.paste_gate, other.intensity_scale) == (95.0, 0.03, 0.75)
+    assert np.asarray(other.paste.regions).mean() < np.asarray(own.paste.regions).mean()
