@@ -43,7 +43,7 @@ sys.path.insert(0, os.path.join(HERE, os.pardir))
 
 from exprgan_tf.config import EXPRESSIONS  # noqa: E402
 from exprgan_tf.evaluation import scores  # noqa: E402
-from exprgan_tf.evaluation.learning import heldout_set  # noqa: E402
+from exprgan_tf.evaluation.learning import TRAINING_PROBE, heldout_set  # noqa: E402
 from _results import run_header, write_result  # noqa: E402
 
 
@@ -76,10 +76,9 @@ def load(args):
 def true_sweep(h):
     """The true render of every sweep edit: its subject at the requested expression and
     s, in the neutral input's lighting, clean (what a perfect editor gives)."""
-    from exprgan_tf.data import builtin_rows
     from exprgan_tf.data.faces import FaceSet
 
-    it, rows = h["intensity"], builtin_rows(split="test")
+    it, rows = h["intensity"], h["rows"]
     src = [rows[h["first_face"][i]] for i in it["src"]]
     size = it["neutral"].shape[1]
     return FaceSet(seed=0, num_subjects=80).render_batch(
@@ -131,6 +130,10 @@ def main(argv=None) -> int:
     p.add_argument("--intensity-scale", type=float, metavar="K",
                    help="edit with model.intensity_scale=K (a requested intensity s drawn "
                         "with G's code at K * s) instead of the model's own setting")
+    p.add_argument("--subjects", choices=("held-out", "training"), default="held-out",
+                   help="sweep the held-out subjects' faces (P073-P080, the result) or eight "
+                        "training subjects' (P001-P008: for choosing edit-time settings "
+                        "without looking at the held-out faces, never a result)")
     p.add_argument("--out", required=True, help="output stem (.json, .md, .png)")
     args = p.parse_args(argv)
     if args.trained_weights and not args.run_dir:
@@ -149,7 +152,8 @@ def main(argv=None) -> int:
             use_variant(args.variant)
 
     editor = load(args)
-    h = heldout_set(editor.image_size)
+    h = heldout_set(editor.image_size, subjects=(TRAINING_PROBE if args.subjects == "training"
+                                                 else None))
     it = h["intensity"]
     req, tgt, ladders = it["req"], it["tgt"], it["ladders"]
     edits = editor.edit(it["neutral"][it["src"]], tgt, req)
@@ -160,7 +164,7 @@ def main(argv=None) -> int:
     tol_true = scores.estimate_intensity(truth, ladders, **scores.TOLERANT_READING)
     dist = np.abs(ladders.astype(np.float32) - edits.astype(np.float32)[:, None]).mean((2, 3, 4))
     at_s = np.round(req / (scores.INTENSITY_LADDER[1] - scores.INTENSITY_LADDER[0])).astype(int)
-    result = {**header, "model": args.checkpoint or args.run_dir,
+    result = {**header, "model": args.checkpoint or args.run_dir, "subjects": args.subjects,
               "trained_weights": bool(args.trained_weights), "variant": args.variant,
               "edit_regions": editor.edit_regions, "paste_gate": editor.paste_gate,
               "intensity_scale": editor.intensity_scale,
@@ -197,7 +201,8 @@ def main(argv=None) -> int:
           *([f"- Intensity s drawn with G's code at {editor.intensity_scale:g} s "
              f"(`model.intensity_scale={editor.intensity_scale:g}`)"]
             if editor.intensity_scale != 1 else []),
-          f"- {len(req)} edits: 8 held-out subjects' clean neutral faces x 6 expressions x "
+          f"- {len(req)} edits: 8 {args.subjects} subjects' clean neutral faces x 6 "
+          "expressions x "
           f"s = {', '.join(f'{r:g}' for r in levels)}", "",
           f"Spearman(requested, estimated): model {rho(result['model_scores']['spearman'])}, "
           f"perfect editor {rho(result['perfect_editor']['spearman'])}. Mean L1 (0-255) of "

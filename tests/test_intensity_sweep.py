@@ -5,18 +5,20 @@ import pytest
 
 from exprgan_tf.data.regions import expression_regions
 from exprgan_tf.evaluation import scores
-from exprgan_tf.evaluation.learning import heldout_set
+from exprgan_tf.evaluation.learning import TRAINING_PROBE, heldout_set
 from helpers import load_benchmark
 
 sweep = load_benchmark("intensity_sweep")
 reading = load_benchmark("intensity_reading")
 
 
-def test_a_perfect_editor_follows_the_requested_intensity_in_every_class():
+@pytest.mark.parametrize("subjects", [None, TRAINING_PROBE], ids=["held-out", "training"])
+def test_a_perfect_editor_follows_the_requested_intensity_in_every_class(subjects):
     """The true renders at each requested s, read off the test's ladders, give back s
     to within a ladder step: the estimator can see intensity, so a low Spearman is the
-    model's."""
-    h = heldout_set(32)
+    model's. On the training subjects (``--subjects training``) too: the true faces are
+    rendered from the subjects swept."""
+    h = heldout_set(32, subjects=subjects)
     it = h["intensity"]
     truth = sweep.true_sweep(h)
     assert truth.shape == it["ladders"].shape[:1] + it["ladders"].shape[2:]
@@ -31,9 +33,13 @@ def test_a_perfect_editor_follows_the_requested_intensity_in_every_class():
     # the unchanged input: a constant estimate, Spearman undefined
     t_in = scores.estimate_intensity(it["neutral"][it["src"]], it["ladders"])
     assert sweep.by_class(it["req"], t_in)["spearman"] is None
-    # read for strength, the true faces still come back to within a ladder step
+    # read for strength, the true faces still come back to within a ladder step (on
+    # the training subjects one of 240 does not: blurred, one subject's weak expression
+    # is nearer a further rung)
     t_tol = scores.estimate_intensity(truth, it["ladders"], **scores.TOLERANT_READING)
-    assert np.abs(t_tol - it["req"]).max() <= 0.1 + 1e-9
+    off = np.abs(t_tol - it["req"]) > 0.1 + 1e-9
+    assert off.sum() == (0 if subjects is None else 1)
+    assert scores.spearman(it["req"], t_tol) > 0.98
 
 
 def test_read_for_strength_a_true_expression_a_pixel_off_is_still_itself():
