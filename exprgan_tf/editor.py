@@ -177,6 +177,11 @@ def change_gate(drawn, rest, tau: float):
     return preprocessing.gaussian_blur(tf.clip_by_value(change / tau, 0.0, 1.0), 1.0)
 
 
+EDIT_TIME_SETTINGS = ("edit_regions", "paste_gate", "intensity_scale")
+"""The editor's settings that use the trained networks as they are
+(:meth:`ExpressionEditor.with_settings`; the ``model.*`` options of those names)."""
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class ExpressionEditor(keras.Model):
     """Edit faces: ``[images, expression, intensity] -> edited images`` (see module doc).
@@ -326,6 +331,30 @@ class ExpressionEditor(keras.Model):
                    radius=pre.radius, amount=pre.amount, sharpen_targets=pre.sharpen_targets,
                    edit_regions=m.edit_regions, paste_gate=m.paste_gate,
                    intensity_scale=m.intensity_scale, **kwargs)
+
+    def with_settings(self, **settings) -> "ExpressionEditor":
+        """This editor's networks under other edit-time settings: a new editor sharing
+        the encoder and decoder, with any of ``edit_regions``, ``paste_gate`` and
+        ``intensity_scale`` changed (the rest as they are). Settings that would need
+        other weights (the pre-processing, the code layout) are refused.
+
+        Example:
+            >>> from exprgan_tf.config import get_preset
+            >>> editor = ExpressionEditor.from_config_tree(get_preset("proposed-small"))
+            >>> gated = editor.with_settings(paste_gate=0.03, intensity_scale=0.75)
+            >>> gated.paste_gate, gated.intensity_scale, gated.decoder is editor.decoder
+            (0.03, 0.75, True)
+        """
+        unknown = sorted(set(settings) - set(EDIT_TIME_SETTINGS))
+        if unknown:
+            raise ValueError(f"with_settings changes {list(EDIT_TIME_SETTINGS)} only. "
+                             f"Received: {unknown}")
+        config = {k: v for k, v in self.get_config().items()
+                  if k not in ("encoder", "decoder", "name", "trainable")}
+        config.update(settings)
+        if self.paste is not None and config["edit_regions"] == self.edit_regions:
+            config["regions"] = np.asarray(self.paste.regions)[..., 0]
+        return type(self)(self.encoder, self.decoder, **config)
 
     @classmethod
     def from_config_tree(cls, config: ExprGANConfig, dtype=None, **kwargs):
@@ -509,4 +538,5 @@ class ExpressionEditor(keras.Model):
         return cls(**config)
 
 
-__all__ = ["ExpressionEditor", "ImagePreprocess", "INPUT_NAMES", "change_gate"]
+__all__ = ["EDIT_TIME_SETTINGS", "ExpressionEditor", "ImagePreprocess", "INPUT_NAMES",
+           "change_gate"]

@@ -545,6 +545,34 @@ def test_intensity_scale_draws_s_with_the_code_of_k_times_s(tiny_config, tmp_pat
         cfg.override(["model.intensity_scale=0"])
 
 
+def test_with_settings_shares_the_networks_and_changes_only_edit_time_settings(tiny_config):
+    keras.utils.set_random_seed(7)
+    cfg = tiny_config("proposed-small", ["model.edit_regions=90"])
+    nets = build_networks(cfg.model)
+    editor = ExpressionEditor.from_networks(cfg, nets.encoder, nets.decoder)
+    gated = editor.with_settings(paste_gate=0.05, intensity_scale=0.5)
+    assert gated.encoder is editor.encoder and gated.decoder is editor.decoder
+    assert (gated.edit_regions, gated.paste_gate, gated.intensity_scale) == (90.0, 0.05, 0.5)
+    assert (gated.unsharp_mask, gated.radius, gated.amount) == (
+        editor.unsharp_mask, editor.radius, editor.amount)
+    np.testing.assert_array_equal(np.asarray(gated.paste.regions),
+                                  np.asarray(editor.paste.regions))
+    images, expression, intensity = _batch()
+    expected = ExpressionEditor.from_networks(
+        cfg.override(["model.paste_gate=0.05", "model.intensity_scale=0.5"]),
+        nets.encoder, nets.decoder)
+    np.testing.assert_array_equal(gated.predict([images, expression, intensity], verbose=0),
+                                  expected.predict([images, expression, intensity], verbose=0))
+    whole = editor.with_settings(edit_regions=0)
+    assert whole.paste is None and editor.paste is not None
+    with pytest.raises(ValueError, match=r"with_settings changes \['edit_regions', "
+                                         r"'paste_gate', 'intensity_scale'\] only. "
+                                         r"Received: \['radius'\]"):
+        editor.with_settings(radius=2.0)
+    with pytest.raises(ValueError, match="paste_gate must be 0, or a number > 0"):
+        whole.with_settings(paste_gate=0.05)
+
+
 def test_paste_gate_errors(tiny_config):
     cfg = tiny_config("exprgan-small")
     nets = build_networks(cfg.model)

@@ -391,3 +391,32 @@ def test_export_script_writes_versions(tmp_path, editor, capsys):
     np.testing.assert_array_equal(
         _serve(loaded, images, expression, intensity),
         to_display(editor([images, expression, intensity])).numpy())
+
+
+def test_export_script_sets_the_edit_time_settings(tmp_path, tiny_config, capsys):
+    from exprgan_tf.cli import export as export_script
+    from exprgan_tf.editor_io import load_editor
+
+    keras.utils.set_random_seed(8)
+    editor = ExpressionEditor.from_config_tree(
+        tiny_config("proposed-small", ["model.edit_regions=90"]))
+    model = str(tmp_path / "editor.keras")
+    editor.save(model)
+    compact = str(tmp_path / "gated.npz")
+    assert export_script.main(["--checkpoint", model, "--compact", compact,
+                               "--paste-gate", "0.03", "--intensity-scale", "0.75",
+                               "--edit-regions", "93"]) == 0
+    assert (f"{compact}: editor of {model} (edit_regions=93, paste_gate=0.03, "
+            "intensity_scale=0.75), float16 weights") in capsys.readouterr().out
+    got = load_editor(compact)
+    assert (got.edit_regions, got.paste_gate, got.intensity_scale) == (93.0, 0.03, 0.75)
+    expected = editor.with_settings(edit_regions=93, paste_gate=0.03, intensity_scale=0.75)
+    images, expression, intensity = _batch()
+    np.testing.assert_allclose(got.predict([images, expression, intensity], verbose=0),
+                               expected.predict([images, expression, intensity], verbose=0),
+                               atol=0.02)   # float16 weights
+    # a gate needs a paste: the editor's error, not a traceback
+    assert export_script.main(["--checkpoint", model, "--compact", str(tmp_path / "x.npz"),
+                               "--edit-regions", "0", "--paste-gate", "0.03"]) == 1
+    assert "paste_gate must be 0, or a number > 0 with edit_regions set" in \
+        capsys.readouterr().err

@@ -14,6 +14,7 @@ Examples:
     python scripts/export.py --export-dir exported/exprgan
     python scripts/export.py --checkpoint checkpoints/proposed-small --compact checkpoints/proposed-small.npz
     python scripts/export.py --checkpoint runs/proposed-small --export-dir exported/exprgan --version 3
+    python scripts/export.py --checkpoint runs/proposed-small --paste-gate 0.03 --compact gated.npz
     docker run -p 8501:8501 -v $PWD/exported/exprgan:/models/exprgan \\
         -e MODEL_NAME=exprgan tensorflow/serving
 """
@@ -38,12 +39,32 @@ def parse_args(argv=None):
     p.add_argument("--version", type=int, default=None,
                    help="version number (default: newest present + 1)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    p.add_argument("--edit-regions", type=float, metavar="P",
+                   help="export with model.edit_regions=P (G's face pasted into the input "
+                        "through the map at that percentile; 0: G's whole face) instead "
+                        "of the model's own setting")
+    p.add_argument("--paste-gate", type=float, metavar="TAU",
+                   help="export with model.paste_gate=TAU (paste only where the code "
+                        "changes G's drawing; 0: through the whole map)")
+    p.add_argument("--intensity-scale", type=float, metavar="K",
+                   help="export with model.intensity_scale=K (a requested intensity s "
+                        "drawn with G's code at K * s)")
     args = p.parse_args(argv)
     if not args.export_dir and not args.compact:
         p.error("give --export-dir (SavedModel), --compact FILE.npz, or both")
     if args.version is not None and args.version < 1:
         p.error(f"--version must be a positive integer; got {args.version}")
     return args
+
+
+def _settings(editor) -> str:
+    """``" (edit_regions=90, paste_gate=0.03)"``: the editor's edit-time settings that
+    are on."""
+    from exprgan_tf.editor import EDIT_TIME_SETTINGS
+
+    on = [f"{k}={getattr(editor, k):g}" for k in EDIT_TIME_SETTINGS
+          if getattr(editor, k) != (1.0 if k == "intensity_scale" else 0.0)]
+    return f" ({', '.join(on)})" if on else ""
 
 
 def main(argv=None) -> int:
@@ -54,12 +75,19 @@ def main(argv=None) -> int:
     checkpoint = args.checkpoint or find_checkpoint()
     try:
         editor = load_editor(checkpoint)   # None: the error says where it looked
+        settings = {k: v for k, v in (("edit_regions", args.edit_regions),
+                                      ("paste_gate", args.paste_gate),
+                                      ("intensity_scale", args.intensity_scale))
+                    if v is not None}
+        if settings:
+            editor = editor.with_settings(**settings)
         if args.compact:
             if os.path.exists(args.compact) and not args.overwrite:
                 raise FileExistsError(f"{args.compact} exists (--overwrite replaces it).")
             save_compact(editor, args.compact)
             mb = os.path.getsize(args.compact) / 1e6
-            print(f"{args.compact}: editor of {checkpoint}, float16 weights, {mb:.1f} MB")
+            print(f"{args.compact}: editor of {checkpoint}{_settings(editor)}, float16 "
+                  f"weights, {mb:.1f} MB")
         path = (export_saved_model(editor, args.export_dir, version=args.version,
                                    overwrite=args.overwrite) if args.export_dir else None)
     except (OSError, ValueError) as e:  # FileNotFoundError, NotADirectoryError, ...
@@ -68,7 +96,7 @@ def main(argv=None) -> int:
     if path is None:
         return 0
     size = editor.image_size
-    print(f"{path}: SavedModel of {checkpoint} ({size}x{size} faces)\n"
+    print(f"{path}: SavedModel of {checkpoint}{_settings(editor)} ({size}x{size} faces)\n"
           "  serving_default: images uint8 [N,H,W,3], expression int32 [N], "
           "intensity float32 [N] -> images uint8 [N,H,W,3]\n"
           "  edit_bytes:      image_bytes string [N] (JPEG/PNG), expression, intensity "
