@@ -115,6 +115,12 @@ def _is_finite_number(value) -> bool:
             and math.isfinite(value))
 
 
+def _plain(value):
+    """A config value as a ``--set`` would write it: ``None`` -> ``null``, a tuple -> a
+    JSON list."""
+    return json.dumps(_to_plain(value))
+
+
 def _check_positive(path, value):
     if not _is_finite_number(value):
         _fail(path, value, "a finite positive number")
@@ -563,12 +569,20 @@ class StageConfig:
             resumed run continues the same schedule). 0 (the original's, default): a
             constant learning rate. The last epochs count from the stage's total, so
             ``--epochs`` moves them.
+        pair_intensities: this stage's ``training.pair_intensities``; ``None`` (the
+            default): the training section's. (Not in the original: one recipe can draw
+            stage 2's partners at intensity 1 and stage 3's at several.)
+        pair_shares: this stage's ``training.pair_shares``; ``None``: the training
+            section's when the stage keeps its ``pair_intensities``, none (every
+            candidate alike) when it sets its own.
     """
 
     epochs: int = 50
     batch_size: int = 48
     losses: LossWeights = field(default_factory=LossWeights)
     lr_decay_epochs: int = 0
+    pair_intensities: tuple | None = None
+    pair_shares: tuple | None = None
 
     def validate(self, prefix="stage"):
         _check_positive(f"{prefix}.epochs", self.epochs)
@@ -807,55 +821,44 @@ class TrainingConfig:
             raise ValueError(f"stage must be 1, 2 or 3. Received: stage={number!r}")
         return getattr(self, f"stage{number}")
 
-    def validate(self, prefix="training"):
-        for n in (1, 2, 3):
-            getattr(self, f"stage{n}").validate(f"{prefix}.stage{n}")
-        _check_positive(f"{prefix}.sample_every", self.sample_every)
-        _check_positive(f"{prefix}.checkpoint_every", self.checkpoint_every)
-        if self.precision not in PRECISIONS:
-            _fail(f"{prefix}.precision", self.precision, f"one of {list(PRECISIONS)}")
+    def at_stage(self, number: int) -> "TrainingConfig":
+        """This config as stage ``number`` trains with it: ``pair_intensities`` and
+        ``pair_shares`` are the stage's own where it sets them (:class:`StageConfig`).
+
+        Example:
+            >>> t = TrainingConfig(pair_intensities=(1.0,), pair_pose="input",
+            ...                    stage3=StageConfig(pair_intensities=(0.0, 1.0),
+            ...                                       pair_shares=(1, 9)))
+            >>> t.at_stage(2).pair_intensities, t.at_stage(3).pair_intensities
+            ((1.0,), (0.0, 1.0))
+            >>> t.at_stage(2).pair_shares, t.at_stage(3).pair_shares
+            ((), (1, 9))
+        """
+        s = self.stage(number)
+        if s.pair_intensities is None and s.pair_shares is None:
+            return self
+        own = s.pair_intensities is not None
+        return dataclasses.replace(
+            self, pair_intensities=s.pair_intensities if own else self.pair_intensities,
+            pair_shares=(s.pair_shares if s.pair_shares is not None
+                         else () if own else self.pair_shares))
+
+    def _check_pairs(self, prefix):
+        """The checks of the paired term's partner settings (a stage can set its own)."""
         for t in self.pair_intensities:
             if not _is_finite_number(t) or not 0.0 <= t <= 1.0:
                 _fail(f"{prefix}.pair_intensities", list(self.pair_intensities),
                       "a list of numbers in [0, 1]")
-        if self.pair_pose not in PAIR_POSES:
-            _fail(f"{prefix}.pair_pose", self.pair_pose, f"one of {list(PAIR_POSES)}")
         if self.pair_pose != "clean" and not self.pair_intensities:
             _fail(f"{prefix}.pair_pose", self.pair_pose,
                   "'clean' when training.pair_intensities is empty (the pose is that of "
                   "the rendered partners; without them partners are training faces)")
-        if self.codes not in TRAINING_CODES:
-            _fail(f"{prefix}.codes", self.codes, f"one of {list(TRAINING_CODES)}")
-        _check_non_negative(f"{prefix}.dimg_blur", self.dimg_blur)
-        _check_non_negative(f"{prefix}.expression_regions", self.expression_regions)
-        if not _is_finite_number(self.ema_momentum) or not 0.0 <= self.ema_momentum < 1.0:
-            _fail(f"{prefix}.ema_momentum", self.ema_momentum, "a number in [0, 1)")
-        if not isinstance(self.clean_targets, bool):
-            _fail(f"{prefix}.clean_targets", self.clean_targets, "true or false")
-        if not isinstance(self.paste_regions, bool):
-            _fail(f"{prefix}.paste_regions", self.paste_regions, "true or false")
-        if not _is_int(self.frames) or self.frames < 1:
-            _fail(f"{prefix}.frames", self.frames, "a positive integer (3: the peak frames)")
-        _check_unit_interval(f"{prefix}.dimg_min_intensity", self.dimg_min_intensity)
-        if self.dimg_min_intensity > 0 and self.codes != "intensity":
-            _fail(f"{prefix}.dimg_min_intensity", self.dimg_min_intensity,
-                  "0 unless training.codes='intensity' (only then is a face's code its "
-                  "true intensity)")
         _check_unit_interval(f"{prefix}.pair_min_intensity", self.pair_min_intensity)
         if self.pair_min_intensity > 0 and (self.codes != "intensity"
                                             or self.pair_intensities):
             _fail(f"{prefix}.pair_min_intensity", self.pair_min_intensity,
                   "0 unless training.codes='intensity' and training.pair_intensities is "
                   "empty (only then are the partners training faces of known intensity)")
-        _check_non_negative(f"{prefix}.pair_change", self.pair_change)
-        if self.pair_change > 0 and self.pair_pose != "input":
-            _fail(f"{prefix}.pair_change", self.pair_change,
-                  "0 unless training.pair_pose='input' (only a partner in its face's own "
-                  "capture shows where the expression alone changes the picture)")
-        _check_non_negative(f"{prefix}.pair_blur", self.pair_blur)
-        if self.edit_intensity not in EDIT_INTENSITIES:
-            _fail(f"{prefix}.edit_intensity", self.edit_intensity,
-                  f"one of {list(EDIT_INTENSITIES)}")
         if self.pair_shares:
             if len(self.pair_shares) != len(self.pair_intensities):
                 _fail(f"{prefix}.pair_shares", list(self.pair_shares),
@@ -871,6 +874,54 @@ class TrainingConfig:
             _fail(f"{prefix}.pair_l1_min_intensity", self.pair_l1_min_intensity,
                   "0 unless the partners' intensities are known (training.pair_intensities, "
                   "or training.codes='intensity')")
+
+    def validate(self, prefix="training"):
+        for n in (1, 2, 3):
+            getattr(self, f"stage{n}").validate(f"{prefix}.stage{n}")
+        _check_positive(f"{prefix}.sample_every", self.sample_every)
+        _check_positive(f"{prefix}.checkpoint_every", self.checkpoint_every)
+        if self.precision not in PRECISIONS:
+            _fail(f"{prefix}.precision", self.precision, f"one of {list(PRECISIONS)}")
+        if self.pair_pose not in PAIR_POSES:
+            _fail(f"{prefix}.pair_pose", self.pair_pose, f"one of {list(PAIR_POSES)}")
+        if self.codes not in TRAINING_CODES:
+            _fail(f"{prefix}.codes", self.codes, f"one of {list(TRAINING_CODES)}")
+        self._check_pairs(prefix)
+        for n in (2, 3):   # stage 1 has no partners
+            s = self.stage(n)
+            if s.pair_intensities is None and s.pair_shares is None:
+                continue
+            try:
+                self.at_stage(n)._check_pairs(prefix)
+            except ValueError as e:
+                raise ValueError(
+                    f"{e} (in stage {n}, which sets {prefix}.stage{n}.pair_intensities="
+                    f"{_plain(s.pair_intensities)} and {prefix}.stage{n}.pair_shares="
+                    f"{_plain(s.pair_shares)})") from None
+        _check_non_negative(f"{prefix}.dimg_blur", self.dimg_blur)
+        _check_non_negative(f"{prefix}.expression_regions", self.expression_regions)
+        if not _is_finite_number(self.ema_momentum) or not 0.0 <= self.ema_momentum < 1.0:
+            _fail(f"{prefix}.ema_momentum", self.ema_momentum, "a number in [0, 1)")
+        if not isinstance(self.clean_targets, bool):
+            _fail(f"{prefix}.clean_targets", self.clean_targets, "true or false")
+        if not isinstance(self.paste_regions, bool):
+            _fail(f"{prefix}.paste_regions", self.paste_regions, "true or false")
+        if not _is_int(self.frames) or self.frames < 1:
+            _fail(f"{prefix}.frames", self.frames, "a positive integer (3: the peak frames)")
+        _check_unit_interval(f"{prefix}.dimg_min_intensity", self.dimg_min_intensity)
+        if self.dimg_min_intensity > 0 and self.codes != "intensity":
+            _fail(f"{prefix}.dimg_min_intensity", self.dimg_min_intensity,
+                  "0 unless training.codes='intensity' (only then is a face's code its "
+                  "true intensity)")
+        _check_non_negative(f"{prefix}.pair_change", self.pair_change)
+        if self.pair_change > 0 and self.pair_pose != "input":
+            _fail(f"{prefix}.pair_change", self.pair_change,
+                  "0 unless training.pair_pose='input' (only a partner in its face's own "
+                  "capture shows where the expression alone changes the picture)")
+        _check_non_negative(f"{prefix}.pair_blur", self.pair_blur)
+        if self.edit_intensity not in EDIT_INTENSITIES:
+            _fail(f"{prefix}.edit_intensity", self.edit_intensity,
+                  f"one of {list(EDIT_INTENSITIES)}")
         if not isinstance(self.dimg_pair_real, bool):
             _fail(f"{prefix}.dimg_pair_real", self.dimg_pair_real, "true or false")
         if not self.dimg_pair_real and not self.q_real:
@@ -958,6 +1009,15 @@ class ExprGANConfig:
                 return cls.from_json(f.read())
             except ValueError as e:
                 raise ValueError(f"{path}: {e}") from None
+
+    def at_stage(self, number: int) -> "ExprGANConfig":
+        """This config as stage ``number`` trains with it (:meth:`TrainingConfig.at_stage`:
+        the stage's own partner settings in ``training.pair_intensities`` and
+        ``training.pair_shares``). The trainer and :func:`exprgan_tf.data.training_data`
+        read a stage's config through it."""
+        training = self.training.at_stage(number)
+        return self if training is self.training else dataclasses.replace(
+            self, training=training)
 
     def override(self, assignments) -> "ExprGANConfig":
         """Return a copy with ``"dotted.path=value"`` assignments applied.

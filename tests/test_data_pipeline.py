@@ -282,3 +282,46 @@ def test_training_data_of_a_folder_is_its_file_list_and_the_configs_pairing(fold
     posed = cfg.override(["training.pair_intensities=[1]"])
     with pytest.raises(ValueError, match="only the built-in set"):
         data.training_data(posed, 2, str(folder["root"]))
+
+
+def test_a_stage_draws_partners_at_its_own_intensities(tiny_config):
+    """``training.stageN.pair_intensities`` / ``pair_shares`` replace the training
+    section's for that stage: the pool ``training_data`` renders, the config the
+    trainer reads (``ExprGANConfig.at_stage``), and the checks run on what each stage
+    trains with."""
+    cfg = tiny_config(extra=["training.pair_intensities=[1]", "training.pair_pose=input",
+                             "training.stage3.pair_intensities=[0,0.5,1]",
+                             "training.stage3.pair_shares=[1,2,7]"])
+    assert cfg.at_stage(2) is cfg
+    three = cfg.at_stage(3).training
+    assert (three.pair_intensities, three.pair_shares) == ((0, 0.5, 1), (1, 2, 7))
+    assert cfg.at_stage(3).at_stage(3) == cfg.at_stage(3)
+    levels = {n: sorted(set(data.training_data(cfg, n, num_subjects=10)[3]["pair_pool"]
+                            ["intensities"].tolist())) for n in (2, 3)}
+    assert levels == {2: [1.0], 3: [0.0, 0.5, 1.0]}
+    # a stage's own intensities come without the section's shares unless it sets its own
+    mixed = tiny_config(extra=["training.pair_intensities=[0,1]", "training.pair_shares=[1,9]",
+                               "training.pair_pose=input",
+                               "training.stage2.pair_intensities=[1]"])
+    assert mixed.at_stage(2).training.pair_shares == ()
+    assert mixed.at_stage(3).training.pair_shares == (1, 9)
+    with pytest.raises(ValueError, match=re.escape(
+            "Invalid config value training.pair_shares=[1, 2]: expected one share per "
+            "training.pair_intensities entry ([0, 0.5, 1]). (in stage 3, which sets "
+            "training.stage3.pair_intensities=[0, 0.5, 1] and "
+            "training.stage3.pair_shares=[1, 2])")):
+        cfg.override(["training.stage3.pair_shares=[1,2]"])
+
+
+def test_data_on_disk_turns_every_stages_partners_off(tiny_config):
+    from exprgan_tf.cli.train import data_on_disk_fallbacks
+
+    cfg = tiny_config(extra=["training.pair_intensities=[1]", "training.pair_pose=input",
+                             "training.stage3.pair_intensities=[0,1]",
+                             "training.stage3.pair_shares=[1,9]"])
+    notes = []
+    t = data_on_disk_fallbacks(cfg, log=lambda *a, **k: notes.append(a[0])).training
+    for n in (1, 2, 3):
+        assert (t.at_stage(n).pair_intensities, t.at_stage(n).pair_shares) == ((), ())
+    assert t.pair_pose == "clean"
+    assert notes[0].startswith("note: training.pair_intensities=[0, 1] (pair_pose=input)")

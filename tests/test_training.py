@@ -1,6 +1,7 @@
 """Training at tiny size: steps learn, stages chain, runs resume exactly, NaNs stop."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -1362,3 +1363,39 @@ def test_a_second_interrupt_stops_at_once_and_names_the_newest_checkpoint(
     assert saved.endswith("ckpt-2")
     assert ("Stopped without saving (a second interrupt): the newest checkpoint of stage 1 "
             f"is {saved}; run the same command to resume from it.") in capsys.readouterr().err
+
+
+def test_the_trainer_trains_a_stage_with_its_own_partner_settings(tiny_config, tmp_path):
+    """A stage's ``pair_intensities`` / ``pair_shares`` reach the trainer's inputs, and
+    the run directory's config.json records what the stage trained with."""
+    from exprgan_tf.config import ExprGANConfig
+    from exprgan_tf.run_dir import config_path
+
+    cfg = tiny_config(extra=["training.pair_intensities=[1]", "training.pair_pose=input",
+                             "training.stage3.pair_intensities=[0,1]",
+                             "training.stage3.pair_shares=[1,3]",
+                             "training.stage3.losses.paired=1"])
+    images, labels, _, kw = data.training_data(cfg, 3, num_subjects=10)
+    trainer = Trainer(cfg, tmp_path / "run", 3, images, labels, batch_size=8, log=quiet, **kw)
+    np.testing.assert_array_equal(trainer.inputs.pair_shares, [1, 3])
+    assert sorted(set(trainer.inputs.pair_intensities.tolist())) == [0.0, 1.0]
+    assert [len(c) > 0 for c in trainer.inputs.pair_levels[0]] == [True, True]
+    saved = ExprGANConfig.load(config_path(tmp_path / "run")).training
+    assert (saved.pair_intensities, saved.pair_shares) == ((0, 1), (1, 3))
+    assert saved.stage3.pair_intensities == (0, 1)
+
+
+def test_a_run_directory_keeps_its_architecture_but_not_the_editors_settings(tiny_config,
+                                                                             tiny_data,
+                                                                             tmp_path):
+    images, labels = tiny_data(8)
+    cfg = tiny_config()
+    Trainer(cfg, tmp_path, 1, images, labels, batch_size=8, log=quiet)
+    # the editor's settings training never reads may change from stage to stage
+    Trainer(cfg.override(["model.intensity_scale=0.5"]), tmp_path, 2, images, labels,
+            batch_size=8, log=quiet)
+    with pytest.raises(ValueError, match=re.escape(
+            f"{tmp_path} was trained with another architecture or pre-processing (changed: "
+            "model.decoder_final_filters, preprocess.radius).")):
+        Trainer(cfg.override(["model.decoder_final_filters=8", "preprocess.radius=2"]),
+                tmp_path, 2, images, labels, batch_size=8, log=quiet)

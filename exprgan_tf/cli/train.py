@@ -93,12 +93,17 @@ def data_on_disk_fallbacks(config, log=print):
         ((), 'clean')
     """
     t = config.training
-    if t.pair_intensities:
-        log(f"note: training.pair_intensities={list(t.pair_intensities)} (pair_pose="
+    staged = [f"training.stage{n}.{k}=null" for n in (1, 2, 3)
+              for k in ("pair_intensities", "pair_shares")
+              if getattr(t.stage(n), k) is not None]
+    if t.pair_intensities or staged:
+        levels = sorted({x for n in (2, 3) for x in t.at_stage(n).pair_intensities})
+        log(f"note: training.pair_intensities={levels} (pair_pose="
             f"{t.pair_pose}) needs the built-in set's renders; with --data the paired term "
             "pairs your training faces at intensity 1 (training.pair_intensities=[]).",
             flush=True)
-        config = config.override(["training.pair_intensities=[]", "training.pair_pose=clean"])
+        config = config.override(["training.pair_intensities=[]", "training.pair_shares=[]",
+                                  "training.pair_pose=clean", *staged])
     if t.codes == "intensity":
         log("note: training.codes=intensity needs the built-in set's known intensities; "
             "with --data the faces are coded as the original does "
@@ -226,8 +231,8 @@ def main(argv=None) -> int:
     print(f"{len(images)} training and {num_test} test images "
           f"({time.time() - t0:.1f} s).", flush=True)
     if inputs["pair_pool"] is not None:
-        print(partner_summary(len(inputs["pair_pool"]["images"]), config.training),
-              flush=True)
+        print(partner_summary(len(inputs["pair_pool"]["images"]),
+                              config.training.at_stage(args.stage)), flush=True)
     cache = {} if args.cache_mb is None else {"cache_bytes": int(args.cache_mb * 2**20)}
 
     trainer = None

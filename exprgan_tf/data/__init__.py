@@ -285,7 +285,7 @@ def training_data(config, stage: int, data=None, **builtin):
         >>> training_data(cfg, 1, num_subjects=10)[3]["pair_pool"] is None   # stage 1
         True
     """
-    t, size = config.training, config.model.image_size
+    t, size = config.training.at_stage(stage), config.model.image_size
     if data:
         if builtin:
             raise ValueError(f"Built-in set options {sorted(builtin)} do not apply to "

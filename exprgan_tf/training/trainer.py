@@ -70,8 +70,10 @@ HISTORY_LOSSES = list(dict.fromkeys(LOSS_KEYS[1] + LOSS_KEYS[2]))
 PROGRESS_KEYS = {1: ("loss_G", "loss_D_img", "G_img", "L_Q"),
                  2: ("loss_EG", "L1", "L_id", "L_Q", "loss_D_z", "loss_D_img")}
 PROGRESS_KEYS[3] = PROGRESS_KEYS[2]
-# Configuration sections that must not change inside one run directory.
+# Configuration sections that must not change inside one run directory, but for the
+# editor's settings that training never reads (a later stage may set them).
 FROZEN_SECTIONS = ("model", "preprocess")
+EDIT_TIME_ONLY = ("model.paste_gate", "model.intensity_scale")
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -221,6 +223,7 @@ class Trainer:
                  batch_size: int | None = None, cache_identity: bool = True, log=print,
                  pair_groups=None, pair_pool=None, intensities=None,
                  cache_bytes: int = CACHE_BYTES, targets=None):
+        config = config.at_stage(stage)     # the stage's own partner settings
         self.stage_config = config.training.stage(stage)
         self.config = config
         self.stage = stage
@@ -391,7 +394,8 @@ class Trainer:
             old = ExprGANConfig.load(path).to_dict()
             new = self.config.to_dict()
             changed = [f"{sec}.{k}" for sec in FROZEN_SECTIONS for k in new[sec]
-                       if old[sec][k] != new[sec][k]]
+                       if old[sec].get(k) != new[sec][k]
+                       and f"{sec}.{k}" not in EDIT_TIME_ONLY]
             if changed:
                 raise ValueError(
                     f"{self.run_dir} was trained with another architecture or pre-processing "
