@@ -41,6 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)                  # _results
 sys.path.insert(0, os.path.join(HERE, os.pardir))
 
+from exprgan_tf.cli import add_edit_time_arguments, edit_time_settings  # noqa: E402
 from exprgan_tf.config import EXPRESSIONS  # noqa: E402
 from exprgan_tf.evaluation import scores  # noqa: E402
 from exprgan_tf.evaluation.learning import TRAINING_PROBE, heldout_set  # noqa: E402
@@ -53,10 +54,7 @@ def load(args):
     ``--intensity-scale`` when given)."""
     from exprgan_tf.editor import ExpressionEditor
 
-    edit_time = [f"model.{k}={v:g}" for k, v in (("edit_regions", args.edit_regions),
-                                                  ("paste_gate", args.paste_gate),
-                                                  ("intensity_scale", args.intensity_scale))
-                 if v is not None]
+    edit_time = [f"model.{k}={v:g}" for k, v in edit_time_settings(args).items()]
     if args.checkpoint:
         from exprgan_tf.editor_io import load_editor
         from exprgan_tf.evaluation.learning import editor_networks
@@ -123,13 +121,7 @@ def main(argv=None) -> int:
                         "average (training.ema_momentum), not the average")
     p.add_argument("--variant", help="an edit-time variant of benchmarks/edit_filters.py "
                    "(e.g. gain:2), applied in this process before the model is loaded")
-    p.add_argument("--edit-regions", type=float, metavar="P",
-                   help="edit with model.edit_regions=P instead of the model's own setting")
-    p.add_argument("--paste-gate", type=float, metavar="TAU",
-                   help="edit with model.paste_gate=TAU instead of the model's own setting")
-    p.add_argument("--intensity-scale", type=float, metavar="K",
-                   help="edit with model.intensity_scale=K (a requested intensity s drawn "
-                        "with G's code at K * s) instead of the model's own setting")
+    add_edit_time_arguments(p, "edit")
     p.add_argument("--subjects", choices=("held-out", "training"), default="held-out",
                    help="sweep the held-out subjects' faces (P073-P080, the result) or eight "
                         "training subjects' (P001-P008: for choosing edit-time settings "

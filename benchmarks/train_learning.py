@@ -143,6 +143,8 @@ def main(argv=None, command=None):
     """Train (unless told not to) and score; ``command``: the script and arguments the
     report names as its command, when another benchmark runs this one
     (``benchmarks/edit_filters.py``), else this script and ``argv``."""
+    from exprgan_tf.cli import add_edit_time_arguments, edit_time_settings
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", default="proposed-small",
                    help="preset to train; with --checkpoint: the preset the editor was "
@@ -167,20 +169,10 @@ def main(argv=None, command=None):
     p.add_argument("--undo-sharpening", action="store_true",
                    help="score the edits after undoing the unsharp mask G was trained to "
                         "draw (exprgan_tf.preprocessing.undo_unsharp_mask; a diagnostic)")
-    p.add_argument("--edit-regions", type=float, default=None, metavar="P",
-                   help="score with model.edit_regions=P (G's face pasted into the input "
-                        "where expressions change; 0: G's whole face) instead of the "
-                        "model's own setting")
     p.add_argument("--trained-weights", action="store_true",
                    help="with --score-only: score the trained weights of a run that keeps "
                         "a weight average (training.ema_momentum), not the average")
-    p.add_argument("--paste-gate", type=float, metavar="TAU",
-                   help="score with model.paste_gate=TAU (G's face pasted only where its "
-                        "code changes the drawing; 0: through the whole map) instead of "
-                        "the model's own setting")
-    p.add_argument("--intensity-scale", type=float, metavar="K",
-                   help="score with model.intensity_scale=K (a requested intensity s "
-                        "drawn with G's code at K * s) instead of the model's own setting")
+    add_edit_time_arguments(p, "score")
     p.add_argument("--subjects", choices=("held-out", "training"), default="held-out",
                    help="score on the held-out subjects (P073-P080, the result) or on "
                         "eight training subjects (P001-P008: a diagnostic of how well "
@@ -221,10 +213,7 @@ def main(argv=None, command=None):
         meta.update(model=args.run_dir, preset=config.name,
                     overrides=config_overrides(config), training=timings,
                     epochs=list(args.epochs))
-    edit_time = [f"model.{k}={v:g}" for k, v in (("edit_regions", args.edit_regions),
-                                                  ("paste_gate", args.paste_gate),
-                                                  ("intensity_scale", args.intensity_scale))
-                 if v is not None]
+    edit_time = [f"model.{k}={v:g}" for k, v in edit_time_settings(args).items()]
     if edit_time:
         config = config.override(edit_time)
         meta["overrides"] = config_overrides(config)

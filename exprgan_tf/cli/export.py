@@ -27,6 +27,8 @@ import sys
 
 
 def parse_args(argv=None):
+    from exprgan_tf.cli import add_edit_time_arguments
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", default=None,
                    help="training run directory, .keras or .npz file, or "
@@ -39,16 +41,7 @@ def parse_args(argv=None):
     p.add_argument("--version", type=int, default=None,
                    help="version number (default: newest present + 1)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing version")
-    p.add_argument("--edit-regions", type=float, metavar="P",
-                   help="export with model.edit_regions=P (G's face pasted into the input "
-                        "through the map at that percentile; 0: G's whole face) instead "
-                        "of the model's own setting")
-    p.add_argument("--paste-gate", type=float, metavar="TAU",
-                   help="export with model.paste_gate=TAU (paste only where the code "
-                        "changes G's drawing; 0: through the whole map)")
-    p.add_argument("--intensity-scale", type=float, metavar="K",
-                   help="export with model.intensity_scale=K (a requested intensity s "
-                        "drawn with G's code at K * s)")
+    add_edit_time_arguments(p, "export")
     args = p.parse_args(argv)
     if not args.export_dir and not args.compact:
         p.error("give --export-dir (SavedModel), --compact FILE.npz, or both")
@@ -69,16 +62,14 @@ def _settings(editor) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from exprgan_tf.cli import edit_time_settings
     from exprgan_tf.editor_io import find_checkpoint, load_editor, save_compact
     from exprgan_tf.serving.export import export_saved_model
 
     checkpoint = args.checkpoint or find_checkpoint()
     try:
         editor = load_editor(checkpoint)   # None: the error says where it looked
-        settings = {k: v for k, v in (("edit_regions", args.edit_regions),
-                                      ("paste_gate", args.paste_gate),
-                                      ("intensity_scale", args.intensity_scale))
-                    if v is not None}
+        settings = edit_time_settings(args)
         if settings:
             editor = editor.with_settings(**settings)
         if args.compact:
