@@ -52,23 +52,18 @@ def load(args):
     """The ``ExpressionEditor`` of ``--checkpoint`` or ``--run-dir`` (with the map of
     ``--edit-regions``, the gate of ``--paste-gate`` and the scale of
     ``--intensity-scale`` when given)."""
-    from exprgan_tf.editor import ExpressionEditor
-
-    edit_time = [f"model.{k}={v:g}" for k, v in edit_time_settings(args).items()]
     if args.checkpoint:
         from exprgan_tf.editor_io import load_editor
-        from exprgan_tf.evaluation.learning import editor_networks
 
         editor = load_editor(args.checkpoint)
-        if not edit_time:
-            return editor
-        config, encoder, decoder = editor_networks(editor)
     else:
+        from exprgan_tf.editor import ExpressionEditor
         from exprgan_tf.run_dir import load_networks
 
         config, nets = load_networks(args.run_dir, averaged=not args.trained_weights)
-        encoder, decoder = nets["encoder"], nets["decoder"]
-    return ExpressionEditor.from_networks(config.override(edit_time), encoder, decoder)
+        editor = ExpressionEditor.from_networks(config, nets["encoder"], nets["decoder"])
+    settings = edit_time_settings(args)
+    return editor.with_settings(**settings) if settings else editor
 
 
 def true_sweep(h):

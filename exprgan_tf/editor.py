@@ -177,9 +177,10 @@ def change_gate(drawn, rest, tau: float):
     return preprocessing.gaussian_blur(tf.clip_by_value(change / tau, 0.0, 1.0), 1.0)
 
 
-EDIT_TIME_SETTINGS = ("edit_regions", "paste_gate", "intensity_scale")
-"""The editor's settings that use the trained networks as they are
-(:meth:`ExpressionEditor.with_settings`; the ``model.*`` options of those names)."""
+EDIT_TIME_SETTINGS = {"edit_regions": 0.0, "paste_gate": 0.0, "intensity_scale": 1.0}
+"""The editor's settings that use the trained networks as they are, with their values
+when off (:meth:`ExpressionEditor.with_settings`; the ``model.*`` options of those
+names)."""
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

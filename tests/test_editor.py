@@ -463,9 +463,18 @@ def test_edit_regions_paste_g_into_the_rescaled_input_and_travel_with_the_editor
     assert config.model.edit_regions == 90.0 and config.preprocess.sharpen_targets is False
 
 
+def _saved_and_loaded(editor, folder):
+    """``editor`` saved as ``.keras`` and as a float32 compact ``.npz``, loaded back."""
+    from exprgan_tf.editor_io import save_compact
+
+    path = str(folder / "editor.keras")
+    editor.save(path)
+    return (keras.saving.load_model(path, safe_mode=True),
+            load_editor(save_compact(editor, str(folder / "editor.npz"), "float32")))
+
+
 def test_paste_gate_keeps_the_input_where_the_code_changes_nothing(tiny_config, tmp_path):
     from exprgan_tf.editor import change_gate
-    from exprgan_tf.editor_io import save_compact
     from exprgan_tf.evaluation.learning import editor_networks
 
     keras.utils.set_random_seed(5)
@@ -499,10 +508,7 @@ def test_paste_gate_keeps_the_input_where_the_code_changes_nothing(tiny_config, 
                                plain.predict([images, expression, intensity], verbose=0)[1:],
                                atol=1e-5)
     # the gate travels with the editor: config, .keras, compact .npz, the report's config
-    path = str(tmp_path / "gate.keras")
-    gated.save(path)
-    for other in (keras.saving.load_model(path, safe_mode=True),
-                  load_editor(save_compact(gated, str(tmp_path / "gate.npz"), "float32"))):
+    for other in _saved_and_loaded(gated, tmp_path):
         assert other.paste_gate == 0.05
         np.testing.assert_allclose(other.predict([images, expression, intensity], verbose=0),
                                    got, atol=1e-5)
@@ -510,7 +516,6 @@ def test_paste_gate_keeps_the_input_where_the_code_changes_nothing(tiny_config, 
 
 
 def test_intensity_scale_draws_s_with_the_code_of_k_times_s(tiny_config, tmp_path):
-    from exprgan_tf.editor_io import save_compact
     from exprgan_tf.evaluation.learning import editor_networks
 
     keras.utils.set_random_seed(6)
@@ -529,10 +534,7 @@ def test_intensity_scale_draws_s_with_the_code_of_k_times_s(tiny_config, tmp_pat
     assert np.abs(got[2] - plain.predict([images, expression, intensity], verbose=0)[2]
                   ).max() > 1e-3
     # it travels with the editor: .keras, compact .npz, the report's config
-    path = str(tmp_path / "scaled.keras")
-    scaled.save(path)
-    for other in (keras.saving.load_model(path, safe_mode=True),
-                  load_editor(save_compact(scaled, str(tmp_path / "scaled.npz"), "float32"))):
+    for other in _saved_and_loaded(scaled, tmp_path):
         assert other.intensity_scale == 0.5
         np.testing.assert_allclose(other.predict([images, expression, intensity], verbose=0),
                                    got, atol=1e-5)

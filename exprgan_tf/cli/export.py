@@ -55,8 +55,8 @@ def _settings(editor) -> str:
     are on."""
     from exprgan_tf.editor import EDIT_TIME_SETTINGS
 
-    on = [f"{k}={getattr(editor, k):g}" for k in EDIT_TIME_SETTINGS
-          if getattr(editor, k) != (1.0 if k == "intensity_scale" else 0.0)]
+    on = [f"{k}={getattr(editor, k):g}" for k, off in EDIT_TIME_SETTINGS.items()
+          if getattr(editor, k) != off]
     return f" ({', '.join(on)})" if on else ""
 
 
