@@ -22,7 +22,27 @@ TINY = ["model.image_size=32", "model.encoder_filters=[8,8,16,16,16]",
         # the weight average has its own test; here the editor is the trained networks
         "training.ema_momentum=0",
         # so is the paste of G's face into the input: here an edit is G's whole face
-        "model.edit_regions=0"]
+        "model.edit_regions=0",
+        # and the -small recipe's partners from the built-in set's subjects and
+        # intensities
+        "training.codes=sampled", "training.pair_pose=clean", "training.pair_change=0",
+        "training.pair_intensities=[]", "training.stage3.pair_intensities=null",
+        "training.stage3.pair_shares=null"]
+
+# The -small recipe's G draws into a hole of the face it sees and reads the code at its
+# output; these settings give the plain G of the original instead, which reads z and
+# the code alone from its first layer on (each option has its own tests).
+PLAIN_G = ["model.decoder_sees_face=false", "model.decoder_face_hole=false",
+           "model.decoder_hole_blur=0", "model.decoder_hole_blur_above=1",
+           "model.decoder_hole_blur_below=0", "model.code_at=layers"]
+TINY += PLAIN_G
+
+
+def plain_small(preset="proposed-small", extra=()):
+    """A ``-small`` preset at its own size with the plain G (:data:`PLAIN_G`, 16 channels
+    in its last layer) and the overrides ``extra`` on top."""
+    return get_preset(preset).override(PLAIN_G + ["model.decoder_final_filters=16"]
+                                       + list(extra))
 
 
 def tiny_config(preset="proposed-small", extra=()):

@@ -48,14 +48,28 @@ def test_small_presets_carry_the_cpu_recipe_and_full_presets_do_not():
         assert [(s.epochs, s.batch_size, s.losses.mismatch, s.losses.edit, s.losses.paired,
                  s.losses.q) for s in (t.stage1, t.stage2, t.stage3)] == \
             [(1, 16, 1.0, 0.0, 0.0, 1.0), (12, 16, 0.0, 0.0, 1.0, 0.0),
-             (20, 16, 1.0, 0.1, 1.0, 0.0)]
+             (45, 16, 1.0, 0.05, 1.0, 0.0)]
+        assert [s.losses.gradient for s in (t.stage1, t.stage2, t.stage3)] == [0, 0, 1.0]
         # the original's other loss weights are kept
         assert (t.stage3.losses.image_adversarial, t.stage3.losses.latent_adversarial,
                 t.stage3.losses.total_variation, t.stage2.losses.pixel) == (0.01, 0.01, 0.001, 1.0)
-        assert t.pair_intensities == full.training.pair_intensities == ()
+        # partners posed as the input: at the peak in stages 1-2, at five intensities in 3
+        assert (t.codes, t.pair_pose, t.pair_change) == ("intensity", "input", 10.0)
+        assert [(small.at_stage(n).training.pair_intensities,
+                 small.at_stage(n).training.pair_shares) for n in (1, 2, 3)] == \
+            [((1.0,), ())] * 2 + [((0, 0.25, 0.5, 0.75, 1), (0.1, 0.15, 0.15, 0.15, 0.45))]
+        assert full.training.pair_intensities == () and full.training.codes == "sampled"
         assert (t.expression_regions, full.training.expression_regions) == (4.0, 0.0)
-        assert (t.ema_momentum, full.training.ema_momentum) == (0.995, 0.0)
+        assert (t.ema_momentum, full.training.ema_momentum) == (0.998, 0.0)
         assert (small.model.edit_regions, full.model.edit_regions) == (90.0, 0.0)
+        # G draws into a hole of the face it sees, the code read at its output
+        m = small.model
+        assert (m.decoder_sees_face, m.decoder_face_hole, m.decoder_hole_blur,
+                m.decoder_hole_blur_above, m.decoder_hole_blur_below, m.code_at,
+                m.decoder_final_filters) == (True, True, 4, 0.625, 8, "output", 32)
+        assert (full.model.decoder_sees_face, full.model.code_at) == (False, "layers")
+        # the editor's settings of the shipped file are chosen at export, not here
+        assert (m.paste_gate, m.intensity_scale) == (0.0, 1.0)
         for n in (1, 2, 3):
             losses = getattr(full.training, f"stage{n}").losses
             assert (losses.mismatch, losses.edit, losses.paired) == (0.0, 0.0, 0.0)
@@ -128,22 +142,24 @@ def test_pair_intensities_must_lie_in_0_1(value):
 
 
 def test_pair_pose_is_a_known_kind_of_a_rendered_pool():
-    small = get_preset("proposed-small")
-    assert small.training.pair_pose == "clean"
-    assert small.override(["training.pair_pose=input", "training.pair_intensities=[1]"]
-                          ).training.pair_pose == "input"
+    assert get_preset("proposed-small").training.pair_pose == "input"   # the recipe's
+    full = get_preset("proposed")
+    assert full.training.pair_pose == "clean"
+    assert full.override(["training.pair_pose=input", "training.pair_intensities=[1]"]
+                         ).training.pair_pose == "input"
     with pytest.raises(ValueError, match=r"training.pair_pose='posed'.*one of \['clean', "
                                          r"'input'\]"):
-        small.override(["training.pair_pose=posed", "training.pair_intensities=[1]"])
+        full.override(["training.pair_pose=posed", "training.pair_intensities=[1]"])
     with pytest.raises(ValueError, match=r"training.pair_pose='input'.*'clean' when "
                                          r"training.pair_intensities is empty"):
-        small.override(["training.pair_pose=input"])
+        full.override(["training.pair_pose=input"])
 
 
 def test_training_codes_must_be_a_known_kind():
-    assert get_preset("proposed-small").training.codes == "sampled"
+    assert get_preset("proposed").training.codes == "sampled"
+    assert get_preset("proposed-small").training.codes == "intensity"   # the recipe's
     assert get_preset("proposed-small").override(
-        ["training.codes=intensity"]).training.codes == "intensity"
+        ["training.codes=sampled"]).training.codes == "sampled"
     with pytest.raises(ValueError, match=r"training.codes=.*one of \['sampled', 'intensity'\]"):
         get_preset("proposed-small").override(["training.codes=peak"])
 

@@ -11,6 +11,7 @@ import tensorflow as tf
 from PIL import Image
 
 from exprgan_tf import data
+from exprgan_tf.config import get_preset
 from exprgan_tf.cli import prepare_data
 from exprgan_tf.preprocessing import preprocess_fn
 from exprgan_tf.training import TrainingInputs
@@ -325,3 +326,11 @@ def test_data_on_disk_turns_every_stages_partners_off(tiny_config):
         assert (t.at_stage(n).pair_intensities, t.at_stage(n).pair_shares) == ((), ())
     assert t.pair_pose == "clean"
     assert notes[0].startswith("note: training.pair_intensities=[0, 1] (pair_pose=input)")
+    # the -small recipe (partners weighted where they change, codes at the face's own
+    # intensity) becomes what any labelled data can serve
+    notes.clear()
+    t = data_on_disk_fallbacks(get_preset("proposed-small"),
+                               log=lambda *a, **k: notes.append(a[0])).training
+    assert (t.pair_pose, t.pair_change, t.codes) == ("clean", 0.0, "sampled")
+    assert [t.at_stage(n).pair_intensities for n in (1, 2, 3)] == [()] * 3
+    assert "training.pair_change=0" in notes[0] and "training.codes=sampled" in notes[1]

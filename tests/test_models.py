@@ -29,6 +29,7 @@ import pytest
 
 import keras
 from exprgan_tf.config import get_preset
+from helpers import plain_small
 from exprgan_tf.controller import intensity_code
 from exprgan_tf.models import (build_decoder, build_encoder, build_image_discriminator,
                                build_latent_discriminator, build_networks, decode)
@@ -48,6 +49,10 @@ GOLDEN = {  # preset, network -> (trainable, total)
     ("exprgan", "latent_discriminator"): (6001, 6225),
     ("exprgan", "image_discriminator"): (9275349, 9278901),
     ("proposed", "image_discriminator"): (9275349, 9278901),
+    # the -small recipe's G: half widths, sees the face around its hole, reads the code
+    # at its 32-channel output (non-trainable: BatchNorm statistics, the regions map)
+    ("proposed-small", "decoder"): (1724991, 1734239),
+    ("proposed-small", "encoder"): (8915634, 8915634),
 }
 
 
@@ -91,6 +96,9 @@ def test_small_output_shapes_and_round_trips(preset, net, tmp_path):
     cfg = get_preset(preset).model
     model = BUILDERS[net](cfg)
     x = _inputs(cfg, net)
+    if net == "decoder":  # the recipe's G also sees the face it edits
+        assert cfg.decoder_sees_face
+        x = {"z": x[0], "code": x[1], "base": _inputs(cfg, "encoder")}
     out = _outputs(model, x)
     assert [o.shape for o in out] == SMALL_SHAPES[net]
     assert all(np.isfinite(o).all() for o in out)
@@ -162,7 +170,7 @@ def test_spectral_image_discriminator_option(tmp_path):
 
 
 def test_decoder_output_depends_on_code():
-    cfg = get_preset("exprgan-small").model
+    cfg = plain_small("exprgan-small").model
     dec = build_decoder(cfg)
     z, code = _inputs(cfg, "decoder")
     a = np.asarray(dec([z, code]))
@@ -171,8 +179,8 @@ def test_decoder_output_depends_on_code():
 
 
 def test_blend_decoder_keeps_the_face_where_its_mask_is_one(tmp_path):
-    plain = get_preset("exprgan-small").model
-    cfg = get_preset("exprgan-small").override(["model.decoder_output=blend"]).model
+    plain = plain_small("exprgan-small").model
+    cfg = plain_small("exprgan-small").override(["model.decoder_output=blend"]).model
     dec = build_decoder(cfg)
     # one more 3x3 conv, from the last features (16 channels + the 30-d code) to the
     # one-channel mask, with a bias
@@ -199,12 +207,12 @@ def test_blend_decoder_keeps_the_face_where_its_mask_is_one(tmp_path):
     np.testing.assert_array_equal(decode(image_g, z, code, base), image_g([z, code]))
     with pytest.raises(ValueError, match=r"model.decoder_output='overlay': expected one of "
                                          r"\['image', 'blend', 'residual'\]"):
-        get_preset("exprgan-small").override(["model.decoder_output=overlay"])
+        plain_small("exprgan-small").override(["model.decoder_output=overlay"])
 
 
 def test_residual_decoder_draws_a_change_on_the_face(tmp_path):
-    plain = get_preset("exprgan-small").model
-    cfg = get_preset("exprgan-small").override(["model.decoder_output=residual"]).model
+    plain = plain_small("exprgan-small").model
+    cfg = plain_small("exprgan-small").override(["model.decoder_output=residual"]).model
     dec = build_decoder(cfg)
     # the image G's weights and nothing more: the change is its tanh output
     assert dec.count_params() == build_decoder(plain).count_params()
@@ -231,8 +239,8 @@ def test_residual_decoder_draws_a_change_on_the_face(tmp_path):
 
 
 def test_decoder_that_sees_the_face_gets_it_at_every_stage(tmp_path):
-    plain = get_preset("exprgan-small").model
-    cfg = get_preset("exprgan-small").override(["model.decoder_sees_face=true"]).model
+    plain = plain_small("exprgan-small").model
+    cfg = plain_small("exprgan-small").override(["model.decoder_sees_face=true"]).model
     dec = build_decoder(cfg)
     assert [t.name for t in dec.inputs] == ["z", "code", "base"]
     # By hand: each conv after a stage whose maps get the face takes 3 more input
@@ -261,17 +269,17 @@ def test_decoder_that_sees_the_face_gets_it_at_every_stage(tmp_path):
     np.testing.assert_allclose(decode(loaded, z, code, base), out, atol=1e-6)
     with pytest.raises(ValueError, match=r"model.decoder_sees_face=1: expected true or "
                                          r"false"):
-        get_preset("exprgan-small").override(["model.decoder_sees_face=1"])
+        plain_small("exprgan-small").override(["model.decoder_sees_face=1"])
 
 
 def test_decoder_with_a_face_hole_cannot_see_the_face_where_the_editor_keeps_its_drawing(
         tmp_path):
     from exprgan_tf.data.regions import expression_regions
-    cfg = get_preset("proposed-small").override(
+    cfg = plain_small().override(
         ["model.decoder_sees_face=true", "model.decoder_face_hole=true"]).model
     assert cfg.edit_regions == 90
     dec = build_decoder(cfg)
-    whole = build_decoder(get_preset("proposed-small").override(
+    whole = build_decoder(plain_small().override(
         ["model.decoder_sees_face=true"]).model)
     assert dec.count_params() == whole.count_params() + 64 * 64  # the map, not trained
     assert not dec.get_layer("G_face_hole").trainable_weights
@@ -300,7 +308,7 @@ def test_decoder_with_a_face_hole_cannot_see_the_face_where_the_editor_keeps_its
         with pytest.raises(ValueError, match=r"model.decoder_face_hole=True: expected "
                                              r"false unless model.decoder_sees_face=true "
                                              r"and model.edit_regions > 0"):
-            get_preset("proposed-small").override(extra)
+            plain_small().override(extra)
 
 
 def test_discriminator_uses_label():
@@ -417,11 +425,11 @@ def test_plain_and_synchronised_batch_norm_agree_on_one_replica(monkeypatch, tin
 
 
 def test_decoder_hole_blur_shows_g_the_cell_means_of_the_face_inside_the_hole(tmp_path):
-    cfg = get_preset("proposed-small").override(
+    cfg = plain_small().override(
         ["model.decoder_sees_face=true", "model.decoder_face_hole=true",
          "model.decoder_hole_blur=8"]).model
     dec = build_decoder(cfg)
-    blank = build_decoder(get_preset("proposed-small").override(
+    blank = build_decoder(plain_small().override(
         ["model.decoder_sees_face=true", "model.decoder_face_hole=true"]).model)
     assert dec.count_params() == blank.count_params()  # the blur has no weights
     hole = dec.get_layer("G_face_hole").regions.numpy()[..., 0] > 0.5
@@ -455,7 +463,7 @@ def test_decoder_hole_blur_shows_g_the_cell_means_of_the_face_inside_the_hole(tm
             (["model.decoder_sees_face=true", "model.decoder_face_hole=true",
               "model.decoder_hole_blur=7"], "0 or a positive divisor of model.image_size=64")):
         with pytest.raises(ValueError, match=re.escape(expected)):
-            get_preset("proposed-small").override(extra)
+            plain_small().override(extra)
 
 
 def test_decoder_hole_blur_above_fills_the_hole_only_above_that_row(tmp_path):
@@ -463,8 +471,8 @@ def test_decoder_hole_blur_above_fills_the_hole_only_above_that_row(tmp_path):
     (as with the whole fill), a blank in the hole from row 40 down, the face outside."""
     hole = ["model.decoder_sees_face=true", "model.decoder_face_hole=true",
             "model.decoder_hole_blur=4"]
-    full = build_decoder(get_preset("proposed-small").override(hole).model)
-    cfg = get_preset("proposed-small").override(
+    full = build_decoder(plain_small().override(hole).model)
+    cfg = plain_small().override(
         hole + ["model.decoder_hole_blur_above=0.625"]).model
     dec = build_decoder(cfg)
     # the cut adds only its fixed row map (64 x 64, not trained)
@@ -497,7 +505,7 @@ def test_decoder_hole_blur_above_fills_the_hole_only_above_that_row(tmp_path):
             (hole + ["model.decoder_hole_blur_above=0"],
              "a fraction of the image height in (0, 1]")):
         with pytest.raises(ValueError, match=re.escape(expected)):
-            get_preset("proposed-small").override(extra)
+            plain_small().override(extra)
 
 
 def test_decoder_hole_blur_below_fills_the_hole_under_the_cut_with_coarser_cells(tmp_path):
@@ -505,7 +513,7 @@ def test_decoder_hole_blur_below_fills_the_hole_under_the_cut_with_coarser_cells
     it the 8 x 8 ones (each as the whole hole shows them with that cell size), the face
     outside; no weight more than the blank cut."""
     hole = ["model.decoder_sees_face=true", "model.decoder_face_hole=true"]
-    preset = get_preset("proposed-small")
+    preset = plain_small()
     cfg = preset.override(hole + ["model.decoder_hole_blur=4",
                                   "model.decoder_hole_blur_above=0.625",
                                   "model.decoder_hole_blur_below=8"]).model
@@ -546,8 +554,8 @@ def test_decoder_hole_blur_below_fills_the_hole_under_the_cut_with_coarser_cells
 
 def test_code_knots_decoder_starts_as_the_plain_one_and_its_knots_bend_the_code(tmp_path):
     hole = ["model.decoder_sees_face=true", "model.decoder_face_hole=true"]
-    plain = build_decoder(get_preset("proposed-small").override(hole).model)
-    cfg = get_preset("proposed-small").override(hole + ["model.code_knots=9"]).model
+    plain = build_decoder(plain_small().override(hole).model)
+    cfg = plain_small().override(hole + ["model.code_knots=9"]).model
     dec = build_decoder(cfg)
     assert dec.count_params() == plain.count_params() + 30 * 9   # a value per entry and knot
     for layer in plain.layers:
@@ -573,15 +581,15 @@ def test_code_knots_decoder_starts_as_the_plain_one_and_its_knots_bend_the_code(
     for bad in ("1", "-2"):
         with pytest.raises(ValueError, match=re.escape(
                 "0 (G takes the code as it is) or an integer >= 2")):
-            get_preset("proposed-small").override([f"model.code_knots={bad}"])
+            plain_small().override([f"model.code_knots={bad}"])
     with pytest.raises(ValueError, match="code_knot_gain.*a number > 0"):
-        get_preset("proposed-small").override(["model.code_knots=9", "model.code_knot_gain=0"])
+        plain_small().override(["model.code_knots=9", "model.code_knot_gain=0"])
 
 
 def test_code_at_output_decoder_is_linear_in_the_code_before_its_tanh(tmp_path):
     hole = ["model.decoder_sees_face=true", "model.decoder_face_hole=true"]
-    plain = build_decoder(get_preset("proposed-small").override(hole).model)
-    cfg = get_preset("proposed-small").override(hole + ["model.code_at=output"]).model
+    plain = build_decoder(plain_small().override(hole).model)
+    cfg = plain_small().override(hole + ["model.code_at=output"]).model
     dec = build_decoder(cfg)
     # no layer but the last reads c: the 290-wide start and the 30 code channels of every
     # later layer are gone, and the last conv draws 31 images' worth of channels
@@ -610,17 +618,17 @@ def test_code_at_output_decoder_is_linear_in_the_code_before_its_tanh(tmp_path):
     np.testing.assert_allclose(decode(loaded, z, code, base), decode(dec, z, code, base),
                                atol=1e-6)
     with pytest.raises(ValueError, match=re.escape("one of ['layers', 'output']")):
-        get_preset("proposed-small").override(["model.code_at=start"])
+        plain_small().override(["model.code_at=start"])
     for other in ("model.decoder_output=blend", "model.code_knots=9"):
         with pytest.raises(ValueError, match="code_at.*'layers' unless"):
-            get_preset("proposed-small").override(hole + ["model.code_at=output", other])
+            plain_small().override(hole + ["model.code_at=output", other])
 
 
 def test_rest_sees_face_gives_only_the_zero_codes_map_the_face_in_the_hole(tmp_path):
     hole = ["model.decoder_sees_face=true", "model.decoder_face_hole=true",
             "model.code_at=output"]
-    plain = build_decoder(get_preset("proposed-small").override(hole).model)
-    cfg = get_preset("proposed-small").override(hole + ["model.rest_sees_face=true"]).model
+    plain = build_decoder(plain_small().override(hole).model)
+    cfg = plain_small().override(hole + ["model.rest_sees_face=true"]).model
     keras.utils.set_random_seed(7)
     dec = build_decoder(cfg)
     # A's own convs: 3x3 from the last features (16 + 3 face) and the whole face to 16,
@@ -654,4 +662,4 @@ def test_rest_sees_face_gives_only_the_zero_codes_map_the_face_in_the_hole(tmp_p
                                atol=1e-6)
     with pytest.raises(ValueError, match=re.escape(
             "rest_sees_face=True: expected false unless model.code_at='output'")):
-        get_preset("proposed-small").override(hole[:2] + ["model.rest_sees_face=true"])
+        plain_small().override(hole[:2] + ["model.rest_sees_face=true"])

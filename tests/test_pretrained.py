@@ -80,3 +80,23 @@ def test_shipped_model_carries_the_requested_expression(report):
 def test_shipped_model_follows_the_requested_intensity(report):
     # not the bar (0.8): what the shipped file does, so that a worse one is noticed
     assert report["intensity"]["spearman"] >= PINNED["spearman"] - 0.03, report["intensity"]
+
+
+def test_the_recipe_the_shipped_model_was_trained_with_is_the_small_preset():
+    """``checkpoints/README.md`` gives the ``--set`` list the run was made with on top of
+    the older preset; every stage of today's ``proposed-small`` trains with the same
+    config, so the plain ``scripts/train.py`` commands it gives make a model of the kind."""
+    import re
+    import shlex
+
+    from exprgan_tf.config import get_preset
+
+    text = open(os.path.join(ROOT, "checkpoints", "README.md")).read()
+    block = re.search(r"RECIPE=\((.*?)\)\n", text, re.S).group(1)
+    words = shlex.split(block)
+    values = [v for k, v in zip(words[::2], words[1::2]) if k == "--set"]
+    assert len(values) == len(words) // 2 == 19
+    preset = get_preset("proposed-small").override(["training.seed=2022"])
+    recipe = preset.override(values)
+    for n in (1, 2, 3):
+        assert recipe.at_stage(n) == preset.at_stage(n)

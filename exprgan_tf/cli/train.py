@@ -86,11 +86,10 @@ def data_on_disk_fallbacks(config, log=print):
 
     Example:
         >>> from exprgan_tf.config import get_preset
-        >>> cfg = get_preset("proposed-small").override(
-        ...     ["training.pair_intensities=[1]", "training.pair_pose=input"])
+        >>> cfg = get_preset("proposed-small")   # partners at 0-1 in the input's pose
         >>> t = data_on_disk_fallbacks(cfg, log=lambda *a, **k: None).training
-        >>> t.pair_intensities, t.pair_pose
-        ((), 'clean')
+        >>> t.pair_intensities, t.pair_pose, t.pair_change, t.codes
+        ((), 'clean', 0.0, 'sampled')
     """
     t = config.training
     staged = [f"training.stage{n}.{k}=null" for n in (1, 2, 3)
@@ -100,10 +99,11 @@ def data_on_disk_fallbacks(config, log=print):
         levels = sorted({x for n in (2, 3) for x in t.at_stage(n).pair_intensities})
         log(f"note: training.pair_intensities={levels} (pair_pose="
             f"{t.pair_pose}) needs the built-in set's renders; with --data the paired term "
-            "pairs your training faces at intensity 1 (training.pair_intensities=[]).",
-            flush=True)
+            "pairs your training faces at intensity 1 (training.pair_intensities=[], "
+            "training.pair_change=0).", flush=True)
         config = config.override(["training.pair_intensities=[]", "training.pair_shares=[]",
-                                  "training.pair_pose=clean", *staged])
+                                  "training.pair_pose=clean", "training.pair_change=0",
+                                  *staged])
     if t.codes == "intensity":
         log("note: training.codes=intensity needs the built-in set's known intensities; "
             "with --data the faces are coded as the original does "

@@ -276,12 +276,12 @@ def training_data(config, stage: int, data=None, **builtin):
 
     Example:
         >>> from exprgan_tf.config import get_preset
-        >>> cfg = get_preset("proposed-small").override(["model.image_size=32",
-        ...     "training.pair_pose=input", "training.pair_intensities=[1]",
-        ...     "training.pair_change=10"])
-        >>> images, labels, subjects, kw = training_data(cfg, 3, num_subjects=10)
-        >>> images.shape, sorted(kw), kw["pair_pool"]["changes"].shape
+        >>> cfg = get_preset("proposed-small").override(["model.image_size=32"])
+        >>> images, labels, subjects, kw = training_data(cfg, 2, num_subjects=10)
+        >>> images.shape, sorted(kw), kw["pair_pool"]["changes"].shape   # at intensity 1
         ((162, 32, 32, 3), ['intensities', 'pair_groups', 'pair_pool', 'targets'], (810, 32, 32))
+        >>> training_data(cfg, 3, num_subjects=10)[3]["pair_pool"]["changes"].shape  # 0-1
+        (4050, 32, 32)
         >>> training_data(cfg, 1, num_subjects=10)[3]["pair_pool"] is None   # stage 1
         True
     """
