@@ -6,7 +6,7 @@ one recipe, one budget, several seeds; the paper's metrics plus ground truth; a 
    the built-in face set, each with every seed of ``--seeds``, with the same recipe:
    the ``-small`` presets' own training settings (paired term, stage losses, batch 16,
    lr 2e-4), the same epochs per stage for all (``--epochs S1 S2 S3``, default the
-   presets' own 1 / 12 / 20), the identity loss off for all (``--identity``), and any
+   presets' own 1 / 12 / 45), the identity loss off for all (``--identity``), and any
    ``--set`` for all alike. Every stage is a ``python -m exprgan_tf.cli.train --stage N
    --run-dir <runs>/<preset>_seed<seed> ...`` subprocess (the code path of
    ``scripts/train.py``), ``--jobs`` of them side by side; its output goes to
@@ -33,23 +33,23 @@ again. Ctrl-C / SIGTERM: the running stages save a checkpoint and stop (a second
 aborts them without saving). A run directory trained with another budget is refused
 (``<run dir>/table1_run.json`` records it).
 
-**Budget (from measured step times).** ``benchmarks/results/recipe/README.md``: two
-``proposed-small`` runs of the recipe (1 / 12 / 20 epochs = 81 + 972 + 1620 = 2673
-steps of batch 16) side by side on the 2-core machine, about one core each, took 40.8
-and 39.1 min of steps (stage 2: 0.94-0.96 s/step, stage 3: 0.82-0.91 s/step) and 44 and
-43 min of wall time for the three stages. ``exprgan-small``'s step is 0.82-0.90x
-``proposed-small``'s (``benchmarks/results/speed/train_speed_small_recipe.md``), the
-no-unsharp model's is ``proposed-small``'s (same networks; the mask is pre-processing).
-So with ``--jobs 2`` (the two seeds of a preset side by side, as measured) a preset
-takes 43-46 min of wall time (measured 43-44; pessimistic: 2673 steps x 0.96 s = 43 min
-plus ~1 min of start-up per stage), the three presets 129-138 min (exprgan-small
-somewhat less). Scoring adds the learning report (22-38 s per run measured, x 6), the
+**Budget (from measured step times).** The presets' own epochs are 1 / 12 / 45 (81 +
+972 + 3645 = 4698 steps of batch 16). Two ``proposed-small`` runs of that recipe side
+by side on the 2-core machine took 1 + 18.3 + 69.0 and 1 + 15.4 + 68.1 min of wall time
+(``benchmarks/results/recipe/README.md``, report 182; the face-hole G's step is slower
+than the plain G's). ``exprgan-small``'s step is 0.82-0.90x ``proposed-small``'s
+(``benchmarks/results/speed/train_speed_small_recipe.md``, plain G), the no-unsharp
+model's is ``proposed-small``'s (same networks; the mask is pre-processing). So with
+``--jobs 2`` (the two seeds of a preset side by side) a preset takes about 85-90 min
+and the three presets about 4.5 hours, more than one 3-hour session on these machines
+(run directories are not kept between sessions). ``--epochs 1 12 20`` (2673 steps) is
+the budget of ``benchmarks/results/table1.md`` (2026-12-01, the presets of that day:
+138 min for the whole command, scoring included); with the presets of today's recipe
+it should take about 2.5 hours (estimated from the step times above, not run), inside a
+session, at the cost of training less than the
+shipped recipe. Scoring adds the learning report (22-38 s per run measured, x 6), the
 dlib descriptors of the 1296 training faces once, and with ImageNet weights about
-7,300 InceptionV3 passes at 299x299 (estimated, not measured: 5.7 GFLOP each at the
-68-82 GFLOP/s per core measured for the train step, on 1-2 cores: 5-10 min). In all
-about 2 h 20 min to 2 h 35 min: inside the 3 hours with 25-40 min to spare. On a machine shared with
-other jobs the steps are slower; ``--epochs 1 12 16`` (2349 steps, ~38-41 min per
-preset) keeps a margin then, at the cost of training less than the shipped recipe.
+7,300 InceptionV3 passes at 299x299 (estimated, not measured: 5-10 min).
 
 Examples:
     # the full table (offline: no ImageNet weights can be downloaded here)
