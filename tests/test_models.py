@@ -29,10 +29,10 @@ import pytest
 
 import keras
 from exprgan_tf.config import get_preset
-from helpers import plain_small
 from exprgan_tf.controller import intensity_code
 from exprgan_tf.models import (build_decoder, build_encoder, build_image_discriminator,
                                build_latent_discriminator, build_networks, decode)
+from helpers import plain_small
 
 BUILDERS = {
     "encoder": build_encoder,
