@@ -224,6 +224,13 @@ class ModelConfig:
             ``tanh(A + s * D)`` at intensity ``s``: every pixel moves monotonically
             from the zero code's face ``A`` as ``s`` grows. Only with
             ``decoder_output="image"`` and no ``code_knots``.
+        code_levels: with ``code_at="output"``: ``0`` (the default) mixes G's maps by
+            the code itself, linear in the intensity. ``K >= 2`` (not in the original):
+            by each class's intensity spread on ``K`` levels at ``1/K, 2/K, ..., 1``
+            (:class:`exprgan_tf.layers.CodeLevels`), so G draws a map of its own at
+            each level, piecewise linear between them: an expression whose shapes move
+            as it grows is not drawn as a fade of its peak. ``K = 4`` puts a level on
+            each intensity of stage 3's partners (0.25, 0.5, 0.75, 1).
         rest_sees_face: with ``code_at="output"`` and ``decoder_face_hole`` (not in the
             original): the zero code's map ``A`` gets two 3x3 convs of its own that read
             G's last features and the whole face, hole included, while the code's maps
@@ -300,6 +307,7 @@ class ModelConfig:
     code_knots: int = 0
     code_knot_gain: float = 1.0
     code_at: str = "layers"
+    code_levels: int = 0
     rest_sees_face: bool = False
     edit_regions: float = 0.0
     paste_gate: float = 0.0
@@ -384,6 +392,12 @@ class ModelConfig:
             _fail(f"{prefix}.code_at", self.code_at,
                   "'layers' unless model.decoder_output='image' and model.code_knots=0 "
                   "(the output must stay linear in the code before its tanh)")
+        levels = self.code_levels
+        if not _is_int(levels) or levels < 0 or levels == 1:
+            _fail(f"{prefix}.code_levels", levels, "0 (the code as it is) or an integer >= 2")
+        if levels and self.code_at != "output":
+            _fail(f"{prefix}.code_levels", levels,
+                  "0 unless model.code_at='output' (the levels weigh G's output maps)")
         if not isinstance(self.q_sees_label, bool):
             _fail(f"{prefix}.q_sees_label", self.q_sees_label, "true or false")
         if not isinstance(self.rest_sees_face, bool):

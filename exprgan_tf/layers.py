@@ -13,6 +13,9 @@
   original).
 - :class:`BlankRegions`: the face with that map's regions blanked, which the decoder of
   ``model.decoder_face_hole`` sees (not in the original).
+- :class:`CodeMix` and :class:`CodeLevels`: the decoder of ``model.code_at="output"``
+  mixes its last maps by the code, or (``model.code_levels``) by the code's intensity
+  per class spread on a few levels (not in the original).
 - :class:`PiecewiseLinear`: a learned piecewise-linear function of each entry, through
   which the decoder of ``model.code_knots`` reads the expression code (not in the
   original).
@@ -352,6 +355,56 @@ class CodeMix(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update({"channels": self.channels})
+        return config
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class CodeLevels(keras.layers.Layer):
+    """A code's intensity per class as weights on ``levels`` evenly spaced levels:
+    ``[N, classes * block]`` -> ``[N, classes * levels]``. Each class's entry ``m`` is
+    the mean of its block of the code; its ``levels`` outputs are ``sign(m) *
+    hat_k(|m|)``, the hat of level ``k`` (``k = 1 .. levels``) peaking at ``|m| = k /
+    levels`` and falling to 0 at the neighbouring levels. At ``|m| = 0`` every output
+    is 0, on a level only that level's is non-zero (``sign(m)``), between two levels
+    the two share it linearly.
+
+    The decoder of ``model.code_levels`` (not in the original) feeds
+    :class:`CodeMix` these weights instead of the code, so G's output is ``tanh(A +
+    sum_k hat_k(s) D_k)`` at intensity ``s``: a map of its own at each level (the
+    expression's shapes can move as it grows), piecewise linear between levels.
+
+    Example:
+        >>> import numpy as np
+        >>> code = np.array([[0.5, 0.5, -0.5, -0.5]], "float32")  # 2 classes, blocks of 2
+        >>> np.asarray(CodeLevels(classes=2, levels=4)(code)).ravel().tolist()
+        [0.0, 1.0, 0.0, 0.0, -0.0, -1.0, -0.0, -0.0]
+    """
+
+    def __init__(self, classes, levels, **kwargs):
+        super().__init__(**kwargs)
+        _check_int("classes", classes, 1)
+        _check_int("levels", levels, 1)
+        self.classes = classes
+        self.levels = levels
+
+    def call(self, code):
+        size = code.shape[-1]
+        if size is None or size % self.classes:
+            raise ValueError(f"CodeLevels needs a code whose size is a multiple of "
+                             f"classes={self.classes}. Received: {size}")
+        blocks = ops.reshape(code, (-1, self.classes, size // self.classes))
+        m = ops.mean(blocks, axis=-1, keepdims=True)                   # [N, classes, 1]
+        t = ops.clip(ops.abs(m), 0.0, 1.0) * self.levels
+        grid = ops.arange(1, self.levels + 1, dtype=code.dtype)
+        hats = ops.relu(1.0 - ops.abs(t - grid))                      # [N, classes, levels]
+        return ops.reshape(ops.sign(m) * hats, (-1, self.classes * self.levels))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.classes * self.levels,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"classes": self.classes, "levels": self.levels})
         return config
 
 

@@ -26,7 +26,9 @@ function of each entry (:class:`~exprgan_tf.layers.PiecewiseLinear`, K knots, st
 as the identity) before any layer reads it.
 ``code_at="output"`` (not the original) gives c to no layer: the last conv draws
 ``1 + code_dim`` images' worth of channels from z and the face, and c mixes them
-(:class:`~exprgan_tf.layers.CodeMix`) before the tanh. ``rest_sees_face=True`` (not
+(:class:`~exprgan_tf.layers.CodeMix`) before the tanh; ``code_levels=K`` mixes
+``1 + num_classes * K`` instead, weighted by each class's intensity on ``K`` levels
+(:class:`~exprgan_tf.layers.CodeLevels`). ``rest_sees_face=True`` (not
 the original; with that and the hole) draws the zero code's map from two convs of its
 own that read the last features and the whole face, hole included.
 
@@ -45,7 +47,7 @@ import numpy as np
 import tensorflow as tf
 
 from exprgan_tf.config import ModelConfig
-from exprgan_tf.layers import (BlankRegions, CodeMix, ConcatLabel, MaskedBlend,
+from exprgan_tf.layers import (BlankRegions, CodeLevels, CodeMix, ConcatLabel, MaskedBlend,
                                PasteRegions, PiecewiseLinear)
 from exprgan_tf.models._blocks import decoder_conv_init, dense, synchronized_batch_norm
 
@@ -139,16 +141,20 @@ def build_decoder(cfg: ModelConfig, name: str = "decoder") -> keras.Model:
     if in_layers:
         x = _conv(features, cfg.channels, cfg, "G_conv_out")
     else:  # code_at="output": c mixes 1 + code_dim drawings, linear in c before the tanh
+        mix, mix_dim = code, cfg.code_dim
+        if cfg.code_levels:  # or 1 + classes * levels drawings, one per class and level
+            mix = CodeLevels(cfg.num_classes, cfg.code_levels, name="G_code_levels")(code)
+            mix_dim = cfg.num_classes * cfg.code_levels
         if cfg.rest_sees_face:  # the zero code's map A also reads the face in the hole
             rest = keras.layers.Concatenate(name="G_rest_face")([features, base])
             rest = _conv(rest, cfg.decoder_final_filters, cfg, "G_conv_rest_hidden")
             rest = _conv(keras.layers.ReLU(name="G_relu_rest")(rest), cfg.channels, cfg,
                          "G_conv_rest")
-            x = _conv(features, cfg.channels * cfg.code_dim, cfg, "G_conv_out")
+            x = _conv(features, cfg.channels * mix_dim, cfg, "G_conv_out")
             x = keras.layers.Concatenate(name="G_rest_and_code_maps")([rest, x])
         else:
-            x = _conv(features, cfg.channels * (1 + cfg.code_dim), cfg, "G_conv_out")
-        x = CodeMix(cfg.channels, name="G_code_mix")([x, code])
+            x = _conv(features, cfg.channels * (1 + mix_dim), cfg, "G_conv_out")
+        x = CodeMix(cfg.channels, name="G_code_mix")([x, mix])
     image = keras.layers.Activation("tanh", name="G_tanh", dtype="float32")(x)
     if cfg.decoder_output == "image":
         model = keras.Model([z, code_in] if base is None else [z, code_in, base], image, name=name)
