@@ -5,7 +5,7 @@ import keras
 import pytest
 import tensorflow as tf
 
-from exprgan_tf.layers import (CodeMix, ConcatLabel, DilatedConv2D, MaskedBlend, PasteRegions,
+from exprgan_tf.layers import (CodeLevels, CodeMix, ConcatLabel, DilatedConv2D, MaskedBlend, PasteRegions,
                                PiecewiseLinear)
 from helpers import check_layer
 
@@ -137,6 +137,7 @@ def _every_custom_layer():
         ("PasteRegions", PasteRegions(), [normal(2, 4, 5, 3), normal(2, 4, 5, 3)], (2, 4, 5, 3)),
         ("PiecewiseLinear", PiecewiseLinear(5, gain=4.0), np.tanh(normal(2, 30)), (2, 30)),
         ("CodeMix", CodeMix(3), [normal(2, 4, 4, 12), np.tanh(normal(2, 3))], (2, 4, 4, 3)),
+        ("CodeLevels", CodeLevels(3, 4), np.tanh(normal(2, 6)), (2, 12)),
     ]
 
 
@@ -199,6 +200,25 @@ def test_code_mix_adds_each_group_of_maps_times_its_code_entry():
     for bad in (0, 1.5, True):
         with pytest.raises(ValueError, match="channels must be an integer >= 1"):
             CodeMix(bad)
+
+
+def test_code_levels_spread_each_class_mean_on_hat_functions():
+    # 3 classes, blocks of 2: means 0.5, -0.875 and 0
+    code = np.array([[0.25, 0.75, -1.0, -0.75, 0.5, -0.5]], "float32")
+    out = np.asarray(CodeLevels(classes=3, levels=4)(code)).reshape(3, 4)
+    np.testing.assert_allclose(out, [[0, 1, 0, 0], [0, 0, -0.5, -0.5], [0, 0, 0, 0]],
+                               atol=1e-6)
+    # past 1 the top level stays 1; a sweep of s moves its weight level to level
+    assert np.asarray(CodeLevels(1, 2)(np.array([[1.7]], "float32"))).tolist() == [[0, 1]]
+    s = np.linspace(0, 1, 9, dtype="float32")[:, None]
+    sweep = np.asarray(CodeLevels(1, 4)(s))
+    np.testing.assert_allclose(sweep.sum(axis=1), np.minimum(4 * s[:, 0], 1), atol=1e-6)
+    np.testing.assert_allclose(sweep @ np.arange(1, 5) / 4, s[:, 0], atol=1e-6)
+    with pytest.raises(ValueError, match="a multiple of classes=4. Received: 6"):
+        CodeLevels(4, 2)(code)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="levels must be an integer >= 1"):
+            CodeLevels(3, bad)
 
 
 def test_piecewise_linear_starts_as_the_identity_and_interpolates_its_knot_values():

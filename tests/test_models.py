@@ -624,6 +624,54 @@ def test_code_at_output_decoder_is_linear_in_the_code_before_its_tanh(tmp_path):
             plain_small().override(hole + ["model.code_at=output", other])
 
 
+def test_code_levels_draw_a_map_of_their_own_at_each_level(tmp_path):
+    hole = ["model.decoder_sees_face=true", "model.decoder_face_hole=true",
+            "model.code_at=output"]
+    plain = build_decoder(plain_small().override(hole).model)
+    cfg = plain_small().override(hole + ["model.code_levels=4"]).model
+    dec = build_decoder(cfg)
+    # the last conv draws 1 + 6 x 4 images' worth of channels instead of 1 + 30
+    final_in = 16 + 3
+    assert dec.count_params() == plain.count_params() + 9 * final_in * 3 * (24 - 30)
+    mixed = keras.Model(dec.inputs, dec.get_layer("G_code_mix").output)  # before the tanh
+    maps = keras.Model(dec.inputs, dec.get_layer("G_conv_out").output)
+    z, _ = _inputs(cfg, "decoder")
+    base = np.random.default_rng(5).uniform(-1, 1, (2, 64, 64, 3)).astype("float32")
+    labels = np.array([3, 5])
+
+    def pre_tanh(s):
+        code = np.asarray(intensity_code(labels, s), "float32")
+        return np.asarray(mixed([z, code, base]), np.float64)
+
+    # at intensity s = k / 4, the zero code's map plus level k's map of the target class
+    # minus level k's of the other five; 0 is the zero code's map alone
+    m = np.asarray(maps([z, np.zeros((2, 30), "float32"), base]), np.float64)
+    m = m.reshape(2, 64, 64, 1 + 6 * 4, 3)
+    for k, s in enumerate((0.25, 0.5, 0.75, 1.0)):
+        sign = -np.ones((2, 6))
+        sign[np.arange(2), labels] = 1
+        want = m[:, :, :, 0] + np.einsum("nhwlc,nl->nhwc",
+                                         m[:, :, :, 1:].reshape(2, 64, 64, 6, 4, 3)[..., k, :],
+                                         sign)
+        np.testing.assert_allclose(pre_tanh(s), want, atol=1e-4)
+    np.testing.assert_allclose(pre_tanh(0.0), m[:, :, :, 0], atol=1e-5)
+    # between two levels, their maps shared linearly; the response is not linear in s
+    np.testing.assert_allclose(pre_tanh(0.6), 0.6 * pre_tanh(0.5) + 0.4 * pre_tanh(0.75),
+                               atol=1e-4)
+    assert np.abs(pre_tanh(0.5) - (pre_tanh(0.0) + pre_tanh(1.0)) / 2).mean() > 1e-3
+    dec.save(tmp_path / "levels.keras")
+    loaded = keras.saving.load_model(tmp_path / "levels.keras", safe_mode=True)
+    code = intensity_code(labels, 0.7)
+    np.testing.assert_allclose(decode(loaded, z, code, base), decode(dec, z, code, base),
+                               atol=1e-6)
+    for bad, why in (("1", "an integer >= 2"), ("-2", "an integer >= 2"),
+                     ("2.5", "expected an integer")):
+        with pytest.raises(ValueError, match=re.escape(why)):
+            plain_small().override(hole + [f"model.code_levels={bad}"])
+    with pytest.raises(ValueError, match=re.escape("0 unless model.code_at='output'")):
+        plain_small().override(hole[:2] + ["model.code_levels=4"])
+
+
 def test_rest_sees_face_gives_only_the_zero_codes_map_the_face_in_the_hole(tmp_path):
     hole = ["model.decoder_sees_face=true", "model.decoder_face_hole=true",
             "model.code_at=output"]
