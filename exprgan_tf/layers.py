@@ -376,8 +376,8 @@ class CodeLevels(keras.layers.Layer):
     Example:
         >>> import numpy as np
         >>> code = np.array([[0.5, 0.5, -0.5, -0.5]], "float32")  # 2 classes, blocks of 2
-        >>> np.asarray(CodeLevels(classes=2, levels=4)(code)).ravel().tolist()
-        [0.0, 1.0, 0.0, 0.0, -0.0, -1.0, -0.0, -0.0]
+        >>> (np.asarray(CodeLevels(classes=2, levels=4)(code)) + 0.0).ravel().tolist()
+        [0.0, 1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0]
     """
 
     def __init__(self, classes, levels, **kwargs):

@@ -5,8 +5,8 @@ import keras
 import pytest
 import tensorflow as tf
 
-from exprgan_tf.layers import (CodeLevels, CodeMix, ConcatLabel, DilatedConv2D, MaskedBlend, PasteRegions,
-                               PiecewiseLinear)
+from exprgan_tf.layers import (CodeLevels, CodeMix, ConcatLabel, DilatedConv2D, MaskedBlend,
+                               PasteRegions, PiecewiseLinear)
 from helpers import check_layer
 
 
