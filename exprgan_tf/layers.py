@@ -312,6 +312,14 @@ class BlankRegions(PasteRegions):
         return tuple(input_shape)
 
 
+def _hat_weights(t, first, count):
+    """Linear-interpolation weights of positions ``t`` (any shape) on the integer grid
+    ``first, ..., first + count - 1``: shape ``t.shape + (count,)``, each node's hat
+    ``max(0, 1 - |t - node|)``."""
+    grid = ops.arange(first, first + count, dtype=t.dtype)
+    return ops.relu(1.0 - ops.abs(t[..., None] - grid))
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class CodeMix(keras.layers.Layer):
     """Maps mixed by a code: ``[maps [N, H, W, (1 + D) * C], code [N, D]]`` ->
@@ -393,11 +401,9 @@ class CodeLevels(keras.layers.Layer):
             raise ValueError(f"CodeLevels needs a code whose size is a multiple of "
                              f"classes={self.classes}. Received: {size}")
         blocks = ops.reshape(code, (-1, self.classes, size // self.classes))
-        m = ops.mean(blocks, axis=-1, keepdims=True)                   # [N, classes, 1]
-        t = ops.clip(ops.abs(m), 0.0, 1.0) * self.levels
-        grid = ops.arange(1, self.levels + 1, dtype=code.dtype)
-        hats = ops.relu(1.0 - ops.abs(t - grid))                      # [N, classes, levels]
-        return ops.reshape(ops.sign(m) * hats, (-1, self.classes * self.levels))
+        m = ops.mean(blocks, axis=-1)                                  # [N, classes]
+        hats = _hat_weights(ops.clip(ops.abs(m), 0.0, 1.0) * self.levels, 1, self.levels)
+        return ops.reshape(ops.sign(m)[..., None] * hats, (-1, self.classes * self.levels))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.classes * self.levels,)
@@ -455,8 +461,7 @@ class PiecewiseLinear(keras.layers.Layer):
     def call(self, x):
         # each entry's position on the knot grid, and its hat weights on the knots
         t = (ops.clip(x, -1.0, 1.0) + 1.0) * (0.5 * (self.knots - 1))
-        grid = ops.arange(self.knots, dtype=x.dtype)
-        hats = ops.relu(1.0 - ops.abs(t[..., None] - grid))          # [N, D, knots]
+        hats = _hat_weights(t, 0, self.knots)                         # [N, D, knots]
         return ops.sum(hats * ops.cast(self.values, x.dtype), axis=-1) * self.gain
 
     def compute_output_shape(self, input_shape):
