@@ -48,8 +48,7 @@ import tensorflow as tf  # noqa: E402
 from keras import ops  # noqa: E402
 
 from exprgan_tf.config import get_preset  # noqa: E402
-from exprgan_tf.data.builtin import builtin_rows, render_pair_pool, render_rows  # noqa: E402
-from exprgan_tf.data.faces import FaceSet  # noqa: E402
+from exprgan_tf.data import training_data  # noqa: E402
 from exprgan_tf.layers import DilatedConv2D  # noqa: E402
 from exprgan_tf.training import Trainer  # noqa: E402
 from _results import run_header, write_result  # noqa: E402
@@ -87,24 +86,21 @@ def parse_variant(text):
                 switches=[i for i in items if "=" not in i])
 
 
-def build(args, variant, images, labels, run_dir, rows):
+def build(args, variant, run_dir):
     overrides = list(args.set) + variant["overrides"]
     if args.identity != "none":
         overrides.append(f"identity.network={args.identity}")
     config = get_preset(args.preset).override(overrides)
+    # the training split and the Trainer's inputs as scripts/train.py builds them
+    images, labels, _, inputs = training_data(config, args.stage)
     keras.utils.set_random_seed(0)
     previous = _blocks.synchronized_batch_norm
     if "synced_bn" in variant["switches"]:  # the builders read it while the Trainer builds
         _blocks.synchronized_batch_norm = decoder.synchronized_batch_norm = lambda: True
     try:
         trainer = Trainer(config, run_dir, args.stage, images, labels, batch_size=args.batch,
-                          pair_groups=[f"{r['subject']}/{r['lighting']}" for r in rows],
-                          pair_pool=render_pair_pool(FaceSet(), rows,
-                                                     config.training.pair_intensities,
-                                                     config.model.image_size)
-                          if config.training.pair_intensities else None,
                           cache_identity="no_identity_cache" not in variant["switches"],
-                          log=lambda *a: None)
+                          log=lambda *a: None, **inputs)
     finally:
         _blocks.synchronized_batch_norm = decoder.synchronized_batch_norm = previous
     if "dense_terms" in variant["switches"]:
@@ -132,15 +128,11 @@ def main(argv=None):
     p.add_argument("--out", default=None, help="write <out>.json and <out>.md")
     args = p.parse_args(argv)
 
-    size = get_preset(args.preset).model.image_size
-    rows = builtin_rows(split="train")[:args.batch * 2]
-    images = render_rows(FaceSet(), rows, size)
-    labels = np.array([r["label"] for r in rows])
     load_before = os.getloadavg()[0]
     trainers, batches, first_call = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i, v in enumerate(args.variants):
-            t = build(args, v, images, labels, os.path.join(tmp, str(i)), rows)
+            t = build(args, v, os.path.join(tmp, str(i)))
             batch = next(iter(t.strategy.experimental_distribute_dataset(t.inputs.epoch(0))))
             start = time.perf_counter()
             [float(x) for x in t.step(batch).values()]

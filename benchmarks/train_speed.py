@@ -30,11 +30,19 @@ checkout, config overrides, or environment variables (``env.NAME=VALUE``). Every
 training subprocess also measures the float32 matmul rate (2048 x 2048) just before
 and after its timed steps, so "% matmul" is the step's share of what TensorFlow's
 matmul reaches with the same kernels, under the same load; the 4096 x 4096 limits
-(float32 and bfloat16) are measured once per variant at the start. ``--onednn`` compares the package's default (oneDNN on), oneDNN
-off (``TF_ENABLE_ONEDNN_OPTS=0``), and both with ``ONEDNN_MAX_CPU_ISA=AVX2`` (on an
-AVX-512 CPU an emulation of an AVX2 CPU's kernels, not a real AVX2 CPU; with oneDNN off
-TensorFlow's Eigen convolutions still call oneDNN's sgemm, which obeys the cap), and
-lists the oneDNN kernels each runs (``ONEDNN_VERBOSE=1``).
+(float32 and bfloat16) are measured once per variant at the start. ``--onednn``
+compares the package's default (oneDNN on), oneDNN off (``TF_ENABLE_ONEDNN_OPTS=0``),
+and, on a CPU with AVX-512, both with ``ONEDNN_MAX_CPU_ISA=AVX2`` (an emulation of an
+AVX2 CPU's kernels, not a real AVX2 CPU; with oneDNN off TensorFlow's Eigen
+convolutions still call oneDNN's sgemm, which obeys the cap), and lists the oneDNN
+kernels each runs (``ONEDNN_VERBOSE=1``).
+
+``--external LABEL=COMMAND`` adds another implementation's step (a port in another
+framework, say) as a variant, interleaved with the others: per configuration COMMAND is
+run with ``{stage}``, ``{batch}``, ``{image_size}``, ``{preset}``, ``{steps}`` and
+``{warmup}`` filled in (Python's ``str.format``: write other braces twice), and must
+print, as its last line, a JSON object with ``img_per_s``. Only its img/s (and the ratio to the reference) is reported: its FLOPs
+and kernels are its own business.
 
 Examples:
     python benchmarks/train_speed.py                      # everything (long on CPU)
@@ -42,6 +50,9 @@ Examples:
                                                           # batch 16, --onednn variants
     python benchmarks/train_speed.py --onednn --stages 2 3 --presets exprgan \
         --identity none --warmup 1 --out benchmarks/results/speed/onednn_exprgan
+    python benchmarks/train_speed.py --stages 2 3 --presets exprgan --sizes full \\
+        --identity none --variant default \\
+        --external "other=python other_step.py --stage {stage} --batch {batch}"
     python benchmarks/train_speed.py --sizes small --stages 2 --batches 48 \\
         --set training.jit_compile=true --out benchmarks/results/train_speed_xla
 """
@@ -53,11 +64,14 @@ import json
 import os
 import platform
 import resource
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # _results
 from _results import run_header, write_result  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -198,12 +212,9 @@ def _top_ops(logdir, top=12):
 def child_train(spec):
     """Time ``Trainer.fit`` on one configuration (see the module docstring)."""
     tf = _tf(spec.get("code"))
-    import numpy as np
-
     import exprgan_tf
     from exprgan_tf.config import get_preset
-    from exprgan_tf.data.builtin import builtin_rows, render_pair_pool, render_rows
-    from exprgan_tf.data.faces import FaceSet
+    from exprgan_tf.data import training_data
     from exprgan_tf.training import Trainer
     step_flops = _flops_module().step_flops
 
@@ -215,9 +226,8 @@ def child_train(spec):
     stage, batch = spec["stage"], spec["batch"]
     warmup, steps = spec["warmup"], spec["steps"]
     calls_needed = warmup + steps + 1
-    rows = builtin_rows(split="train")[:batch * (calls_needed + 1)]
-    images = render_rows(FaceSet(), rows, config.model.image_size)
-    labels = np.array([r["label"] for r in rows])
+    # the training split and the Trainer's inputs as scripts/train.py builds them
+    images, labels, _, inputs = training_data(config, stage)
 
     run_dir = tempfile.mkdtemp(prefix="train_speed_")
     try:
@@ -225,12 +235,7 @@ def child_train(spec):
         try:
             trainer = Trainer(config, run_dir, stage, images, labels, batch_size=batch,
                               cache_identity=spec.get("cache_identity", True),
-                              log=lambda *a: None,
-                              pair_groups=[f"{r['subject']}/{r['lighting']}" for r in rows],
-                              pair_pool=render_pair_pool(
-                                  FaceSet(), rows, config.training.pair_intensities,
-                                  config.model.image_size)
-                              if config.training.pair_intensities else None)
+                              log=lambda *a: None, **inputs)
         except FileNotFoundError as e:
             return {"skipped": str(e).splitlines()[0]}
         setup_s = time.perf_counter() - start
@@ -356,6 +361,49 @@ def _run_child(kind, spec, timeout, env=None):
     return result
 
 
+IMAGE_SIZE = {"small": 64, "full": 128}  # the presets' model.image_size
+
+
+def parse_external(text):
+    """``LABEL=COMMAND`` -> a variant run by :func:`_run_external`."""
+    label, sep, command = text.partition("=")
+    if not sep or not label or not command.strip():
+        raise argparse.ArgumentTypeError(
+            f"--external needs LABEL=COMMAND. Received: {text!r}")
+    try:
+        command.format(stage=1, batch=1, image_size=1, preset="", steps=1, warmup=1)
+    except (KeyError, IndexError) as e:
+        raise argparse.ArgumentTypeError(
+            f"--external {label}: unknown placeholder {e} (known: stage, batch, "
+            f"image_size, preset, steps, warmup). Received: {command!r}") from None
+    return dict(label=label, code=None, overrides=[], env={}, external=command)
+
+
+def _run_external(variant, run, timeout):
+    """One configuration of an ``--external`` variant: its command's last output line,
+    parsed as JSON, with the load and wall time (an error entry when it fails)."""
+    command = variant["external"].format(
+        stage=run["stage"], batch=run["batch"], image_size=IMAGE_SIZE[run["size"]],
+        preset=run["preset"], steps=run["steps"], warmup=run["warmup"])
+    load_before = os.getloadavg()[0]
+    start = time.perf_counter()
+    proc = subprocess.run(shlex.split(command), capture_output=True, text=True,
+                          timeout=timeout)
+    wall = time.perf_counter() - start
+    lines = proc.stdout.strip().splitlines()
+    try:
+        result = json.loads(lines[-1]) if not proc.returncode and lines else None
+    except json.JSONDecodeError:
+        result = None
+    if not isinstance(result, dict) or not isinstance(result.get("img_per_s"), (int, float)):
+        result = {"error": f"{command!r} exited {proc.returncode} without a last line "
+                           "holding a JSON object with img_per_s: "
+                           + (proc.stderr or proc.stdout)[-1200:]}
+    result.update(external=command, load_before=round(load_before, 2),
+                  load_after=round(os.getloadavg()[0], 2), wall_s=round(wall, 1))
+    return result
+
+
 def _machine():
     model = "unknown"
     try:
@@ -433,6 +481,14 @@ ONEDNN_VARIANTS = ("default", "onednn_off:env.TF_ENABLE_ONEDNN_OPTS=0",
                    "off_avx2:env.TF_ENABLE_ONEDNN_OPTS=0,env.ONEDNN_MAX_CPU_ISA=AVX2")
 
 
+def onednn_variants(flags):
+    """``--onednn``'s variants on a CPU with these ``/proc/cpuinfo`` flags: the AVX2 cap
+    only where oneDNN has more than AVX2 to give up (``avx512f``); on an AVX2 CPU the
+    capped runs would repeat the uncapped ones."""
+    return [parse_variant(v) for v in
+            (ONEDNN_VARIANTS if "avx512f" in flags else ONEDNN_VARIANTS[:2])]
+
+
 def _ok(r):
     return "error" not in r and "skipped" not in r
 
@@ -481,6 +537,8 @@ def write_report(result, path_md):
         + (", variants interleaved (order alternating per round)" if len(variants) > 1
            else "") + ".",
         "- Variants: " + "; ".join(
+            f"`{v['label']}` = another implementation, `{v['external']}`"
+            if v.get("external") else
             f"`{v['label']}` = {'code ' + v['code'] if v['code'] else 'this checkout'}"
             f"{', ' + ', '.join(v['overrides']) if v['overrides'] else ''}"
             f"{', ' + ', '.join(f'{k}={x}' for k, x in v.get('env', {}).items()) if v.get('env') else ''}"
@@ -490,7 +548,7 @@ def write_report(result, path_md):
         lines.append("- `ONEDNN_MAX_CPU_ISA` caps the instructions oneDNN may use on this "
                      "CPU: an emulation of another CPU's oneDNN kernels at this machine's "
                      "clock, memory and caches, not a measurement on such a CPU.")
-    for v in variants:
+    for v in (v for v in variants if not v.get("external")):
         f32, bf16 = _limit(result, v["label"])
         errors = {e for m in result.get("limits", {}).get(v["label"], [])
                   for k, e in m.items() if k.endswith("_error")}
@@ -532,6 +590,10 @@ def write_report(result, path_md):
             lines.append(head + f"- | {'skipped' if 'skipped' in r else 'ERROR'}: "
                          f"{why[:120]} |" + " |" * 12 + f" {r['load_before']}/{r['load_after']} |")
             continue
+        if r.get("external"):
+            lines.append(head + "-" + " |" * 6 + f" {r['img_per_s']:.2f} |" + " - |" * 6
+                         + f" {r['load_before']}/{r['load_after']} |")
+            continue
         f32 = r.get("matmul_in_run_gflops") or _limit(result, r["variant"])[0]
         pct = f"{100 * r['gflops'] / f32:.0f}%" if f32 else "-"
         lines.append(head + f"{_onednn_label(r)} | {r['setup_s']} | {r['trace_s']} | "
@@ -554,7 +616,7 @@ def write_report(result, path_md):
                 med[v["label"]] = _median([r["img_per_s"] for r in got]) if got else None
                 shares = [r["gflops"] / (r.get("matmul_in_run_gflops")
                                          or _limit(result, v["label"])[0] or float("nan"))
-                          for r in got]
+                          for r in got if not r.get("external")]
                 share[v["label"]] = _median(shares) if shares else None
             cells = []
             for v in variants:
@@ -628,14 +690,20 @@ def main(argv=None):
                    help="compare variants, interleaved per configuration: another checkout "
                         "of the code (e.g. the commit before a change) and/or config "
                         "overrides; the first is the reference (repeatable)")
+    p.add_argument("--external", dest="externals", action="append", type=parse_external,
+                   default=[], metavar="LABEL=COMMAND",
+                   help="another implementation's step as a variant, interleaved: COMMAND "
+                        "(with {stage} {batch} {image_size} {preset} {steps} {warmup} filled "
+                        "in) prints a last line {\"img_per_s\": ...} (repeatable)")
     p.add_argument("--rounds", type=int, default=1,
                    help="repeat each configuration (per variant, interleaved)")
     p.add_argument("--no-identity-cache", action="store_true",
                    help="compute the real images' identity features in every step")
     p.add_argument("--onednn", action="store_true",
                    help="compare, interleaved: the package's oneDNN default, oneDNN off "
-                        "(TF_ENABLE_ONEDNN_OPTS=0) and oneDNN capped at AVX2 "
-                        "(ONEDNN_MAX_CPU_ISA=AVX2); also lists the oneDNN kernels each runs")
+                        "(TF_ENABLE_ONEDNN_OPTS=0) and, on an AVX-512 CPU, both capped at "
+                        "AVX2 (ONEDNN_MAX_CPU_ISA=AVX2); also lists the oneDNN kernels each "
+                        "runs")
     p.add_argument("--quick", action="store_true",
                    help="stages 2 and 3 of exprgan-small, batch 16, no identity network, "
                         "3 timed steps, with --onednn unless --variant is given (about "
@@ -661,15 +729,17 @@ def main(argv=None):
         args.steps = args.steps or 3
         args.onednn = args.onednn or not args.variants
     if args.onednn:
-        args.variants = args.variants + [parse_variant(v) for v in ONEDNN_VARIANTS]
-    variants = args.variants or [dict(label="this", code=None, overrides=[], env={})]
+        args.variants = args.variants + onednn_variants(_cpu_module().cpu_flags())
+    variants = (args.variants or [dict(label="this", code=None, overrides=[], env={})]
+                ) + args.externals
+    own = [v for v in variants if not v.get("external")]
 
     result = dict(**run_header("train_speed.py", argv), machine=_machine(),
                   overrides=args.overrides, cache_identity=not args.no_identity_cache,
                   warmup=args.warmup, steps=args.steps or "5 (small) / 3 (full)",
                   rounds=args.rounds, variants=variants, note=args.note, runs=[])
     def measure_limits():  # per variant: its environment changes the matmul kernels
-        for v in variants:
+        for v in own:
             r = {}
             # one process per dtype: under an ISA cap without bfloat16 instructions
             # oneDNN has no bfloat16 matmul and TensorFlow aborts (seen with AVX2)
@@ -686,9 +756,9 @@ def main(argv=None):
     if not args.no_limit:
         measure_limits()
         result["limit"] = result["limits"][variants[0]["label"]][0]
-    if args.onednn or any(v.get("env") for v in variants):
+    if args.onednn or any(v.get("env") for v in own):
         result["kernels"] = {}
-        for v in variants:
+        for v in own:
             result["kernels"][v["label"]] = _run_child("kernels", {"code": v["code"]},
                                                        args.timeout, env=v.get("env"))
             print("kernels", v["label"], json.dumps(result["kernels"][v["label"]]), flush=True)
@@ -709,7 +779,8 @@ def main(argv=None):
                            cache_identity=not args.no_identity_cache, profile=args.profile)
                 if args.profile:
                     run["key"] = f"{spec['key']}_{v['label']}_r{round_}"
-                r = _run_child("train", run, args.timeout, env=v.get("env"))
+                r = (_run_external(v, run, args.timeout) if v.get("external")
+                     else _run_child("train", run, args.timeout, env=v.get("env")))
                 result["runs"].append({**spec, "variant": v["label"], "round": round_, **r})
                 print(spec["key"], v["label"], json.dumps(r), flush=True)
                 result["load_end"] = round(os.getloadavg()[0], 2)

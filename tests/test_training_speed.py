@@ -1,6 +1,8 @@
 """Speed options keep the numerics: zero-weight terms left out, XLA, mixed precision;
 and the FLOP counter behind benchmarks/train_speed.py counts what a step runs."""
 
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -9,7 +11,7 @@ import keras
 from exprgan_tf.training import Trainer
 from exprgan_tf.training.flops import graph_flops, step_flops
 from exprgan_tf.training.precision import dtype_policy
-from helpers import quiet, tiny_config, tiny_data, weights_of
+from helpers import load_benchmark, quiet, tiny_config, tiny_data, weights_of
 
 
 def _trainer(tmp_path, stage, extra=(), seed=11, **kwargs):
@@ -227,3 +229,72 @@ def test_step_flops_counts_the_step_without_retracing_it(tmp_path):
                  for l in t.nets.decoder.layers if isinstance(l, keras.layers.Conv2D))
     conv = sum(v for k, v in flops["by_type"].items() if k.startswith("Conv2D"))
     assert conv >= 3 * g_conv
+
+
+# --- benchmarks/train_speed.py --external: another implementation's step as a variant --
+
+def test_external_variant_fills_placeholders_and_reads_its_last_json_line():
+    speed = load_benchmark("train_speed")
+    script = ("import json, sys; print('warming up'); "
+              "print(json.dumps(dict(img_per_s=float(sys.argv[1]) * 10 + int(sys.argv[2]),"
+              " argv=sys.argv[1:])))")
+    v = speed.parse_external(
+        f'port={sys.executable} -c "{script}" {{batch}} {{stage}} {{image_size}} '
+        f'{{preset}} {{steps}} {{warmup}}')
+    assert v["label"] == "port" and v["code"] is None and v["env"] == {}
+    run = dict(stage=3, batch=16, size="full", preset="exprgan", steps=4, warmup=2)
+    r = speed._run_external(v, run, timeout=60)
+    assert r["img_per_s"] == 163.0
+    assert r["argv"] == ["16", "3", "128", "exprgan", "4", "2"]
+    assert r["external"].endswith("16 3 128 exprgan 4 2")
+
+
+def test_external_variant_failures_say_what_was_expected():
+    speed = load_benchmark("train_speed")
+    for bad in ("no-equals-sign", "=cmd", "port=", "port=run --size {size}"):
+        with pytest.raises(Exception, match="--external") as e:
+            speed.parse_external(bad)
+    assert "unknown placeholder 'size'" in str(e.value)
+    v = speed.parse_external(f"port={sys.executable} -c \"print('no json here')\"")
+    r = speed._run_external(v, dict(stage=2, batch=8, size="small", preset="exprgan",
+                                     steps=1, warmup=0), timeout=60)
+    assert "without a last line holding a JSON object with img_per_s" in r["error"]
+    assert "no json here" in r["error"] and "img_per_s" not in {k for k in r if k != "error"}
+
+
+def test_report_shows_an_external_variant_beside_the_reference(tmp_path):
+    speed = load_benchmark("train_speed")
+    cfg = dict(key="s3_exprgan_full_b16_none", stage=3, preset="exprgan", size="full",
+               batch=16, identity="none")
+    own = dict(cfg, variant="default", round=0, setup_s=1.0, trace_s=2.0, step_s=3.2,
+               loop_s=3.3, host_ms=100.0, img_per_s=4.8, gflop_per_image=10.0, gflops=48.0,
+               matmul_in_run_gflops=80.0, peak_rss_mib=900, trace_count=1, onednn=True,
+               load_before=0.1, load_after=1.9)
+    ext = dict(cfg, variant="port", round=0, img_per_s=3.2, external="python p.py",
+               load_before=1.9, load_after=2.0)
+    result = dict(date="d", command="c", load_start=0.0, load_end=2.0, note="",
+                  machine=dict(cpu="cpu", cpu_count=2, cores_usable=2, python="3",
+                               cpu_flags=["avx2"]),
+                  warmup=1, steps=3, rounds=1, cache_identity=True, runs=[own, ext],
+                  variants=[dict(label="default", code=None, overrides=[], env={}),
+                            dict(label="port", code=None, overrides=[], env={},
+                                 external="python p.py --batch {batch}")],
+                  limits={"default": [dict(matmul_float32_gflops=100.0,
+                                           matmul_bfloat16_gflops=None)]})
+    md = speed.write_report(result, str(tmp_path / "r.md"))
+    assert "`port` = another implementation, `python p.py --batch {batch}`" in md
+    assert "Machine limit for `port`" not in md
+    rows = [l for l in md.splitlines() if l.startswith("| 3 | exprgan")]
+    header = next(l for l in md.splitlines() if l.startswith("| stage |"))
+    assert all(r.count("|") == header.count("|") for r in rows)
+    assert "| port | - | | | | | | 3.20 | - |" in rows[1]
+    assert "| s3_exprgan_full_b16_none | 4.80, 60% | 3.20 (0.67x) |" in md
+
+
+def test_onednn_variants_cap_at_avx2_only_where_there_is_more_to_give_up():
+    speed = load_benchmark("train_speed")
+    labels = lambda flags: [v["label"] for v in speed.onednn_variants(frozenset(flags))]
+    assert labels({"avx2", "fma"}) == ["default", "onednn_off"]
+    assert labels({"avx2", "avx512f"}) == ["default", "onednn_off", "onednn_avx2", "off_avx2"]
+    off_avx2 = speed.onednn_variants({"avx512f"})[3]
+    assert off_avx2["env"] == {"TF_ENABLE_ONEDNN_OPTS": "0", "ONEDNN_MAX_CPU_ISA": "AVX2"}
