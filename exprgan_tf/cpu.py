@@ -100,9 +100,9 @@ def mixed_bfloat16_note(flags=None, environ=None, onednn=None):
     """The note the train command prints when ``training.precision=mixed_bfloat16`` is
     unlikely to be faster than float32 here (``None`` when it is expected to help).
 
-    Measured (benchmarks/results/speed/bf16_cpu.md): faster than float32 only where
-    oneDNN runs bfloat16 instructions (AVX512_BF16 / AMX); slower without them, and much
-    slower with oneDNN off.
+    Measured (benchmarks/results/speed/bf16_cpu.md, bf16_cpu_avx2.md): faster than
+    float32 only where oneDNN runs bfloat16 instructions (AVX512_BF16 / AMX); slower
+    without them (14x slower on an AVX2-only CPU), and much slower with oneDNN off.
     """
     flags = cpu_flags() if flags is None else flags
     environ = os.environ if environ is None else environ
