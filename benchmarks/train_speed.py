@@ -41,8 +41,8 @@ kernels each runs (``ONEDNN_VERBOSE=1``).
 framework, say) as a variant, interleaved with the others: per configuration COMMAND is
 run with ``{stage}``, ``{batch}``, ``{image_size}``, ``{preset}``, ``{steps}`` and
 ``{warmup}`` filled in (Python's ``str.format``: write other braces twice), and must
-print, as its last line, a JSON object with ``img_per_s``. Only its img/s (and the ratio to the reference) is reported: its FLOPs
-and kernels are its own business.
+print, as its last line, a JSON object with ``img_per_s``. Only its img/s (and the
+ratio to the reference) is reported: its FLOPs and kernels are its own business.
 
 Examples:
     python benchmarks/train_speed.py                      # everything (long on CPU)
