@@ -86,13 +86,17 @@ def parse_variant(text):
                 switches=[i for i in items if "=" not in i])
 
 
-def build(args, variant, run_dir):
+def build(args, variant, run_dir, data_cache):
     overrides = list(args.set) + variant["overrides"]
     if args.identity != "none":
         overrides.append(f"identity.network={args.identity}")
     config = get_preset(args.preset).override(overrides)
-    # the training split and the Trainer's inputs as scripts/train.py builds them
-    images, labels, _, inputs = training_data(config, args.stage)
+    # the training split and the Trainer's inputs as scripts/train.py builds them, once
+    # per set of overrides (variants that differ only in switches share them)
+    key = tuple(overrides)
+    if key not in data_cache:
+        data_cache[key] = training_data(config, args.stage)
+    images, labels, _, inputs = data_cache[key]
     keras.utils.set_random_seed(0)
     previous = _blocks.synchronized_batch_norm
     if "synced_bn" in variant["switches"]:  # the builders read it while the Trainer builds
@@ -129,10 +133,10 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     load_before = os.getloadavg()[0]
-    trainers, batches, first_call = [], [], []
+    trainers, batches, first_call, data_cache = [], [], [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for i, v in enumerate(args.variants):
-            t = build(args, v, os.path.join(tmp, str(i)))
+            t = build(args, v, os.path.join(tmp, str(i)), data_cache)
             batch = next(iter(t.strategy.experimental_distribute_dataset(t.inputs.epoch(0))))
             start = time.perf_counter()
             [float(x) for x in t.step(batch).values()]
