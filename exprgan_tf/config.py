@@ -729,6 +729,12 @@ class TrainingConfig:
             ``codes="intensity"``, G is asked for them at their own intensity (not in
             the original). Data on disk in the Oulu-CASIA layout: the last ``frames``
             frames of each sequence (other layouts have no sequences).
+        extra_subjects: built-in set only: this many more training subjects, drawn
+            after the held-out ones (P081, P082, ...), each in the same expressions,
+            frames and lightings as P001-P072; the held-out subjects stay P073-P080.
+            An epoch grows with them, so set the stages' ``epochs`` for the steps you
+            want. 0 (the default): the 72 training subjects of an Oulu-sized set (not
+            in the original, which has the people its dataset has).
         dimg_min_intensity: with ``codes="intensity"``, D_img's real, mismatch and
             reconstruction terms count only the training faces whose intensity is at
             least this, so the neutral and weak frames ``frames > 3`` brings in are
@@ -819,6 +825,7 @@ class TrainingConfig:
     pair_pose: str = "clean"
     paste_regions: bool = False
     frames: int = 3
+    extra_subjects: int = 0
     dimg_min_intensity: float = 0.0
     pair_min_intensity: float = 0.0
     pair_change: float = 0.0
@@ -922,6 +929,8 @@ class TrainingConfig:
             _fail(f"{prefix}.paste_regions", self.paste_regions, "true or false")
         if not _is_int(self.frames) or self.frames < 1:
             _fail(f"{prefix}.frames", self.frames, "a positive integer (3: the peak frames)")
+        if not _is_int(self.extra_subjects) or self.extra_subjects < 0:
+            _fail(f"{prefix}.extra_subjects", self.extra_subjects, "an integer >= 0")
         _check_unit_interval(f"{prefix}.dimg_min_intensity", self.dimg_min_intensity)
         if self.dimg_min_intensity > 0 and self.codes != "intensity":
             _fail(f"{prefix}.dimg_min_intensity", self.dimg_min_intensity,

@@ -30,7 +30,8 @@ def load_split(data=None, split: str = "train", image_size: int = 128, *,
                layout: str = "auto", frames: int = 3, test_subjects=None,
                test_fraction: float = 0.1, subject_pattern=None, manifest=None,
                ignore_folders=(), detect_faces: bool = False, seed: int = 0,
-               num_subjects: int = 80, lighting: str = "mixed", jitter: bool = True):
+               num_subjects: int = 80, lighting: str = "mixed", jitter: bool = True,
+               extra_subjects: int = 0):
     """Load one split of a dataset into memory, split by subject.
 
     Args:
@@ -50,8 +51,8 @@ def load_split(data=None, split: str = "train", image_size: int = 128, *,
         manifest: generic layout: CSV with ``path,subject`` columns.
         ignore_folders: expression-level folders to skip (e.g. ``["neutral"]``).
         detect_faces: crop each photo to the face found by MTCNN (needs ``mtcnn``).
-        seed, num_subjects, lighting, jitter: built-in face set only (see
-            :func:`exprgan_tf.data.builtin.builtin_rows`).
+        seed, num_subjects, lighting, jitter, extra_subjects: built-in face set only
+            (see :func:`exprgan_tf.data.builtin.builtin_rows`).
 
     Returns:
         ``(images uint8 [N, S, S, 3], labels int32 [N], subjects str [N])``.
@@ -67,8 +68,9 @@ def load_split(data=None, split: str = "train", image_size: int = 128, *,
                              f"Received: test_subjects={test_subjects!r}")
         rows = builtin_rows(seed=seed, num_subjects=num_subjects, frames=frames,
                             lighting=lighting, jitter=jitter, test_fraction=test_fraction,
-                            split=split)
-        images = render_rows(FaceSet(seed=seed, num_subjects=num_subjects), rows, image_size)
+                            split=split, extra_subjects=extra_subjects)
+        images = render_rows(FaceSet(seed=seed, num_subjects=num_subjects + extra_subjects),
+                             rows, image_size)
         return (images, np.array([r["label"] for r in rows], np.int32),
                 np.array([r["subject"] for r in rows]))
     records = _split_records(data, split, layout, frames, test_subjects, test_fraction,
@@ -117,7 +119,7 @@ def list_split(data, split: str = "train", *, layout: str = "auto", frames: int 
 
 def pair_groups(data=None, split: str = "train", subjects=None, *, seed: int = 0,
                 num_subjects: int = 80, frames: int = 3, lighting: str = "mixed",
-                jitter: bool = True, test_fraction: float = 0.1):
+                jitter: bool = True, test_fraction: float = 0.1, extra_subjects: int = 0):
     """Who each face of :func:`load_split` shows, under which capture conditions: the
     groups within which the paired training term (``losses.paired``) pairs faces.
 
@@ -134,7 +136,7 @@ def pair_groups(data=None, split: str = "train", subjects=None, *, seed: int = 0
     if data is None:
         rows = builtin_rows(seed=seed, num_subjects=num_subjects, frames=frames,
                             lighting=lighting, jitter=jitter, test_fraction=test_fraction,
-                            split=split)
+                            split=split, extra_subjects=extra_subjects)
         return np.array([f"{r['subject']}/{r['lighting']}" for r in rows])
     if subjects is None:
         raise ValueError("pair_groups of data on disk needs the subjects load_split "
@@ -144,7 +146,8 @@ def pair_groups(data=None, split: str = "train", subjects=None, *, seed: int = 0
 
 def face_intensities(data=None, split: str = "train", *, seed: int = 0,
                      num_subjects: int = 80, frames: int = 3, lighting: str = "mixed",
-                     jitter: bool = True, test_fraction: float = 0.1):
+                     jitter: bool = True, test_fraction: float = 0.1,
+                     extra_subjects: int = 0):
     """The expression intensity in [0, 1] of each face of :func:`load_split` (same
     arguments, same order), which ``training.codes="intensity"`` codes the faces at.
     Only the built-in set knows them (0.8 / 0.9 / 1.0 for its three peak frames).
@@ -163,14 +166,14 @@ def face_intensities(data=None, split: str = "train", *, seed: int = 0,
                          f"data on disk ({data}) set training.codes=sampled.")
     rows = builtin_rows(seed=seed, num_subjects=num_subjects, frames=frames,
                         lighting=lighting, jitter=jitter, test_fraction=test_fraction,
-                        split=split)
+                        split=split, extra_subjects=extra_subjects)
     return np.array([r["intensity"] for r in rows], np.float32)
 
 
 def pair_pool(data=None, split: str = "train", image_size: int = 128, intensities=(1.0,),
               pose: str = "clean", *, seed: int = 0, num_subjects: int = 80, frames: int = 3,
               lighting: str = "mixed", jitter: bool = True, test_fraction: float = 0.1,
-              changes: bool = False):
+              changes: bool = False, extra_subjects: int = 0):
     """The partners the paired term draws from when ``training.pair_intensities`` is set:
     each (subject, lighting) group of the built-in split rendered in every expression at
     each of ``intensities``, with the group ids of :func:`pair_groups` (``pose="clean"``,
@@ -202,14 +205,14 @@ def pair_pool(data=None, split: str = "train", image_size: int = 128, intensitie
                          "are then the training faces, coded at intensity 1).")
     rows = builtin_rows(seed=seed, num_subjects=num_subjects, frames=frames,
                         lighting=lighting, jitter=jitter, test_fraction=test_fraction,
-                        split=split)
-    return render_pair_pool(FaceSet(seed=seed, num_subjects=num_subjects), rows,
-                            intensities, image_size, pose, changes)
+                        split=split, extra_subjects=extra_subjects)
+    return render_pair_pool(FaceSet(seed=seed, num_subjects=num_subjects + extra_subjects),
+                            rows, intensities, image_size, pose, changes)
 
 
 def clean_faces(data=None, split: str = "train", image_size: int = 128, *, seed: int = 0,
                 num_subjects: int = 80, frames: int = 3, lighting: str = "mixed",
-                test_fraction: float = 0.1):
+                test_fraction: float = 0.1, extra_subjects: int = 0):
     """The clean render of every face of :func:`load_split` (same arguments, same order):
     the same person, expression, intensity and lighting, centred and without sensor
     noise - the targets G is trained towards with ``training.clean_targets``.
@@ -229,7 +232,7 @@ def clean_faces(data=None, split: str = "train", image_size: int = 128, *, seed:
                          f"disk ({data}) set training.clean_targets=false.")
     return load_split(None, split, image_size, seed=seed, num_subjects=num_subjects,
                       frames=frames, lighting=lighting, test_fraction=test_fraction,
-                      jitter=False)[0]
+                      jitter=False, extra_subjects=extra_subjects)[0]
 
 
 def pair_inputs(data=None, split: str = "train", subjects=None, image_size: int = 128,
@@ -290,9 +293,13 @@ def training_data(config, stage: int, data=None, **builtin):
         if builtin:
             raise ValueError(f"Built-in set options {sorted(builtin)} do not apply to "
                              f"data on disk ({data}).")
+        if t.extra_subjects:
+            raise ValueError("training.extra_subjects draws more subjects of the built-in "
+                             f"set, not of data on disk ({data}). Received: "
+                             f"training.extra_subjects={t.extra_subjects}; set it to 0.")
         images, labels, subjects = list_split(data, "train", frames=t.frames)
     else:
-        builtin = {**builtin, "frames": t.frames}
+        builtin = {**builtin, "frames": t.frames, "extra_subjects": t.extra_subjects}
         images, labels, subjects = load_split(None, "train", size, **builtin)
     kwargs = pair_inputs(data, "train", subjects, size,
                          t.pair_intensities if stage > 1 else (), t.pair_pose,

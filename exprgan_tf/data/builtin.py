@@ -36,7 +36,7 @@ def frame_intensities(frames: int):
 
 def builtin_rows(seed: int = 0, num_subjects: int = 80, frames: int = 3,
                  lighting: str = "mixed", jitter: bool = True, test_fraction: float = 0.1,
-                 split: str = "all"):
+                 split: str = "all", extra_subjects: int = 0):
     """The rows (one dict per image) of the built-in dataset, in a fixed order.
 
     Args:
@@ -50,9 +50,21 @@ def builtin_rows(seed: int = 0, num_subjects: int = 80, frames: int = 3,
         jitter: add pose jitter and noise (jitter seed = frame index), else clean renders.
         test_fraction: share of subjects held out for testing.
         split: ``"train"``, ``"test"`` or ``"all"``.
+        extra_subjects: more training subjects, drawn after the ``num_subjects`` (P081,
+            P082, ... by default): the training split grows and the test split stays
+            the same people (``training.extra_subjects``). Render them with
+            ``FaceSet(seed, num_subjects + extra_subjects)``.
 
     Returns:
         A list of dicts with the keys of :data:`MANIFEST_COLUMNS` except ``path``.
+
+    Example:
+        >>> rows = builtin_rows(num_subjects=10, extra_subjects=2, split="train")
+        >>> sorted({r["subject"] for r in rows})[-3:], len(rows)
+        (['P009', 'P011', 'P012'], 198)
+        >>> {r["subject"] for r in builtin_rows(num_subjects=10, extra_subjects=2,
+        ...                                     split="test")}
+        {'P010'}
     """
     if lighting != "mixed" and lighting not in LIGHTINGS:
         raise ValueError(f"lighting must be 'mixed' or one of {list(LIGHTINGS)}. "
@@ -62,16 +74,21 @@ def builtin_rows(seed: int = 0, num_subjects: int = 80, frames: int = 3,
     if not 0.0 <= test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in [0, 1). Received: "
                          f"test_fraction={test_fraction!r}")
-    faces = FaceSet(seed=seed, num_subjects=num_subjects)
+    if isinstance(extra_subjects, bool) or not isinstance(extra_subjects, (int, np.integer)) \
+            or extra_subjects < 0:
+        raise ValueError("extra_subjects must be an integer >= 0. "
+                         f"Received: extra_subjects={extra_subjects!r}")
+    faces = FaceSet(seed=seed, num_subjects=num_subjects + extra_subjects)
     intensities = frame_intensities(frames)
     num_test = math.ceil(test_fraction * num_subjects)
     first_test = num_subjects - num_test
+    extra = list(range(num_subjects, num_subjects + extra_subjects))
     if split == "train":
-        subjects = range(0, first_test)
+        subjects = list(range(0, first_test)) + extra
     elif split == "test":
         subjects = range(first_test, num_subjects)
     else:
-        subjects = range(num_subjects)
+        subjects = list(range(num_subjects)) + extra
     if len(subjects) == 0:
         raise ValueError(f"The {split!r} split has no subjects: num_subjects={num_subjects}, "
                          f"test_fraction={test_fraction} gives {first_test} training and "
@@ -88,7 +105,8 @@ def builtin_rows(seed: int = 0, num_subjects: int = 80, frames: int = 3,
                 rows.append(dict(subject=faces.subject_id(s), expression=name.capitalize(),
                                  label=label, frame=f, intensity=float(t), lighting=light,
                                  jitter_seed=f if jitter else -1,
-                                 split="test" if s >= first_test else "train"))
+                                 split="test" if first_test <= s < num_subjects
+                                 else "train"))
     return rows
 
 
