@@ -12,8 +12,11 @@ capture's pose jitter), halves it, pastes it into the neutral input through the
 editor's paste map (as the editor pastes G's face), or draws it exactly but on a
 resting face that is not the person's own inside the editor's paste map (the average
 subject's, or the person's own seen through ``model.decoder_hole_blur``'s cell means:
-what a G that cannot see the hole gets wrong) - and reads them with each setting of
-the reading:
+what a G that cannot see the hole gets wrong) - and two ways of making the weaker
+faces from the full expression: a cross-fade of the neutral face into the true peak
+(what the editor's fade does with a perfect G), and the neutral face moved towards the
+peak by ``s`` times a TV-L1 optical flow between them (what a G that only warps the
+input could reach) - and reads them with each setting of the reading:
 
 - **exact pixels** (``blur=0, max_shift=0``, the test as it was);
 - **for strength** (:data:`~exprgan_tf.evaluation.scores.TOLERANT_READING`: both sides
@@ -47,11 +50,12 @@ READINGS = {"exact pixels": dict(blur=0.0, max_shift=0),
             "blur 1.5 px, shift 1 px": dict(blur=1.5, max_shift=1)}
 
 
-def faults(truth, neutral, jittered, regions, seed=0):
+def faults(truth, neutral, jittered, regions, peak, requested, seed=0):
     """Name -> (uint8 faces, what they should read as: "s" or "s / 2").
 
     ``regions`` is the editor's paste map ``[S, S]`` (where a hole G draws the face
-    itself, resting features included)."""
+    itself, resting features included); ``peak`` the true face at s = 1 of each row and
+    ``requested`` its s."""
     import scipy.ndimage
 
     truth = truth.astype(np.float32)
@@ -100,8 +104,29 @@ def faults(truth, neutral, jittered, regions, seed=0):
         # jaw (from 5/8 of the height down) drawn from nothing of the person's
         "the change on the 4 x 4 cell means above 5/8 of the height, the average below": (
             on_rest(np.where(top, cells4, average)), "s"),
+        "the true peak cross-faded from neutral by s": (
+            neutral + requested[:, None, None, None] * (peak - neutral), "s"),
+        "neutral warped towards the true peak by s x its optical flow": (
+            warped(neutral, peak.astype(np.float32), requested), "s"),
     }
     return {k: (np.clip(np.round(v), 0, 255).astype(np.uint8), w) for k, (v, w) in out.items()}
+
+
+def warped(neutral, peak, fractions):
+    """Each neutral face (float 0-255) resampled along ``fraction`` times the TV-L1
+    optical flow that carries it onto its ``peak`` (grey levels; scikit-image), edges
+    repeated: the best a decoder that only moves the input's pixels could draw."""
+    from skimage.registration import optical_flow_tvl1
+    from skimage.transform import warp
+
+    rows, cols = np.meshgrid(*map(np.arange, neutral.shape[1:3]), indexing="ij")
+    out = np.empty_like(neutral)
+    for i, (n, p, f) in enumerate(zip(neutral, peak, fractions)):
+        v, u = optical_flow_tvl1(p.mean(-1) / 255, n.mean(-1) / 255)
+        coords = np.array([rows + f * v, cols + f * u])
+        out[i] = np.stack([warp(n[..., c], coords, mode="edge", preserve_range=True)
+                           for c in range(n.shape[-1])], -1)
+    return out
 
 
 def cell_means(faces, k):
@@ -145,7 +170,8 @@ def main(argv=None) -> int:
     from exprgan_tf.data.regions import expression_regions
 
     cases = faults(true_sweep(h), it["neutral"][it["src"]], jittered_sweep(h),
-                   expression_regions(it["neutral"].shape[1], 90.0))
+                   expression_regions(it["neutral"].shape[1], 90.0),
+                   ladders[:, -1].astype(np.float32), req.astype(np.float32))
     levels = [f"{r:g}" for r in np.unique(req)]
     table = {}
     for name, (faces, want) in cases.items():
@@ -179,7 +205,11 @@ def main(argv=None) -> int:
            "over k x k cells and resized back (what `model.decoder_hole_blur=k` shows G), "
            "or by those cell means above 5/8 of the height and the average below (what "
            "`model.decoder_hole_blur_above=0.625` shows G, with the resting mouth drawn "
-           "as the average one).",
+           "as the average one). The two after them make the weaker faces from the true "
+           "peak: a cross-fade from the neutral face (what the editor's fade reads with a "
+           "perfect G), and the neutral face warped along s times the TV-L1 optical flow "
+           "(scikit-image) that carries it onto the peak (what a G that only moves the "
+           "input's pixels could reach at best).",
            "", "Readings: " + "; ".join(f"{k}: {v}" for k, v in readings.items()) + ".", ""]
     write_result(args.out, result, md)
     print("\n".join(md))

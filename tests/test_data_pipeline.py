@@ -334,3 +334,49 @@ def test_data_on_disk_turns_every_stages_partners_off(tiny_config):
     assert (t.pair_pose, t.pair_change, t.codes) == ("clean", 0.0, "sampled")
     assert [t.at_stage(n).pair_intensities for n in (1, 2, 3)] == [()] * 3
     assert "training.pair_change=0" in notes[0] and "training.codes=sampled" in notes[1]
+
+
+def test_extra_subjects_join_the_training_split_and_leave_the_held_out_ones(tiny_config):
+    """``training.extra_subjects`` adds built-in people after the held-out ones: they
+    train (faces, partners, codes) and the test split is still the same people."""
+    from exprgan_tf.data.faces import FaceSet
+
+    cfg = tiny_config(extra=["training.pair_intensities=[1]", "training.pair_pose=input",
+                             "training.codes=intensity", "training.extra_subjects=2"])
+    images, labels, subjects, kw = data.training_data(cfg, 2, num_subjects=10)
+    size = cfg.model.image_size
+    assert sorted(set(subjects.tolist())) == [f"P{i:03d}" for i in (1, 2, 3, 4, 5, 6, 7, 8,
+                                                                    9, 11, 12)]
+    assert len(images) == 11 * 18 and len(kw["intensities"]) == len(images)
+    # the extra people are the face set's P011 and P012, as it draws them anywhere
+    rows = data.builtin_rows(num_subjects=10, extra_subjects=2, split="train")
+    np.testing.assert_array_equal(images[-18:],
+                                  data.render_rows(FaceSet(0, 12), rows[-18:], size))
+    # each of their faces has its partners: 5 other expressions at intensity 1
+    pool = kw["pair_pool"]
+    assert np.bincount(pool["sources"], minlength=len(images)).tolist() == [5] * len(images)
+    assert set(pool["groups"][pool["sources"] >= 9 * 18].tolist()) == \
+        set(kw["pair_groups"][9 * 18:].tolist())
+    assert str(pool["groups"][-1]).startswith("P012/")
+    # the held-out split does not move
+    test = data.load_split(None, "test", size, num_subjects=10, extra_subjects=2)
+    np.testing.assert_array_equal(test[0], data.load_split(None, "test", size,
+                                                           num_subjects=10)[0])
+    assert set(test[2].tolist()) == {"P010"}
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, True])
+def test_extra_subjects_must_be_a_count(value, tiny_config):
+    with pytest.raises(ValueError, match=re.escape(
+            f"Invalid config value training.extra_subjects={value!r}: expected an integer")):
+        tiny_config(extra=[f"training.extra_subjects={str(value).lower()}"])
+    with pytest.raises(ValueError, match="extra_subjects must be an integer >= 0"):
+        data.builtin_rows(num_subjects=10, extra_subjects=value)
+
+
+def test_extra_subjects_are_refused_for_data_on_disk(folder, tiny_config):
+    cfg = tiny_config(extra=["training.extra_subjects=3"])
+    with pytest.raises(ValueError, match=re.escape(
+            "training.extra_subjects draws more subjects of the built-in set, not of data "
+            "on disk")):
+        data.training_data(cfg, 2, str(folder["root"]))

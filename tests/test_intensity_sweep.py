@@ -48,12 +48,15 @@ def test_read_for_strength_a_true_expression_a_pixel_off_is_still_itself():
     reading follows, and still reads an expression at half its contrast as weaker. The
     true change drawn on the average subject's resting face inside the paste map (a G
     that cannot see the hole) reads neutral faces as part-expressed; the true face pasted
-    into the neutral one through the paste map still follows s."""
+    into the neutral one through the paste map, or the true peak faded in by s, still
+    follows s; the neutral face warped along the optical flow to the peak does not."""
     h = heldout_set(32)
     it = h["intensity"]
     cases = reading.faults(sweep.true_sweep(h), it["neutral"][it["src"]],
-                           reading.jittered_sweep(h), expression_regions(32, every=36))
-    assert len(cases) == 13 and cases["the change at half its contrast"][1] == "s / 2"
+                           reading.jittered_sweep(h), expression_regions(32, every=36),
+                           it["ladders"][:, -1].astype(np.float32),
+                           it["req"].astype(np.float32))
+    assert len(cases) == 15 and cases["the change at half its contrast"][1] == "s / 2"
 
     def rho(name, **kw):
         return scores.spearman(it["req"], scores.estimate_intensity(
@@ -75,6 +78,10 @@ def test_read_for_strength_a_true_expression_a_pixel_off_is_still_itself():
     assert scores.spearman(it["req"], rest) < 0.8
     # the editor's soft paste map alone does not make an expression fainter
     assert rho("the true face pasted into the neutral one (paste map)") > 0.95
+    # a perfect full edit faded in by s follows s; the input's pixels moved along the
+    # flow onto the peak do not draw the expression (lips part, shading changes)
+    assert rho("the true peak cross-faded from neutral by s", **scores.TOLERANT_READING) > 0.9
+    assert rho("neutral warped towards the true peak by s x its optical flow") < 0.7
 
 
 def test_trained_weights_are_refused_for_a_compact_editor(capsys):
