@@ -374,9 +374,20 @@ def test_extra_subjects_must_be_a_count(value, tiny_config):
         data.builtin_rows(num_subjects=10, extra_subjects=value)
 
 
-def test_extra_subjects_are_refused_for_data_on_disk(folder, tiny_config):
+def test_extra_subjects_are_refused_for_data_on_disk_and_dropped_by_the_script(folder,
+                                                                             tiny_config):
+    from exprgan_tf.cli.train import data_on_disk_fallbacks
+
     cfg = tiny_config(extra=["training.extra_subjects=3"])
     with pytest.raises(ValueError, match=re.escape(
             "training.extra_subjects draws more subjects of the built-in set, not of data "
             "on disk")):
         data.training_data(cfg, 2, str(folder["root"]))
+    notes = []
+    kept = data_on_disk_fallbacks(cfg, log=lambda *a, **k: notes.append(a[0]))
+    assert kept.training.extra_subjects == 0
+    assert notes == ["note: training.extra_subjects=3 draws more people of the built-in "
+                     "set; with --data training uses the people of your data "
+                     "(training.extra_subjects=0)."]
+    paths = data.training_data(kept, 2, str(folder["root"]))[0]
+    np.testing.assert_array_equal(paths, folder["paths"])

@@ -82,7 +82,7 @@ def data_on_disk_fallbacks(config, log=print):
     """``config`` with the settings only the built-in set can serve turned off, each
     with a note: partners rendered at chosen intensities (and poses) become the
     training faces at intensity 1, codes at the face's own intensity the original's
-    sampled codes.
+    sampled codes, and no extra built-in subjects join the training split.
 
     Example:
         >>> from exprgan_tf.config import get_preset
@@ -111,6 +111,11 @@ def data_on_disk_fallbacks(config, log=print):
             "training.pair_min_intensity, which need it, 0).", flush=True)
         config = config.override(["training.codes=sampled", "training.dimg_min_intensity=0",
                                   "training.pair_min_intensity=0"])
+    if t.extra_subjects:
+        log(f"note: training.extra_subjects={t.extra_subjects} draws more people of the "
+            "built-in set; with --data training uses the people of your data "
+            "(training.extra_subjects=0).", flush=True)
+        config = config.override(["training.extra_subjects=0"])
     return config
 
 
