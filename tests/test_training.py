@@ -102,32 +102,19 @@ def test_kill_and_resume_equals_an_uninterrupted_run(stage, tmp_path, tiny_confi
 
 def test_lr_decay_epochs_lower_the_rate_each_step(tmp_path, tiny_config, tiny_data):
     # a resume keeps the line: test_kill_and_resume_equals_an_uninterrupted_run
-    tf.config.experimental.enable_op_determinism()
     images, labels = tiny_data()
     cfg = tiny_config(extra=["training.stage3.lr_decay_epochs=1"])
     lr = cfg.optimizer.learning_rate
-
-    def fresh(path, config=cfg, log=quiet):
-        keras.utils.set_random_seed(7)
-        return Trainer(config, path, 3, images, labels, batch_size=8, log=log)
-
     messages = []
-    straight = fresh(tmp_path / "a", log=messages.append)
+    straight = Trainer(cfg, tmp_path, 3, images, labels, batch_size=8, log=messages.append)
     # 3 steps per epoch: epoch 1 at the full rate, epoch 2 on the line towards 0
     rates = [straight.learning_rate_at(e, s, 2) for e in (0, 1) for s in range(3)]
     np.testing.assert_allclose(rates, lr * np.array([1, 1, 1, 1, 2 / 3, 1 / 3]), rtol=1e-12)
     straight.fit(epochs=2)
     assert any("falls linearly from 0.0002 towards 0 over epoch 2 "
                "(training.stage3.lr_decay_epochs=1)" in m for m in messages), messages
-    for opt in straight.optimizers.values():  # the last step's rate
+    for opt in straight.optimizers.values():  # the rate the last step's update used
         assert float(tf.convert_to_tensor(opt.learning_rate)) == pytest.approx(lr / 3, rel=1e-6)
-    expected = weights_of(straight)
-
-    constant = fresh(tmp_path / "c", config=tiny_config())
-    constant.fit(epochs=2)
-    changed = [not np.array_equal(a, b) for a, b in zip(expected["decoder"],
-                                                        weights_of(constant)["decoder"])]
-    assert any(changed)
 
 
 def test_lr_decay_epochs_must_be_a_whole_number_of_epochs(tiny_config):
