@@ -15,7 +15,13 @@ runs the same test on one model and adds:
 3. the mean L1 (0-255) of each edit to its nearest ladder face and to the ladder face
    at the requested s (how far the edits are from every true face at all), beside the
    L1 between a ladder's two ends (how far apart the faces to be told apart are);
-4. a picture: for two subjects, one row per expression, the edits at the five s and
+4. the (subject, expression) rows whose edits read as neutral at every s, and the
+   Spearman of the other rows: a row that reads 0 throughout ties with every s = 0
+   edit, so a few such rows cost more than a flat response spread over all of them;
+5. the mean L1 of each full edit (s = 1) to the true face at the peak, beside the
+   neutral face's (the ladder's length): an edit further from the peak than the
+   neutral face is can only be read as weak;
+6. a picture: for two subjects, one row per expression, the edits at the five s and
    then the true faces at the same s.
 
 ``--variant V`` edits through one of ``benchmarks/edit_filters.py``'s edit-time variants
@@ -84,6 +90,22 @@ def by_class(req, t_hat):
     return {"spearman": scores.spearman(req, t_hat),
             "mean_t_hat_by_request": {str(r): round(float(t_hat[req == r].mean()), 3)
                                       for r in np.unique(req)}}
+
+
+def neutral_rows(src, tgt, req, t_hat) -> dict:
+    """The (subject, expression) rows of the sweep whose every edit reads 0.
+
+    Returns:
+        ``{"rows": [[subject, expression], ...], "of": number of rows, "spearman_without":
+        Spearman(requested, estimated) over the other rows (None when undefined)}``.
+    """
+    pairs = sorted({(int(a), int(b)) for a, b in zip(src, tgt)})
+    flat = [[a, b] for a, b in pairs if not np.any(t_hat[(src == a) & (tgt == b)])]
+    keep = np.ones(len(req), bool)
+    for a, b in flat:
+        keep &= ~((src == a) & (tgt == b))
+    return {"rows": flat, "of": len(pairs),
+            "spearman_without": scores.spearman(req[keep], t_hat[keep])}
 
 
 def rho(value) -> str:
@@ -171,7 +193,13 @@ def main(argv=None) -> int:
               "l1_to_nearest_ladder_face": float(dist.min(1).mean()),
               "l1_to_ladder_face_at_s": float(dist[np.arange(len(dist)), at_s].mean()),
               "l1_ladder_ends": float(np.abs(ladders[:, 0].astype(np.float32)
-                                             - ladders[:, -1]).mean())}
+                                             - ladders[:, -1]).mean()),
+              "l1_full_edit_to_peak": float(np.abs(
+                  edits[req == 1].astype(np.float32) - ladders[req == 1, -1]).mean()),
+              "l1_neutral_to_peak": float(np.abs(
+                  ladders[req == 1, 0].astype(np.float32) - ladders[req == 1, -1]).mean()),
+              "neutral_rows": {"exact": neutral_rows(it["src"], tgt, req, t_hat),
+                               "strength": neutral_rows(it["src"], tgt, req, tol_hat)}}
 
     levels = np.unique(req)
     md = [f"# Intensity sweep: {result['model']}", "",
@@ -196,6 +224,13 @@ def main(argv=None) -> int:
           f"an edit to its nearest ladder face {result['l1_to_nearest_ladder_face']:.2f}, "
           f"to the ladder face at the requested s {result['l1_to_ladder_face_at_s']:.2f}; "
           f"between a ladder's two ends (t = 0 and 1) {result['l1_ladder_ends']:.2f}.", "",
+          f"The full edits (s = 1) are {result['l1_full_edit_to_peak']:.2f} from the true "
+          f"face at the peak, the neutral face {result['l1_neutral_to_peak']:.2f}. "
+          + "; ".join(f"{name}: {len(r['rows'])} of {r['of']} (subject, expression) rows "
+                      f"read 0 at every s, Spearman {rho(r['spearman_without'])} without them"
+                      for name, r in (("exact", result["neutral_rows"]["exact"]),
+                                      ("for strength", result["neutral_rows"]["strength"])))
+          + ".", "",
           *class_table(result["by_class"], levels)]
     tol = result["tolerant"]
     md += ["", "Read for strength (`scores.TOLERANT_READING`: edit and ladder blurred by "

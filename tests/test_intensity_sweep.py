@@ -128,3 +128,19 @@ def test_the_editor_settings_given_override_the_models_own(tiny_config, tmp_path
     other = sweep.load(args)
     assert (other.edit_regions, other.paste_gate, other.intensity_scale) == (95.0, 0.03, 0.75)
     assert np.asarray(other.paste.regions).mean() < np.asarray(own.paste.regions).mean()
+
+
+def test_neutral_rows_are_the_subject_expression_pairs_that_read_zero_at_every_s():
+    """Two subjects x two expressions x three s; one pair reads 0 throughout. It is named,
+    and the Spearman of the other rows is computed without it."""
+    req = np.tile([0.0, 0.5, 1.0], 4)
+    src = np.repeat([0, 0, 1, 1], 3)
+    tgt = np.repeat([0, 1, 0, 1], 3)
+    t_hat = np.array([0, .3, .6, 0, 0, 0, 0, .2, .5, 0, .4, .4])
+    r = sweep.neutral_rows(src, tgt, req, t_hat)
+    assert r["rows"] == [[0, 1]] and r["of"] == 4
+    keep = ~((src == 0) & (tgt == 1))
+    assert r["spearman_without"] == pytest.approx(scores.spearman(req[keep], t_hat[keep]))
+    assert r["spearman_without"] > scores.spearman(req, t_hat)
+    none_flat = sweep.neutral_rows(src, tgt, req, t_hat + req)
+    assert none_flat["rows"] == []
