@@ -30,6 +30,16 @@ Intensity by other means than the code (report 115):
   nearest (L1 inside ``regions``) to the pre-processed input. ``delta-sources
   --checkpoint PATH`` prints how often that is the input's own code (no report).
 
+Where G puts the face (this session's sweep: the full edits of held-out faces are
+further from the true peak than the neutral face is):
+
+- ``register:R``: before the gated paste, G's drawings at the requested and at the zero
+  code are moved, in each quarter of the image (above and below 5/8 of its height, the
+  cut of ``model.decoder_hole_blur_above``'s preset value, and left and right of the
+  middle), by the whole-pixel shift within ``R`` in x and y that brings the zero-code
+  drawing nearest (L1 inside the paste map) to the input: G's resting eyes and mouth are
+  registered onto the person's, and its strokes move with them.
+
 A diagnostic, not a feature: the variant replaces :func:`exprgan_tf.layers.paste` or
 ``ExpressionEditor.call`` or ``ExpressionCode.call`` in this process only, then runs
 ``benchmarks/train_learning.py`` with the remaining arguments (``--checkpoint`` or
@@ -72,6 +82,13 @@ def use_variant(variant: str) -> None:
     if kind == "gate-source" and sigma:
         editor.ExpressionEditor.call = _gate_source(_positive(variant, sigma))
         return
+    if kind == "register" and sigma:
+        radius = _positive(variant, sigma)
+        if radius != int(radius):
+            raise SystemExit(f"the number in {variant!r} must be a whole number of pixels. "
+                             f"Received: {sigma!r}")
+        editor.ExpressionEditor.call = _register(int(radius))
+        return
     if kind in ("fade", "delta") and not sigma:
         editor.ExpressionEditor.call = _fade(editor.ExpressionEditor.call) \
             if kind == "fade" else _delta
@@ -89,7 +106,8 @@ def use_variant(variant: str) -> None:
         return
     if kind not in ("lowpass", "highpass") or not sigma:
         raise SystemExit("variant must be lowpass:SIGMA, highpass:SIGMA, mirror, fade, "
-                         f"delta, gain:G, curve:P or gate-source:TAU. Received: {variant!r}")
+                         f"delta, gain:G, curve:P, gate-source:TAU or register:R. Received: "
+                         f"{variant!r}")
     sigma = _positive(variant, sigma)
 
     def filtered_paste(drawn, face, regions):
@@ -158,6 +176,72 @@ def _gate_source(tau: float):
         return self.paste([drawn, self.face(images), change_gate(drawn, source, tau)])
 
     return gated
+
+
+REGISTER_CUT = 0.625
+"""The row (fraction of the height) between ``register``'s upper and lower quarters."""
+
+
+def register_shift(rest, out, face, regions, radius: int):
+    """``(rest, out)`` moved, in each quarter of the image, by the whole-pixel shift
+    ``(dy, dx)``, ``|dy|, |dx| <= radius``, that minimises the mean ``|rest - face|``
+    inside ``regions`` in that quarter (first of equals in row-major order from
+    ``(-radius, -radius)``; pixels shifted in wrap round from the far edge, outside the
+    map). ``rest``, ``out``, ``face``: ``[N, H, W, C]``; ``regions``: ``[H, W, 1]``."""
+    import tensorflow as tf
+
+    h, w = rest.shape[1], rest.shape[2]
+    rows = tf.range(h)[:, None, None] < int(REGISTER_CUT * h)
+    cols = tf.range(w)[None, :, None] < w // 2
+    quarters = [tf.cast(tf.logical_and(r, c), tf.float32)
+                for r in (rows, tf.logical_not(rows)) for c in (cols, tf.logical_not(cols))]
+    shifts = [(dy, dx) for dy in range(-radius, radius + 1)
+              for dx in range(-radius, radius + 1)]
+    moved_rest = tf.stack([tf.roll(rest, s, (1, 2)) for s in shifts])   # [S, N, H, W, C]
+    moved_out = tf.stack([tf.roll(out, s, (1, 2)) for s in shifts])
+    error = tf.reduce_mean(tf.abs(moved_rest - face[None]), -1, keepdims=True)
+    new_rest = tf.zeros_like(rest)
+    new_out = tf.zeros_like(out)
+    for q in quarters:
+        weight = tf.cast(regions, tf.float32) * q
+        cost = tf.reduce_sum(error * weight, [2, 3, 4])                      # [S, N]
+        pick = tf.argmin(cost, 0)
+        new_rest += q * tf.gather(tf.transpose(moved_rest, [1, 0, 2, 3, 4]), pick,
+                                  batch_dims=1)
+        new_out += q * tf.gather(tf.transpose(moved_out, [1, 0, 2, 3, 4]), pick,
+                                 batch_dims=1)
+    return new_rest, new_out
+
+
+def _register(radius: int):
+    """``ExpressionEditor.call`` with G's drawings registered onto the input
+    (:func:`register_shift`) before the paste (gated when the editor gates)."""
+    import tensorflow as tf
+
+    from exprgan_tf.editor import change_gate
+    from exprgan_tf.models import decode
+
+    def registered(self, inputs):
+        if self.paste is None:
+            raise SystemExit("the register variant needs a model that pastes "
+                             "(model.edit_regions > 0)")
+        images, expression, intensity = self._split_inputs(inputs)
+        images = tf.convert_to_tensor(images)
+        expression = tf.cast(tf.reshape(expression, [-1]), tf.int32)
+        intensity = tf.reshape(tf.cast(intensity, tf.float32), [-1])
+        x = self.preprocess(images)
+        z = self.encoder(x)
+        sees = x if self.base is None else self.base(images)
+        out = decode(self.decoder, z, self.code([expression, intensity]), sees)
+        rest = decode(self.decoder, z, self.code([expression, tf.zeros_like(intensity)]),
+                      sees)
+        face = self.face(images)
+        rest, out = register_shift(rest, out, face, self.paste.regions, radius)
+        if not self.paste_gate:
+            return self.paste([out, face])
+        return self.paste([out, face, change_gate(out, rest, self.paste_gate)])
+
+    return registered
 
 
 def _drawn_and_source(self, inputs, variant: str):

@@ -122,14 +122,59 @@ def test_delta_adds_g_s_change_from_the_picked_source_code(restore, editor, tiny
     assert np.abs(expected - face).max() > 0.05
 
 
+def test_register_moves_each_quarter_by_the_shift_that_fits_the_zero_code_drawing():
+    """G's resting eye a pixel low in the top-left quarter and its mouth a pixel right
+    in the bottom-right one: each quarter moves by its own shift, and the requested
+    code's drawing moves with it; nothing moves farther than the radius."""
+    import tensorflow as tf
+
+    face = np.zeros((1, 8, 8, 1), np.float32)
+    face[0, 2, 2] = face[0, 6, 5] = 1.0
+    rest = np.zeros_like(face)
+    rest[0, 3, 2] = rest[0, 6, 6] = 1.0
+    out = rest * 2.0 + 0.5
+    regions = np.ones((8, 8, 1), np.float32)
+    r, o = (np.asarray(a)[0, ..., 0] for a in filters.register_shift(
+        tf.constant(rest), tf.constant(out), tf.constant(face), regions, 1))
+    assert np.argwhere(r == 1.0).tolist() == [[2, 2], [6, 5]]
+    assert np.argwhere(o == 2.5).tolist() == [[2, 2], [6, 5]]
+    far = np.zeros((1, 16, 16, 1), np.float32)
+    far[0, 2, 2] = 1.0
+    rest_far = np.roll(far, 3, axis=1)      # three rows low: out of reach at radius 1
+    r, _ = filters.register_shift(tf.constant(rest_far), tf.constant(rest_far),
+                                  tf.constant(far), np.ones((16, 16, 1), np.float32), 1)
+    (y, x), = np.argwhere(np.asarray(r)[0, ..., 0] == 1.0).tolist()
+    assert abs(y - 5) <= 1 and abs(x - 2) <= 1
+
+
+def test_register_changes_the_edit_only_inside_the_paste_map(restore, editor, tiny_data):
+    """The registered edit is the input outside the paste map, like the editor's, and
+    differs from the editor's inside it (the untrained G's resting face fits the input
+    better shifted)."""
+    images, _ = tiny_data(3)
+    expression, ones = np.array([0, 3, 5], np.int32), np.ones(3, np.float32)
+    gated = editor.with_settings(paste_gate=0.03)
+    plain = np.asarray(gated([images, expression, ones]))
+    filters.use_variant("register:1")
+    moved = np.asarray(gated([images, expression, ones]))
+    outside = np.asarray(gated.paste.regions)[..., 0] == 0
+    face = np.asarray(gated.face(images))
+    np.testing.assert_allclose(moved[:, outside], face[:, outside], atol=1e-6)
+    np.testing.assert_allclose(plain[:, outside], face[:, outside], atol=1e-6)
+    assert np.abs(moved - plain).max() > 0.01
+
+
 @pytest.mark.parametrize("variant, message", [
     ("gain:0", "the number in 'gain:0' must be > 0. Received: '0'"),
     ("gain:x", "the number in 'gain:x' must be > 0. Received: 'x'"),
     ("lowpass:-1", "the number in 'lowpass:-1' must be > 0. Received: '-1'"),
     ("gate-source:0", "the number in 'gate-source:0' must be > 0. Received: '0'"),
     ("curve:-1", "the number in 'curve:-1' must be > 0. Received: '-1'"),
+    ("register:0", "the number in 'register:0' must be > 0. Received: '0'"),
+    ("register:1.5", "the number in 'register:1.5' must be a whole number of pixels. "
+                     "Received: '1.5'"),
     ("gain", "variant must be lowpass:SIGMA, highpass:SIGMA, mirror, fade, delta, gain:G, "
-             "curve:P or gate-source:TAU. Received: 'gain'"),
+             "curve:P, gate-source:TAU or register:R. Received: 'gain'"),
 ])
 def test_a_variant_without_its_number_is_refused(restore, variant, message):
     with pytest.raises(SystemExit) as err:
