@@ -357,6 +357,7 @@ def test_identity_cache_respects_its_memory_budget(tmp_path, tiny_config, tiny_d
     assert "computing them in every step instead" in messages[0]
 
 
+@pytest.mark.slow  # trains with a setting no preset uses (README, "Tests")
 @pytest.mark.parametrize("stage", [1, 2])
 def test_mismatch_term_is_real_faces_under_wrong_labels(stage, tmp_path, tiny_config, tiny_data):
     images, labels = tiny_data(8)
@@ -394,6 +395,7 @@ def test_mismatch_term_is_real_faces_under_wrong_labels(stage, tmp_path, tiny_co
         out0["D_img_real"] + out0["D_img_fake"] + out0["L_Q"]), rtol=1e-6)
 
 
+@pytest.mark.slow  # trains with a setting no preset uses (README, "Tests")
 def test_dimg_blur_shows_d_img_every_image_through_the_gaussian(tmp_path, tiny_config,
                                                                 tiny_data):
     from exprgan_tf.preprocessing import gaussian_blur
@@ -419,6 +421,7 @@ def test_dimg_blur_shows_d_img_every_image_through_the_gaussian(tmp_path, tiny_c
         tiny_config(extra=["training.dimg_blur=-1"])
 
 
+@pytest.mark.slow  # trains with a setting no preset uses (README, "Tests")
 def test_dimg_min_intensity_shows_d_img_only_the_strong_faces(tmp_path, tiny_config,
                                                              tiny_data):
     """``training.dimg_min_intensity``: D_img's real, mismatch and reconstruction terms
@@ -463,6 +466,7 @@ def test_dimg_min_intensity_shows_d_img_only_the_strong_faces(tmp_path, tiny_con
         tiny_config(extra=["training.codes=intensity", "training.dimg_min_intensity=1.5"])
 
 
+@pytest.mark.slow  # trains with a setting no preset uses (README, "Tests")
 def test_r1_penalises_d_img_gradient_on_the_real_faces(tmp_path, tiny_config, tiny_data):
     images, labels = tiny_data(8)
     extra = ["model.dimg_normalization=batch", "training.stage3.losses.r1=2.5",
@@ -688,6 +692,7 @@ def test_paired_term_is_l1_to_the_partner_of_the_decoded_edit(tmp_path, tiny_con
         tiny_config(extra=["training.expression_regions=-1"])
 
 
+@pytest.mark.slow  # trains with a setting no preset uses (README, "Tests")
 def test_blend_decoder_trains_on_the_face_it_edits(tmp_path, tiny_config):
     """A blend G decodes the reconstruction and the paired edit over the faces it is
     trained to give back (here, with preprocess.sharpen_targets off, the faces without
@@ -720,6 +725,7 @@ def test_blend_decoder_trains_on_the_face_it_edits(tmp_path, tiny_config):
         tiny_config(extra=extra[1:])
 
 
+@pytest.mark.slow  # trains with a setting no preset uses (README, "Tests")
 def test_residual_decoder_trains_on_the_face_it_edits(tmp_path, tiny_config):
     """A residual G draws its change on the faces it is trained to give back: with no
     change it gives them back, so L1 is 0 and L1_pair is each such face's distance to
@@ -1019,6 +1025,7 @@ def test_pair_change_weighs_l1_pair_where_each_partner_differs_from_its_face(
         tiny_config(extra=["training.pair_change=-1"])
 
 
+@pytest.mark.slow  # trains with a setting no preset uses (README, "Tests")
 def test_pair_blur_compares_each_partner_with_its_decode_through_a_gaussian(
         tmp_path, tiny_config, tiny_data):
     """``training.pair_blur=sigma``: ``L1_pair`` is the L1 between the partner and G's
@@ -1183,6 +1190,7 @@ def test_weight_average_follows_training_without_changing_it(tmp_path, tiny_conf
         tiny_config(extra=["training.ema_momentum=1"])
 
 
+@pytest.mark.slow  # trains with a setting no preset uses (README, "Tests")
 def test_paste_regions_trains_g_through_the_editors_map(tmp_path, tiny_config, tiny_data):
     """``training.paste_regions``: the reconstruction G is trained on is ``r * G + (1 - r)
     * x`` with the editor's map ``r``, so L1 counts only what G draws inside it; stage 1
@@ -1223,6 +1231,7 @@ def _q_real_faces(tiny_data):
             np.array(["s1"] * 8))
 
 
+@pytest.mark.slow  # trains with a setting no preset uses (README, "Tests")
 def test_q_real_teaches_q_real_codes_and_weak_partners_leave_l1(tmp_path, tiny_config,
                                                                 tiny_data):
     """``training.q_real``: D_img's loss takes Q's regression on the real faces and the
@@ -1297,6 +1306,7 @@ def test_q_real_teaches_q_real_codes_and_weak_partners_leave_l1(tmp_path, tiny_c
         tiny_config(extra=["training.dimg_intensity_label=true"])
 
 
+@pytest.mark.slow  # trains with a setting no preset uses (README, "Tests")
 def test_partners_teach_q_alone_without_dimg_pair_real(tmp_path, tiny_config, tiny_data):
     """``training.dimg_pair_real=false`` (with ``q_real``): D_img's loss is its real and
     fake terms plus Q's regression on the real faces and partners; the partners' real
