@@ -38,7 +38,9 @@ further from the true peak than the neutral face is):
   cut of ``model.decoder_hole_blur_above``'s preset value, and left and right of the
   middle), by the whole-pixel shift within ``R`` in x and y that brings the zero-code
   drawing nearest (L1 inside the paste map) to the input: G's resting eyes and mouth are
-  registered onto the person's, and its strokes move with them.
+  registered onto the person's, and its strokes move with them. ``register-shifts
+  --checkpoint PATH`` (or ``--run-dir DIR [--edit-regions P]``) prints the shift each quarter takes on the
+  neutral faces of the held-out subjects and of eight training subjects (no report).
 
 A diagnostic, not a feature: the variant replaces :func:`exprgan_tf.layers.paste` or
 ``ExpressionEditor.call`` or ``ExpressionCode.call`` in this process only, then runs
@@ -222,17 +224,8 @@ def _register(radius: int):
     from exprgan_tf.models import decode
 
     def registered(self, inputs):
-        if self.paste is None:
-            raise SystemExit("the register variant needs a model that pastes "
-                             "(model.edit_regions > 0)")
-        images, expression, intensity = self._split_inputs(inputs)
-        images = tf.convert_to_tensor(images)
-        expression = tf.cast(tf.reshape(expression, [-1]), tf.int32)
-        intensity = tf.reshape(tf.cast(intensity, tf.float32), [-1])
-        x = self.preprocess(images)
-        z = self.encoder(x)
-        sees = x if self.base is None else self.base(images)
-        out = decode(self.decoder, z, self.code([expression, intensity]), sees)
+        images, expression, intensity, z, sees, out = _decoded_request(self, inputs,
+                                                                       "register")
         rest = decode(self.decoder, z, self.code([expression, tf.zeros_like(intensity)]),
                       sees)
         face = self.face(images)
@@ -244,9 +237,10 @@ def _register(radius: int):
     return registered
 
 
-def _drawn_and_source(self, inputs, variant: str):
-    """``(images, drawn, source)``: G's drawing at the requested code and at the input's
-    own code as :func:`_source_pick` finds it, for the variants built on both."""
+def _decoded_request(self, inputs, variant: str):
+    """``(images, expression, intensity, z, sees, drawn)``: the editor's inputs as tensors,
+    the code ``z`` of the pre-processed faces, the face G takes (``sees``) and G's
+    drawing at the requested code, for the variants that decode more than once."""
     import tensorflow as tf
 
     from exprgan_tf.models import decode
@@ -262,6 +256,15 @@ def _drawn_and_source(self, inputs, variant: str):
     z = self.encoder(x)
     sees = x if self.base is None else self.base(images)
     drawn = decode(self.decoder, z, self.code([expression, intensity]), sees)
+    return images, expression, intensity, z, sees, drawn
+
+
+def _drawn_and_source(self, inputs, variant: str):
+    """``(images, drawn, source)``: G's drawing at the requested code and at the input's
+    own code as :func:`_source_pick` finds it, for the variants built on both."""
+    import tensorflow as tf
+
+    images, _, _, z, sees, drawn = _decoded_request(self, inputs, variant)
     every, pick = _source_pick(self, sees, z)
     return images, drawn, tf.gather(tf.transpose(every, [1, 0, 2, 3, 4]), pick, batch_dims=1)
 
@@ -317,10 +320,67 @@ def delta_sources(checkpoint: str) -> None:
               f"classes 0-{ed.num_classes - 1}): {counts.tolist()}")
 
 
+def register_shifts(editor, radius: int = 1) -> dict:
+    """The shift :func:`register_shift` picks in each quarter for the neutral face of
+    each held-out subject and of the training probe (P001-P008): ``{"held-out":
+    [[(dy, dx) per quarter] per subject], "training": ...}``."""
+    import numpy as np
+    import tensorflow as tf
+
+    from exprgan_tf.evaluation.learning import TRAINING_PROBE, heldout_set
+    from exprgan_tf.models import decode
+
+    out = {}
+    for name, subjects in (("held-out", None), ("training", TRAINING_PROBE)):
+        images = heldout_set(editor.image_size, subjects=subjects)["intensity"]["neutral"]
+        n = len(images)
+        x = editor.preprocess(images)
+        sees = x if editor.base is None else editor.base(images)
+        rest = decode(editor.decoder, editor.encoder(x),
+                      editor.code([np.zeros(n, np.int32), np.zeros(n, np.float32)]), sees)
+        # Mark each pixel of the zero-code drawing with its own row and column, register,
+        # and read back where each quarter's pixels came from.
+        h, w = rest.shape[1:3]
+        rows, cols = np.meshgrid(np.arange(h, dtype=np.float32),
+                                 np.arange(w, dtype=np.float32), indexing="ij")
+        marks = tf.constant(np.broadcast_to(np.stack([rows, cols], -1), (n, h, w, 2)))
+        _, moved = register_shift(rest, marks, editor.face(images), editor.paste.regions,
+                                  radius)
+        moved = np.asarray(moved)
+        centres = [(int(REGISTER_CUT * h) // 2, w // 4), (int(REGISTER_CUT * h) // 2, 3 * w // 4),
+                   ((int(REGISTER_CUT * h) + h) // 2, w // 4),
+                   ((int(REGISTER_CUT * h) + h) // 2, 3 * w // 4)]
+        out[name] = [[(int(round(r - moved[i, r, c, 0])), int(round(c - moved[i, r, c, 1])))
+                      for r, c in centres] for i in range(n)]
+    return out
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0].startswith("-"):
         raise SystemExit(__doc__)
+    if argv[0] == "register-shifts":
+        import argparse
+
+        from exprgan_tf.cli import add_edit_time_arguments
+        from intensity_sweep import load
+
+        p = argparse.ArgumentParser(prog="edit_filters.py register-shifts")
+        src = p.add_mutually_exclusive_group(required=True)
+        src.add_argument("--checkpoint")
+        src.add_argument("--run-dir")
+        add_edit_time_arguments(p, "edit")
+        args = p.parse_args(argv[1:])
+        args.trained_weights = False
+        ed = load(args)
+        if ed.paste is None:
+            raise SystemExit("register-shifts needs a model that pastes "
+                             "(model.edit_regions > 0)")
+        for name, shifts in register_shifts(ed).items():
+            moved = sum(any(q != (0, 0) for q in s) for s in shifts)
+            print(f"{name}: {moved} of {len(shifts)} faces moved; (dy, dx) per quarter "
+                  f"(top left, top right, bottom left, bottom right): {shifts}")
+        return None
     if argv[0] == "delta-sources":
         if len(argv) != 3 or argv[1] != "--checkpoint":
             raise SystemExit("usage: edit_filters.py delta-sources --checkpoint PATH")

@@ -180,3 +180,33 @@ def test_a_variant_without_its_number_is_refused(restore, variant, message):
     with pytest.raises(SystemExit) as err:
         filters.use_variant(variant)
     assert str(err.value) == message
+
+
+def test_register_shifts_are_each_quarters_best_fit_of_the_zero_code_drawing(editor):
+    """``register-shifts`` reports, per neutral face and quarter, the shift that brings
+    G's zero-code drawing nearest the input inside the paste map: checked against a
+    search written out in numpy, on the held-out and the training probe's faces."""
+    from exprgan_tf.evaluation.learning import TRAINING_PROBE, heldout_set
+    from exprgan_tf.models import decode
+
+    got = filters.register_shifts(editor, 1)
+    for name, subjects in (("held-out", None), ("training", TRAINING_PROBE)):
+        images = heldout_set(editor.image_size, subjects=subjects)["intensity"]["neutral"]
+        n = len(images)
+        x = editor.preprocess(images)
+        rest = np.asarray(decode(editor.decoder, editor.encoder(x),
+                                 editor.code([np.zeros(n, np.int32), np.zeros(n, np.float32)]),
+                                 x if editor.base is None else editor.base(images)))
+        face = np.asarray(editor.face(images))
+        regions = np.asarray(editor.paste.regions)[..., 0]
+        h, w = regions.shape
+        cut = int(filters.REGISTER_CUT * h)
+        quarters = [(slice(0, cut), slice(0, w // 2)), (slice(0, cut), slice(w // 2, w)),
+                    (slice(cut, h), slice(0, w // 2)), (slice(cut, h), slice(w // 2, w))]
+        shifts = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+        assert len(got[name]) == n == 8
+        for i in range(n):
+            for q, (rs, cs) in enumerate(quarters):
+                costs = [(np.abs(np.roll(rest[i], s, (0, 1)) - face[i]).mean(-1)
+                          * regions)[rs, cs].sum() for s in shifts]
+                assert got[name][i][q] == shifts[int(np.argmin(costs))], (name, i, q)
