@@ -19,8 +19,8 @@ runs the same test on one model and adds:
    Spearman of the other rows: a row that reads 0 throughout ties with every s = 0
    edit, so a few such rows cost more than a flat response spread over all of them;
 5. the mean L1 of each full edit (s = 1) to the true face at the peak, beside the
-   neutral face's (the ladder's length): an edit further from the peak than the
-   neutral face is can only be read as weak;
+   neutral face's (the ladder's length): the drawing's error against the size of the
+   expression it should draw;
 6. a picture: for two subjects, one row per expression, the edits at the five s and
    then the true faces at the same s.
 
