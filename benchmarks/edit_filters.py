@@ -39,8 +39,9 @@ further from the true peak than the neutral face is):
   middle), by the whole-pixel shift within ``R`` in x and y that brings the zero-code
   drawing nearest (L1 inside the paste map) to the input: G's resting eyes and mouth are
   registered onto the person's, and its strokes move with them. ``register-shifts
-  --checkpoint PATH`` (or ``--run-dir DIR [--edit-regions P]``) prints the shift each quarter takes on the
-  neutral faces of the held-out subjects and of eight training subjects (no report).
+  --checkpoint PATH`` (or ``--run-dir DIR [--edit-regions P]``) prints the shift each
+  quarter takes on the neutral faces of the held-out subjects and of eight training
+  subjects (no report).
 
 A diagnostic, not a feature: the variant replaces :func:`exprgan_tf.layers.paste` or
 ``ExpressionEditor.call`` or ``ExpressionCode.call`` in this process only, then runs
@@ -184,12 +185,12 @@ REGISTER_CUT = 0.625
 """The row (fraction of the height) between ``register``'s upper and lower quarters."""
 
 
-def register_shift(rest, out, face, regions, radius: int):
-    """``(rest, out)`` moved, in each quarter of the image, by the whole-pixel shift
-    ``(dy, dx)``, ``|dy|, |dx| <= radius``, that minimises the mean ``|rest - face|``
-    inside ``regions`` in that quarter (first of equals in row-major order from
-    ``(-radius, -radius)``; pixels shifted in wrap round from the far edge, outside the
-    map). ``rest``, ``out``, ``face``: ``[N, H, W, C]``; ``regions``: ``[H, W, 1]``."""
+def register_picks(rest, face, regions, radius: int):
+    """``(quarters, shifts, picks)``: the four quarter masks ``[H, W, 1]``, the candidate
+    shifts ``(dy, dx)``, ``|dy|, |dx| <= radius``, and per quarter the index ``[N]`` of the
+    shift that minimises the mean ``|rest - face|`` inside ``regions`` in that quarter
+    (first of equals in row-major order from ``(-radius, -radius)``; pixels shifted in
+    wrap round from the far edge, outside the map)."""
     import tensorflow as tf
 
     h, w = rest.shape[1], rest.shape[2]
@@ -199,20 +200,26 @@ def register_shift(rest, out, face, regions, radius: int):
                 for r in (rows, tf.logical_not(rows)) for c in (cols, tf.logical_not(cols))]
     shifts = [(dy, dx) for dy in range(-radius, radius + 1)
               for dx in range(-radius, radius + 1)]
-    moved_rest = tf.stack([tf.roll(rest, s, (1, 2)) for s in shifts])   # [S, N, H, W, C]
-    moved_out = tf.stack([tf.roll(out, s, (1, 2)) for s in shifts])
-    error = tf.reduce_mean(tf.abs(moved_rest - face[None]), -1, keepdims=True)
-    new_rest = tf.zeros_like(rest)
-    new_out = tf.zeros_like(out)
-    for q in quarters:
-        weight = tf.cast(regions, tf.float32) * q
-        cost = tf.reduce_sum(error * weight, [2, 3, 4])                      # [S, N]
-        pick = tf.argmin(cost, 0)
-        new_rest += q * tf.gather(tf.transpose(moved_rest, [1, 0, 2, 3, 4]), pick,
-                                  batch_dims=1)
-        new_out += q * tf.gather(tf.transpose(moved_out, [1, 0, 2, 3, 4]), pick,
-                                 batch_dims=1)
-    return new_rest, new_out
+    error = tf.stack([tf.reduce_mean(tf.abs(tf.roll(rest, s, (1, 2)) - face), -1,
+                                     keepdims=True) for s in shifts])       # [S, N, H, W, 1]
+    picks = [tf.argmin(tf.reduce_sum(error * (tf.cast(regions, tf.float32) * q), [2, 3, 4]),
+                       0) for q in quarters]
+    return quarters, shifts, picks
+
+
+def register_shift(rest, out, face, regions, radius: int):
+    """``(rest, out)`` moved, in each quarter of the image, by the shift
+    :func:`register_picks` finds for it. ``rest``, ``out``, ``face``: ``[N, H, W, C]``;
+    ``regions``: ``[H, W, 1]``."""
+    import tensorflow as tf
+
+    quarters, shifts, picks = register_picks(rest, face, regions, radius)
+    moved = []
+    for image in (rest, out):
+        every = tf.stack([tf.roll(image, s, (1, 2)) for s in shifts], 1)   # [N, S, H, W, C]
+        moved.append(sum(q * tf.gather(every, pick, batch_dims=1)
+                         for q, pick in zip(quarters, picks)))
+    return tuple(moved)
 
 
 def _register(radius: int):
@@ -321,11 +328,10 @@ def delta_sources(checkpoint: str) -> None:
 
 
 def register_shifts(editor, radius: int = 1) -> dict:
-    """The shift :func:`register_shift` picks in each quarter for the neutral face of
+    """The shift :func:`register_picks` finds in each quarter for the neutral face of
     each held-out subject and of the training probe (P001-P008): ``{"held-out":
     [[(dy, dx) per quarter] per subject], "training": ...}``."""
     import numpy as np
-    import tensorflow as tf
 
     from exprgan_tf.evaluation.learning import TRAINING_PROBE, heldout_set
     from exprgan_tf.models import decode
@@ -338,20 +344,9 @@ def register_shifts(editor, radius: int = 1) -> dict:
         sees = x if editor.base is None else editor.base(images)
         rest = decode(editor.decoder, editor.encoder(x),
                       editor.code([np.zeros(n, np.int32), np.zeros(n, np.float32)]), sees)
-        # Mark each pixel of the zero-code drawing with its own row and column, register,
-        # and read back where each quarter's pixels came from.
-        h, w = rest.shape[1:3]
-        rows, cols = np.meshgrid(np.arange(h, dtype=np.float32),
-                                 np.arange(w, dtype=np.float32), indexing="ij")
-        marks = tf.constant(np.broadcast_to(np.stack([rows, cols], -1), (n, h, w, 2)))
-        _, moved = register_shift(rest, marks, editor.face(images), editor.paste.regions,
-                                  radius)
-        moved = np.asarray(moved)
-        centres = [(int(REGISTER_CUT * h) // 2, w // 4), (int(REGISTER_CUT * h) // 2, 3 * w // 4),
-                   ((int(REGISTER_CUT * h) + h) // 2, w // 4),
-                   ((int(REGISTER_CUT * h) + h) // 2, 3 * w // 4)]
-        out[name] = [[(int(round(r - moved[i, r, c, 0])), int(round(c - moved[i, r, c, 1])))
-                      for r, c in centres] for i in range(n)]
+        _, shifts, picks = register_picks(rest, editor.face(images), editor.paste.regions,
+                                          radius)
+        out[name] = [[shifts[int(pick[i])] for pick in picks] for i in range(n)]
     return out
 
 
