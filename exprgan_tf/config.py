@@ -543,6 +543,13 @@ class LossWeights:
             step's decodes of a face (reconstruction, paired and edit decodes). Without
             it the L1 terms drive the mask to 1, a copy of the input that no longer
             changes the expression (GANimation's attention loss answers the same).
+        expression: stages 2/3, with ``paired > 0`` and ``training.expression_network``,
+            not in the original: E+G get ``paired * expression * L_expr_pair``, the mean
+            absolute difference between the paired decode and its partner in the feature
+            maps of a frozen expression classifier
+            (:mod:`exprgan_tf.training.expression_features`): a stroke drawn near its
+            place counts there, where the paired L1 charges it twice what leaving it
+            out costs.
         gradient: stages 2/3, not in the original: the image-gradient L1 of
             :func:`~exprgan_tf.losses.gradient_loss` beside each pixel L1 term: E+G get
             ``gradient * (L_grad + paired * L_grad_pair)``, for the reconstruction and
@@ -563,6 +570,7 @@ class LossWeights:
     r1: float = 0.0
     mask: float = 0.0
     gradient: float = 0.0
+    expression: float = 0.0
 
     def validate(self, prefix="losses"):
         for f in dataclasses.fields(self):
@@ -764,6 +772,12 @@ class TrainingConfig:
             for the same reason; not in the original). At 1 on the built-in set
             the strokes came out fainter, not stronger, on two seeds (recipe log,
             report 163).
+        expression_network: the frozen expression classifier of ``losses.expression``
+            (:func:`~exprgan_tf.training.expression_features.build_expression_features`):
+            ``"none"`` (the default: no such term), ``"builtin"`` (trained in the run
+            directory on the built-in set's training subjects when first needed) or the
+            path of a ``.keras`` classifier of the Fig. 4 architecture. Not in the
+            original.
         edit_intensity: the intensity at which the edit term (``losses.edit``, with
             the paired term) decodes each face with its partner's expression.
             ``"full"`` (the default): 1, the partner's own code when the partner is at
@@ -830,6 +844,7 @@ class TrainingConfig:
     pair_min_intensity: float = 0.0
     pair_change: float = 0.0
     pair_blur: float = 0.0
+    expression_network: str = "none"
     edit_intensity: str = "full"
     pair_shares: tuple = ()
     pair_l1_min_intensity: float = 0.0
@@ -942,6 +957,15 @@ class TrainingConfig:
                   "0 unless training.pair_pose='input' (only a partner in its face's own "
                   "capture shows where the expression alone changes the picture)")
         _check_non_negative(f"{prefix}.pair_blur", self.pair_blur)
+        if not isinstance(self.expression_network, str) or not self.expression_network:
+            _fail(f"{prefix}.expression_network", self.expression_network,
+                  "'none', 'builtin' or the path of a .keras expression classifier")
+        for n in (2, 3):
+            if self.stage(n).losses.expression > 0 and self.expression_network == "none":
+                _fail(f"{prefix}.stage{n}.losses.expression",
+                      self.stage(n).losses.expression,
+                      "0 unless training.expression_network names a network ('builtin' "
+                      "or a .keras file)")
         if self.edit_intensity not in EDIT_INTENSITIES:
             _fail(f"{prefix}.edit_intensity", self.edit_intensity,
                   f"one of {list(EDIT_INTENSITIES)}")

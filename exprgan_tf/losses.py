@@ -129,6 +129,26 @@ def identity_feature_loss(real_features: Sequence, fake_features: Sequence,
     return total
 
 
+def feature_loss(real_features: Sequence, fake_features: Sequence) -> tf.Tensor:
+    """``mean_l mean |real_l - fake_l|`` over the maps of a frozen network (the real
+    ones are not differentiated): ``L_expr_pair`` of ``losses.expression``, whose maps
+    are normalised to about 1 on real faces, so each layer counts alike.
+
+    Example:
+        >>> import numpy as np
+        >>> a, b = [np.ones((1, 2, 2, 1), "float32")] * 2, [np.zeros((1, 2, 2, 1), "float32")] * 2
+        >>> float(feature_loss(a, b))
+        1.0
+    """
+    if len(real_features) != len(fake_features) or not len(real_features):
+        raise ValueError("real_features and fake_features must list the same layers. "
+                         f"Received: {len(real_features)} and {len(fake_features)} maps")
+    total = tf.constant(0.0, tf.float32)
+    for real, fake in zip(real_features, fake_features):
+        total += tf.reduce_mean(tf.abs(tf.stop_gradient(_f32(real)) - _f32(fake)))
+    return total / float(len(real_features))
+
+
 def identity_loss(feature_fn: Callable, real, fake,
                   layer_weights: Sequence[float] | None = None) -> tf.Tensor:
     """L_id with a feature extractor.

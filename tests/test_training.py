@@ -1391,3 +1391,55 @@ def test_a_run_directory_keeps_its_architecture_but_not_the_editors_settings(tin
             "model.decoder_final_filters, preprocess.radius).")):
         Trainer(cfg.override(["model.decoder_final_filters=8", "preprocess.radius=2"]),
                 tmp_path, 2, images, labels, batch_size=8, log=quiet)
+
+
+@pytest.mark.slow  # trains with a setting no preset uses (README, "Tests")
+def test_expression_term_compares_the_paired_decode_in_the_expression_network(
+        tmp_path, tiny_config, tiny_data):
+    """``losses.expression``: ``L_expr_pair`` is the mean |difference| of the partner's
+    and the paired decode's maps in the frozen expression network, each map divided by
+    its mean on the training faces, and joins loss_EG times ``paired``."""
+    from exprgan_tf.evaluation.classifier import build_expression_classifier, save_classifier
+    from exprgan_tf.training.expression_features import EXPRESSION_NETWORK
+
+    images, _ = tiny_data(8)
+    labels = np.arange(8) % 6
+    groups = np.array(["s1"] * 4 + ["s2"] * 4)
+    net = build_expression_classifier(32, filters=(4, 4, 4, 4), dense_units=8, seed=3)
+    path = save_classifier(net, str(tmp_path / "expr.keras"))
+    extra = ["training.stage2.losses.paired=0.5", "training.stage2.losses.edit=0",
+             "training.stage2.losses.q=1", "training.stage2.losses.mismatch=0",
+             "model.dimg_normalization=batch", "training.pair_intensities=[]",
+             f"training.expression_network={path}", "training.stage2.losses.expression=0.4"]
+    t = Trainer(tiny_config(extra=extra), tmp_path / "run", 2, images, labels, batch_size=8,
+                log=quiet, pair_groups=groups)
+    batch, out = _step_then_restore(t)
+    z = t.nets.encoder(batch["image"], training=True)
+    edit = t.nets.decoder([z, batch["pair_code"]], training=True).numpy()
+    inner = keras.Model(net.inputs, [net.get_layer(n).output
+                                     for n in EXPRESSION_NETWORK["layers"]])
+    scale = [np.mean(m) for m in _as_list(inner.predict(images.astype("float32"), verbose=0))]
+
+    def maps(x):
+        return [m / s for m, s in zip(_as_list(inner.predict((x + 1) * 127.5, verbose=0)),
+                                      scale)]
+
+    expected = np.mean([np.mean(np.abs(a - b)) for a, b in
+                        zip(maps(batch["pair_image"].numpy()), maps(edit))])
+    assert expected > 0.01
+    np.testing.assert_allclose(float(out["L_expr_pair"]), expected, rtol=1e-4)
+    np.testing.assert_allclose(float(out["loss_EG"]), float(
+        out["L1"] + out["L_id"] + out["L_Q"]) + 0.5 * (float(out["L1_pair"])
+                                                       + 0.4 * expected), rtol=1e-4)
+    # off (the default): logged as 0
+    off = Trainer(tiny_config(extra=extra[:6]), tmp_path / "off", 2, images, labels,
+                  batch_size=8, log=quiet, pair_groups=groups)
+    _, out = _step_then_restore(off)
+    assert float(out["L_expr_pair"]) == 0.0
+    with pytest.raises(ValueError, match=r"training.stage3.losses.expression=0.1: expected 0 "
+                                         r"unless training.expression_network names"):
+        tiny_config(extra=["training.stage3.losses.expression=0.1"])
+
+
+def _as_list(maps):
+    return maps if isinstance(maps, list) else [maps]

@@ -150,7 +150,8 @@ def train_judge(images, labels, epochs: int = JUDGE_RECIPE["epochs"],
                 batch_size: int = JUDGE_RECIPE["batch_size"],
                 learning_rate: float = JUDGE_RECIPE["learning_rate"],
                 schedule: str = JUDGE_RECIPE["schedule"], augment: bool = JUDGE_RECIPE["augment"],
-                seed: int = JUDGE_RECIPE["seed"], log=None, save_path=None):
+                seed: int = JUDGE_RECIPE["seed"], log=None, save_path=None,
+                filters=FILTERS, dense_units: int = 128):
     """Train the Fig. 4 classifier as a *judge* of edits: the recipe that reaches >= 97%
     on the built-in set's held-out subjects (99.3%, ``benchmarks/results/judge.md``).
 
@@ -173,6 +174,8 @@ def train_judge(images, labels, epochs: int = JUDGE_RECIPE["epochs"],
         seed: the seed.
         log: called with a line per epoch (``None``: silent).
         save_path: also save the model there (``.keras``).
+        filters, dense_units: the network's widths (:func:`build_expression_classifier`;
+            the judge keeps the defaults).
 
     Returns:
         The trained ``keras.Model``.
@@ -188,7 +191,8 @@ def train_judge(images, labels, epochs: int = JUDGE_RECIPE["epochs"],
     if schedule == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(learning_rate, steps, alpha=0.02)
     model = build_expression_classifier(images.shape[1], int(max(6, labels.max() + 1)),
-                                        learning_rate=lr, seed=seed)
+                                        learning_rate=lr, seed=seed, filters=filters,
+                                        dense_units=dense_units)
     rng = np.random.default_rng(seed)
     for epoch in range(epochs):
         order = rng.permutation(len(images))

@@ -23,7 +23,10 @@ same decode when ``t = 1``, its own otherwise (and ``G(z, c(B, s))``, ``s ~ U(0,
 with ``training.edit_intensity="sampled"``). With ``w_gradient > 0`` (not in the
 original) E+G add ``w_gradient * (L_grad + w_paired * L_grad_pair)``, the image-gradient
 L1 (:func:`~exprgan_tf.losses.gradient_loss`) of the reconstruction and of the paired
-decode against their targets.
+decode against their targets. With ``w_expression > 0`` (not in the original) they add
+``w_paired * w_expression * L_expr_pair``: the paired decode against its partner in a
+frozen expression network's feature maps
+(:mod:`~exprgan_tf.training.expression_features`).
 
 The weights ``w_*`` come from the stage's :class:`~exprgan_tf.config.LossWeights`; a
 term whose weight is 0 is still computed and logged when it is cheap, but left out of
@@ -101,7 +104,7 @@ LOSS_KEYS = {
         "loss_D_img"),
     2: ("L1", "L_id", "L_Q", "G_img", "E_z", "TV", "D_z_prior", "D_z_enc", "D_img_real",
         "D_img_fake", "D_img_mismatch", "D_img_r1", "G_edit", "L_Q_edit", "L1_pair",
-        "L_id_pair", "G_mask", "L_grad", "L_grad_pair", "L_Q_real", "D_img_pair_real", "loss_EG",
+        "L_id_pair", "G_mask", "L_grad", "L_grad_pair", "L_expr_pair", "L_Q_real", "D_img_pair_real", "loss_EG",
         "loss_D_z", "loss_D_img"),
 }
 LOSS_KEYS[3] = LOSS_KEYS[2]
@@ -160,6 +163,10 @@ class StageStep:
             original.
         dimg_pair_real: with ``q_real``, whether D_img's loss takes ``D_img_pair_real``
             (``training.dimg_pair_real``); ``False``: the partners teach Q alone.
+        expression_features: frozen model ``[-1, 1] images -> list of maps`` of
+            ``L_expr_pair`` (:func:`~exprgan_tf.training.expression_features.
+            expression_feature_model`), or ``None``; used when ``weights.expression > 0``
+            and the paired term is on.
         dimg_intensity_label: D_img is shown each face's one-hot label times the
             intensity of its code ``|code[:, 0]|`` (``training.dimg_intensity_label``):
             it judges "a real face of this expression at this intensity", so a neutral
@@ -177,7 +184,7 @@ class StageStep:
                  dimg_blur=0.0, pixel_weights=None, paste_regions=None,
                  dimg_min_intensity=0.0, pair_change=0.0, pair_l1_min_intensity=0.0,
                  q_real=False, dimg_pair_real=True, dimg_intensity_label=False,
-                 pair_blur=0.0):
+                 pair_blur=0.0, expression_features=None):
         if dimg_blur < 0:
             raise ValueError(f"dimg_blur must be >= 0. Received: dimg_blur={dimg_blur!r}")
         if stage not in (1, 2, 3):
@@ -220,6 +227,11 @@ class StageStep:
         self.q_real = bool(q_real)
         self.dimg_pair_real = bool(dimg_pair_real)
         self.dimg_intensity_label = bool(dimg_intensity_label)
+        if weights.expression > 0 and stage > 1 and weights.paired > 0 \
+                and expression_features is None:
+            raise ValueError("losses.expression > 0 needs expression_features (the frozen "
+                             "expression network, training.expression_network).")
+        self.expression_features = expression_features
         self.trace_count = 0
         self.keys = LOSS_KEYS[stage]
         self._replica_fn = tf.function(self._replica_step, jit_compile=jit_compile) \
@@ -255,7 +267,8 @@ class StageStep:
             paste_regions=self.paste_regions, dimg_min_intensity=self.dimg_min_intensity,
             pair_change=self.pair_change, pair_l1_min_intensity=self.pair_l1_min_intensity,
             q_real=self.q_real, dimg_pair_real=self.dimg_pair_real,
-            dimg_intensity_label=self.dimg_intensity_label, pair_blur=self.pair_blur)
+            dimg_intensity_label=self.dimg_intensity_label, pair_blur=self.pair_blur,
+            expression_features=self.expression_features)
         return StageStep(**{**arguments, **changes})
 
     # --- graph code --------------------------------------------------------------
@@ -343,6 +356,8 @@ class StageStep:
             if w.paired > 0:
                 v["loss_EG"] += w.paired * (v["L1_pair"] + w.identity * v["L_id_pair"]
                                             + w.gradient * v["L_grad_pair"])
+                if w.expression > 0:
+                    v["loss_EG"] += w.paired * w.expression * v["L_expr_pair"]
             if w.edit > 0:
                 v["loss_EG"] += w.edit * (v["G_edit"] + w.q * v["L_Q_edit"])
             if w.mask > 0:
@@ -438,6 +453,7 @@ class StageStep:
         with the partner's code against the partner face (0 unless ``w_paired > 0``)."""
         if self.weights.paired <= 0:
             v["L1_pair"] = v["L_id_pair"] = v["L_grad_pair"] = tf.constant(0.0)
+            v["L_expr_pair"] = tf.constant(0.0)
             return
         if "pair_image" not in batch:
             raise ValueError("losses.paired > 0 needs batches with pair_image, "
@@ -470,6 +486,14 @@ class StageStep:
                             if self.weights.gradient > 0 else tf.constant(0.0))
         v["L_id_pair"] = (self._identity_loss(real_feats, v["pair_edit"])
                           if self.uses_identity else tf.constant(0.0))
+        v["L_expr_pair"] = (L.feature_loss(self._expression_maps(batch["pair_image"]),
+                                           self._expression_maps(v["pair_edit"]))
+                            if self.weights.expression > 0 else tf.constant(0.0))
+
+    def _expression_maps(self, images):
+        """The expression network's maps of ``images`` (a list, one per layer)."""
+        maps = self.expression_features(images, training=False)
+        return maps if isinstance(maps, (list, tuple)) else [maps]
 
     def _edit_terms(self, batch, z, base, v, masks):
         """``G_edit``, ``L_Q_edit`` and D_img's ``D_img_edit`` on ``z`` decoded (over the

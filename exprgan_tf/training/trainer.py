@@ -293,6 +293,15 @@ class Trainer:
                 "training.clean_targets=true needs the clean render of every training face "
                 "(targets, from exprgan_tf.data.clean_faces); scripts/train.py renders them "
                 "for the built-in set. Set training.clean_targets=false for other data.")
+        expression_features = None
+        if paired and self.stage_config.losses.expression > 0:
+            from exprgan_tf.training.expression_features import build_expression_features
+
+            with self.strategy.scope():   # as the identity network
+                expression_features = build_expression_features(
+                    config.training.expression_network, self.run_dir,
+                    config.model.image_size,
+                    reference=images if image_files(images) is None else None, log=log)
         regions = config.training.expression_regions if stage > 1 else 0.0
         if regions > 0 and pair_groups is None:
             raise ValueError(
@@ -348,7 +357,8 @@ class Trainer:
                 q_real=config.training.q_real and stage > 1,
                 dimg_pair_real=config.training.dimg_pair_real,
                 dimg_intensity_label=config.training.dimg_intensity_label,
-                pair_blur=config.training.pair_blur if paired else 0.0)
+                pair_blur=config.training.pair_blur if paired else 0.0,
+                expression_features=expression_features)
             # Keras 3 optimisers create their slots on first use; build them now so the
             # step function traces once.
             self.optimizers["EG"].build(self.step.eg_vars)

@@ -1,0 +1,20 @@
+"""The frozen expression network behind ``losses.expression``."""
+
+import numpy as np
+import pytest
+
+from exprgan_tf.evaluation.classifier import build_expression_classifier
+from exprgan_tf.training.expression_features import expression_feature_model
+
+
+def test_each_map_is_about_one_on_the_reference_faces():
+    net = build_expression_classifier(32, filters=(4, 4, 4, 4), dense_units=8, seed=0)
+    faces = np.random.default_rng(1).integers(0, 256, (6, 32, 32, 3)).astype("uint8")
+    model = expression_feature_model(net, ("relu1", "dense"), faces)
+    maps = model(faces.astype("float32") / 127.5 - 1.0)
+    assert [tuple(m.shape) for m in maps] == [(6, 16, 16, 4), (6, 8)]
+    np.testing.assert_allclose([float(np.mean(m)) for m in maps], [1.0, 1.0], rtol=1e-4)
+    assert model.trainable_weights == []
+    with pytest.raises(ValueError, match=r"layers must name layers of the expression "
+                                         r"network .* Received: \['conv9'\]"):
+        expression_feature_model(net, ("conv9",), faces)
