@@ -18,3 +18,12 @@ def test_each_map_is_about_one_on_the_reference_faces():
     with pytest.raises(ValueError, match=r"layers must name layers of the expression "
                                          r"network .* Received: \['conv9'\]"):
         expression_feature_model(net, ("conv9",), faces)
+
+
+def test_a_missing_network_file_is_named(tmp_path):
+    from exprgan_tf.training.expression_features import build_expression_features
+
+    faces = np.zeros((2, 32, 32, 3), "uint8")
+    with pytest.raises(FileNotFoundError, match=r"training.expression_network='.*nope.keras'"
+                                                r": no such file"):
+        build_expression_features(str(tmp_path / "nope.keras"), tmp_path, 32, reference=faces)

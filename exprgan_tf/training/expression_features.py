@@ -87,26 +87,32 @@ def build_expression_features(network: str, run_dir, image_size: int, reference=
     :func:`~exprgan_tf.evaluation.classifier.save_classifier` (0-255 images in, its
     :data:`EXPRESSION_NETWORK` layers compared). The maps are normalised on the uint8
     faces ``reference`` (at most 2048 of them; ``None``: the built-in training faces)."""
-    from exprgan_tf.evaluation.classifier import (judge_training_faces, load_classifier,
-                                                  train_judge)
+    import keras
+
+    from exprgan_tf.evaluation.classifier import judge_training_faces, train_judge
 
     if network == "builtin" or reference is None:
         images, labels = judge_training_faces(image_size)
     if network == "builtin":
         path = os.path.join(os.fspath(run_dir), FILE_NAME)
         if os.path.isfile(path):
-            classifier = load_classifier(path)
+            classifier = keras.saving.load_model(path, compile=False)
         else:
             log(f"Training the expression network for L_expr_pair ({len(images)} training "
                 f"faces, {EXPRESSION_NETWORK}) -> {path}")
             spec = {k: v for k, v in EXPRESSION_NETWORK.items() if k != "layers"}
             classifier = train_judge(images, labels, save_path=path, log=log, **spec)
+    elif os.path.isfile(network):
+        classifier = keras.saving.load_model(network, compile=False)
     else:
-        classifier = load_classifier(network)
+        raise FileNotFoundError(f"training.expression_network={network!r}: no such file (give "
+                                "'builtin' or the path of a .keras expression classifier).")
     if classifier.input_shape[1] != image_size:
         raise ValueError(f"The expression network takes {classifier.input_shape[1]}x"
                          f"{classifier.input_shape[1]} images, the model {image_size}x"
                          f"{image_size}.")
     reference = images if reference is None else np.asarray(reference)
+    log(f"L_expr_pair: the paired decode against its partner in the {network} expression "
+        f"network's layers {list(EXPRESSION_NETWORK['layers'])}.")
     return expression_feature_model(classifier, EXPRESSION_NETWORK["layers"],
                                     reference[:2048])
