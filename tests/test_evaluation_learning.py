@@ -266,3 +266,17 @@ def test_train_judge_is_deterministic_given_the_seed():
     w1 = train_judge(x, y, epochs=2, batch_size=16, seed=5).get_weights()
     w2 = train_judge(x, y, epochs=2, batch_size=16, seed=5).get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(w1, w2))
+
+
+def test_train_judge_takes_the_widths_of_another_network():
+    """The expression network of ``losses.expression`` is trained like the judge at
+    other widths (``EXPRESSION_NETWORK``)."""
+    from exprgan_tf.evaluation.classifier import train_judge
+
+    x = np.random.default_rng(0).integers(0, 256, (12, 16, 16, 3)).astype(np.uint8)
+    net = train_judge(x, np.arange(12) % 6, epochs=1, batch_size=12, seed=5,
+                      filters=(3, 5, 7, 9), dense_units=11)
+    assert [net.get_layer(f"conv{i}").filters for i in range(4)] == [3, 5, 7, 9]
+    # 3x3 convs without bias + 4 BatchNorm numbers per channel, dense 9 -> 11 -> 6:
+    # 81+12 + 135+20 + 315+28 + 567+36 + 110 + 72
+    assert net.get_layer("dense").units == 11 and net.count_params() == 1376
