@@ -7,12 +7,11 @@ log, reports 163 and 187). ``L_expr_pair`` compares the two in the hidden layer 
 frozen expression classifier instead, where what tells one expression and intensity
 from another (a smile's wide mouth and cheek arcs against disgust's raised upper lip)
 is what the features were trained to carry, and a pixel's shift or the sensor noise
-barely count. On 96 training faces of the built-in set (report 191 in
-``benchmarks/results/recipe/README.md``), in units of that layer's mean activation: the
-noise of a capture 0.15, the whole face a pixel lower 0.17, the same face's smile
-against its disgust 0.66, against the smile at half intensity 0.69, against the neutral
-face 1.79. The pixel L1 ranks them the other way round (0.0215 for the noise and
-0.0401 for the shift against 0.0074-0.0145 for the expressions).
+barely count. On 96 training faces of the built-in set, in units of that layer's mean
+activation (``benchmarks/expression_features.py``): a capture's sensor noise 0.15 and
+the whole face a pixel lower 0.18, against 0.66 for a smile turned into the same
+face's disgust and 0.69 for a smile turned into half a smile. The pixel L1 ranks them
+the other way round (0.0107 and 0.0194 against 0.0073 and 0.0037).
 
 The network is the Fig. 4 architecture at other widths (:data:`EXPRESSION_NETWORK`:
 24-48-96-96 filters, dense 128, another seed) trained like the judge
