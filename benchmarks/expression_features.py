@@ -17,7 +17,10 @@ units, G's [-1, 1] halved):
 Then, on the held-out subjects, the shipped model's full edits (or ``--checkpoint F``'s)
 against their true targets, per requested class, beside the unchanged input and the
 subject's other true expressions: where a model's edits sit between "the right
-expression" and "the next one". Writes ``<out>.json`` and ``<out>.md`` (about two
+expression" and "the next one"; and the judge on those edits and on the real held-out
+faces in colour and in grey (a G trained against an expression network could carry a
+class in a colour tint that a sibling judge reads; in grey only the shapes are left).
+Writes ``<out>.json`` and ``<out>.md`` (about two
 minutes, plus 3.5 minutes to train the network when ``--network`` is not given).
 
 Example:
@@ -119,6 +122,37 @@ def heldout_edits(features, checkpoint) -> dict:
     return out
 
 
+def grey(images) -> np.ndarray:
+    """uint8 ``images`` in grey (ITU-R 601 luma), repeated over the three channels."""
+    luma = np.asarray(images, np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    return np.repeat(np.round(luma)[..., None], 3, -1).clip(0, 255).astype(np.uint8)
+
+
+def judge_in_grey(checkpoint) -> dict:
+    """The judge's accuracy (overall and per class) on the real held-out faces and on
+    ``checkpoint``'s full edits to another expression, in colour and in grey."""
+    from exprgan_tf.config import EXPRESSIONS
+    from exprgan_tf.editor_io import load_editor
+    from exprgan_tf.evaluation import learning, protocol
+    from exprgan_tf.evaluation.classifier import load_or_train_judge, predict_classes
+
+    judge = load_or_train_judge(64)
+    config, encoder, decoder = learning.editor_networks(load_editor(checkpoint))
+    h = learning.heldout_set(config.model.image_size)
+    x, y, src, tgt = h["x"], h["y"], h["src"], h["tgt"]
+    k = y[src] != tgt
+    edits = protocol.edit_faces(encoder, decoder, config, x[src][k], tgt[k], 1.0, 64)
+
+    def read(images, labels):
+        pred = predict_classes(judge, images)
+        return {"accuracy": float(np.mean(pred == labels)),
+                "per_class": {n: float(np.mean(pred[labels == c] == c))
+                              for c, n in enumerate(EXPRESSIONS)}}
+
+    return {"real faces": {"colour": read(x, y), "grey": read(grey(x), y)},
+            "edits": {"colour": read(edits, tgt[k]), "grey": read(grey(edits), tgt[k])}}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--network", default=None,
@@ -141,9 +175,10 @@ def main(argv=None) -> int:
     checkpoint = args.checkpoint or find_checkpoint()
     pairs = training_pairs(features, 64)
     edits = heldout_edits(features, checkpoint)
+    greys = judge_in_grey(checkpoint)
     result = dict(header, network=args.network or "builtin", layers=list(
         EXPRESSION_NETWORK["layers"]), faces=FACES, checkpoint=os.fspath(checkpoint),
-        training_pairs=pairs, heldout_edits=edits)
+        training_pairs=pairs, heldout_edits=edits, judge_in_grey=greys)
     md = [f"# What the expression network charges for ({header['date']})", "",
           f"`{header['command']}`", "",
           f"Network: {result['network']}, layers {result['layers']}, units of each "
@@ -162,6 +197,15 @@ def main(argv=None) -> int:
                   f"{row['input unchanged']['features']:.3f} / "
                   f"{row['input unchanged']['l1']:.4f} | {near[5:]} "
                   f"{others[near]['features']:.3f} / {others[near]['l1']:.4f} |")
+    md += ["", "## The judge in colour and in grey (held out; edits to another expression)",
+           "", "| faces | colour (weakest class) | grey (weakest class) |", "|---|---|---|"]
+    for name, row in greys.items():
+        cells = []
+        for key in ("colour", "grey"):
+            weakest = min(row[key]["per_class"], key=row[key]["per_class"].get)
+            cells.append(f"{row[key]['accuracy']:.1%} ({weakest} "
+                         f"{row[key]['per_class'][weakest]:.1%})")
+        md.append(f"| {name} | {cells[0]} | {cells[1]} |")
     write_result(args.out, result, md)
     print("\n".join(md))
     return 0
