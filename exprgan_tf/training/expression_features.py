@@ -8,16 +8,16 @@ frozen expression classifier instead, where what tells one expression and intens
 from another (a smile's wide mouth and cheek arcs against disgust's raised upper lip)
 is what the features were trained to carry, and a pixel's shift or the sensor noise
 barely count. On 96 training faces of the built-in set, in units of that layer's mean
-activation (``benchmarks/expression_features.py``): a capture's sensor noise 0.15 and
-the whole face a pixel lower 0.18, against 0.66 for a smile turned into the same
-face's disgust and 0.69 for a smile turned into half a smile. The pixel L1 ranks them
+activation (``benchmarks/expression_features.py``): a capture's sensor noise 0.14 and
+the whole face a pixel lower 0.18, against 0.62 for a smile turned into the same
+face's disgust and 0.67 for a smile turned into half a smile. The pixel L1 ranks them
 the other way round (0.0107 and 0.0194 against 0.0073 and 0.0037).
 
 The network is the Fig. 4 architecture at other widths (:data:`EXPRESSION_NETWORK`:
 24-48-96-96 filters, dense 128, another seed) trained like the judge
 (:func:`~exprgan_tf.evaluation.classifier.train_judge`) on the built-in set's training
-subjects only (96.5% on them, 97.2% on the held-out ones), so it is not the judge that
-scores the edits. Each compared map is divided by its mean over the training faces.
+subjects only (report 191's copy: 96.5% on them, 97.2% on the held-out ones), so it
+is not the judge that scores the edits. Each compared map is divided by its mean over the training faces.
 
 Example:
     >>> import numpy as np
