@@ -961,11 +961,15 @@ class TrainingConfig:
             _fail(f"{prefix}.expression_network", self.expression_network,
                   "'none', 'builtin' or the path of a .keras expression classifier")
         for n in (2, 3):
-            if self.stage(n).losses.expression > 0 and self.expression_network == "none":
-                _fail(f"{prefix}.stage{n}.losses.expression",
-                      self.stage(n).losses.expression,
+            weight = self.stage(n).losses.expression
+            if weight > 0 and self.expression_network == "none":
+                _fail(f"{prefix}.stage{n}.losses.expression", weight,
                       "0 unless training.expression_network names a network ('builtin' "
                       "or a .keras file)")
+            if weight > 0 and self.stage(n).losses.paired <= 0:
+                _fail(f"{prefix}.stage{n}.losses.expression", weight,
+                      f"0 unless {prefix}.stage{n}.losses.paired > 0 (the term compares "
+                      "the paired decode with its partner)")
         if self.edit_intensity not in EDIT_INTENSITIES:
             _fail(f"{prefix}.edit_intensity", self.edit_intensity,
                   f"one of {list(EDIT_INTENSITIES)}")

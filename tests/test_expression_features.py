@@ -27,3 +27,20 @@ def test_a_missing_network_file_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"training.expression_network='.*nope.keras'"
                                                 r": no such file"):
         build_expression_features(str(tmp_path / "nope.keras"), tmp_path, 32, reference=faces)
+
+
+def test_the_term_needs_a_network_and_the_paired_term():
+    from exprgan_tf.config import get_preset
+
+    preset = get_preset("proposed-small")
+    with pytest.raises(ValueError, match=r"training.stage2.losses.expression=0.1: expected 0 "
+                                         r"unless training.expression_network names"):
+        preset.override(["training.stage2.losses.expression=0.1"])
+    with pytest.raises(ValueError, match=r"training.stage3.losses.expression=0.1: expected 0 "
+                                         r"unless training.stage3.losses.paired > 0"):
+        preset.override(["training.expression_network=builtin",
+                         "training.stage3.losses.paired=0",
+                         "training.stage3.losses.expression=0.1"])
+    ok = preset.override(["training.expression_network=builtin",
+                          "training.stage3.losses.expression=0.1"])
+    assert ok.training.stage3.losses.expression == 0.1

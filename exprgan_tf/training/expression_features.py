@@ -17,7 +17,8 @@ The network is the Fig. 4 architecture at other widths (:data:`EXPRESSION_NETWOR
 24-48-96-96 filters, dense 128, another seed) trained like the judge
 (:func:`~exprgan_tf.evaluation.classifier.train_judge`) on the built-in set's training
 subjects only (report 191's copy: 96.5% on them, 97.2% on the held-out ones), so it
-is not the judge that scores the edits. Each compared map is divided by its mean over the training faces.
+is not the judge that scores the edits. Each compared map is divided by its mean over
+the training faces.
 
 Example:
     >>> import numpy as np

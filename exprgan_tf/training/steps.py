@@ -104,8 +104,8 @@ LOSS_KEYS = {
         "loss_D_img"),
     2: ("L1", "L_id", "L_Q", "G_img", "E_z", "TV", "D_z_prior", "D_z_enc", "D_img_real",
         "D_img_fake", "D_img_mismatch", "D_img_r1", "G_edit", "L_Q_edit", "L1_pair",
-        "L_id_pair", "G_mask", "L_grad", "L_grad_pair", "L_expr_pair", "L_Q_real", "D_img_pair_real", "loss_EG",
-        "loss_D_z", "loss_D_img"),
+        "L_id_pair", "G_mask", "L_grad", "L_grad_pair", "L_expr_pair", "L_Q_real",
+        "D_img_pair_real", "loss_EG", "loss_D_z", "loss_D_img"),
 }
 LOSS_KEYS[3] = LOSS_KEYS[2]
 
