@@ -44,3 +44,21 @@ def test_the_term_needs_a_network_and_the_paired_term():
     ok = preset.override(["training.expression_network=builtin",
                           "training.stage3.losses.expression=0.1"])
     assert ok.training.stage3.losses.expression == 0.1
+
+
+def test_builtin_takes_the_network_already_in_the_run_directory(tmp_path):
+    """A resumed run (or stage 3) loads the run's own network instead of training one,
+    and normalises its maps on the faces it is given."""
+    from exprgan_tf.evaluation.classifier import save_classifier
+    from exprgan_tf.training.expression_features import FILE_NAME, build_expression_features
+
+    net = build_expression_classifier(32, filters=(4, 4, 4, 4), dense_units=8, seed=2)
+    save_classifier(net, str(tmp_path / FILE_NAME))
+    faces = np.random.default_rng(3).integers(0, 256, (5, 32, 32, 3)).astype("uint8")
+    lines = []
+    model = build_expression_features("builtin", tmp_path, 32, reference=faces,
+                                      log=lines.append)
+    maps = model(faces.astype("float32") / 127.5 - 1.0)
+    np.testing.assert_allclose(float(np.mean(maps)), 1.0, rtol=1e-4)
+    assert lines == ["L_expr_pair: the paired decode against its partner in the builtin "
+                     "expression network's layers ['dense']."]

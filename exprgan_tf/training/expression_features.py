@@ -91,13 +91,13 @@ def build_expression_features(network: str, run_dir, image_size: int, reference=
 
     from exprgan_tf.evaluation.classifier import judge_training_faces, train_judge
 
-    if network == "builtin" or reference is None:
-        images, labels = judge_training_faces(image_size)
+    images = None      # the built-in training faces, loaded only when needed
     if network == "builtin":
         path = os.path.join(os.fspath(run_dir), FILE_NAME)
         if os.path.isfile(path):
             classifier = keras.saving.load_model(path, compile=False)
         else:
+            images, labels = judge_training_faces(image_size)
             log(f"Training the expression network for L_expr_pair ({len(images)} training "
                 f"faces, {EXPRESSION_NETWORK}) -> {path}")
             spec = {k: v for k, v in EXPRESSION_NETWORK.items() if k != "layers"}
@@ -111,7 +111,9 @@ def build_expression_features(network: str, run_dir, image_size: int, reference=
         raise ValueError(f"The expression network takes {classifier.input_shape[1]}x"
                          f"{classifier.input_shape[1]} images, the model {image_size}x"
                          f"{image_size}.")
-    reference = images if reference is None else np.asarray(reference)
+    if reference is None:
+        reference = images if images is not None else judge_training_faces(image_size)[0]
+    reference = np.asarray(reference)
     log(f"L_expr_pair: the paired decode against its partner in the {network} expression "
         f"network's layers {list(EXPRESSION_NETWORK['layers'])}.")
     return expression_feature_model(classifier, EXPRESSION_NETWORK["layers"],
