@@ -274,8 +274,11 @@ def test_train_judge_takes_the_widths_of_another_network():
     from exprgan_tf.evaluation.classifier import train_judge
 
     x = np.random.default_rng(0).integers(0, 256, (12, 16, 16, 3)).astype(np.uint8)
+    lines = []
     net = train_judge(x, np.arange(12) % 6, epochs=1, batch_size=12, seed=5,
-                      filters=(3, 5, 7, 9), dense_units=11)
+                      filters=(3, 5, 7, 9), dense_units=11, name="expression network",
+                      log=lines.append)
+    assert len(lines) == 1 and lines[0].startswith("expression network epoch 1/1: loss ")
     assert [net.get_layer(f"conv{i}").filters for i in range(4)] == [3, 5, 7, 9]
     # 3x3 convs without bias + 4 BatchNorm numbers per channel, dense 9 -> 11 -> 6:
     # 81+12 + 135+20 + 315+28 + 567+36 + 110 + 72

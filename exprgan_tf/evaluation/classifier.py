@@ -151,7 +151,7 @@ def train_judge(images, labels, epochs: int = JUDGE_RECIPE["epochs"],
                 learning_rate: float = JUDGE_RECIPE["learning_rate"],
                 schedule: str = JUDGE_RECIPE["schedule"], augment: bool = JUDGE_RECIPE["augment"],
                 seed: int = JUDGE_RECIPE["seed"], log=None, save_path=None,
-                filters=FILTERS, dense_units: int = 128):
+                filters=FILTERS, dense_units: int = 128, name: str = "judge"):
     """Train the Fig. 4 classifier as a *judge* of edits: the recipe that reaches >= 97%
     on the built-in set's held-out subjects (99.3%, ``benchmarks/results/judge.md``).
 
@@ -176,6 +176,7 @@ def train_judge(images, labels, epochs: int = JUDGE_RECIPE["epochs"],
         save_path: also save the model there (``.keras``).
         filters, dense_units: the network's widths (:func:`build_expression_classifier`;
             the judge keeps the defaults).
+        name: what the log lines call the network (``"judge epoch 3/40: ..."``).
 
     Returns:
         The trained ``keras.Model``.
@@ -202,7 +203,7 @@ def train_judge(images, labels, epochs: int = JUDGE_RECIPE["epochs"],
         h = model.fit(x.astype(np.float32), labels[order], batch_size=batch_size, epochs=1,
                       shuffle=False, verbose=0)
         if log:
-            log(f"judge epoch {epoch + 1}/{epochs}: loss {h.history['loss'][0]:.3f}, "
+            log(f"{name} epoch {epoch + 1}/{epochs}: loss {h.history['loss'][0]:.3f}, "
                 f"accuracy {h.history['accuracy'][0]:.3f}")
     recalibrate_batch_norm(model, images)
     # a fresh (unbuilt) optimizer: the saved file holds the weights only (2 MB, not 6 MB

@@ -101,7 +101,8 @@ def build_expression_features(network: str, run_dir, image_size: int, reference=
             log(f"Training the expression network for L_expr_pair ({len(images)} training "
                 f"faces, {EXPRESSION_NETWORK}) -> {path}")
             spec = {k: v for k, v in EXPRESSION_NETWORK.items() if k != "layers"}
-            classifier = train_judge(images, labels, save_path=path, log=log, **spec)
+            classifier = train_judge(images, labels, save_path=path, log=log,
+                                     name="expression network", **spec)
     elif os.path.isfile(network):
         classifier = keras.saving.load_model(network, compile=False)
     else:
