@@ -122,12 +122,6 @@ def heldout_edits(features, checkpoint) -> dict:
     return out
 
 
-def grey(images) -> np.ndarray:
-    """uint8 ``images`` in grey (ITU-R 601 luma), repeated over the three channels."""
-    luma = np.asarray(images, np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    return np.repeat(np.round(luma)[..., None], 3, -1).clip(0, 255).astype(np.uint8)
-
-
 def judge_in_grey(checkpoint) -> dict:
     """The judge's accuracy (overall and per class) on the real held-out faces and on
     ``checkpoint``'s full edits to another expression, in colour and in grey."""
@@ -135,6 +129,7 @@ def judge_in_grey(checkpoint) -> dict:
     from exprgan_tf.editor_io import load_editor
     from exprgan_tf.evaluation import learning, protocol
     from exprgan_tf.evaluation.classifier import load_or_train_judge, predict_classes
+    from exprgan_tf.preprocessing import grey
 
     judge = load_or_train_judge(64)
     config, encoder, decoder = learning.editor_networks(load_editor(checkpoint))
@@ -156,8 +151,9 @@ def judge_in_grey(checkpoint) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--network", default=None,
-                   help="a .keras expression classifier (default: train the built-in "
-                        "one into --work-dir, or use the one there)")
+                   help="a .keras expression classifier, or 'builtin-grey' (default: "
+                        "'builtin'; a built-in one is trained into --work-dir, or the one "
+                        "there is used: a run directory holds its own)")
     p.add_argument("--work-dir", default=os.path.join(HERE, os.pardir, "runs",
                                                       "expression_network"))
     p.add_argument("--checkpoint", default=None,

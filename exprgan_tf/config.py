@@ -775,9 +775,10 @@ class TrainingConfig:
         expression_network: the frozen expression classifier of ``losses.expression``
             (:func:`~exprgan_tf.training.expression_features.build_expression_features`):
             ``"none"`` (the default: no such term), ``"builtin"`` (trained in the run
-            directory on the built-in set's training subjects when first needed) or the
-            path of a ``.keras`` classifier of the Fig. 4 architecture. Not in the
-            original.
+            directory on the built-in set's training subjects when first needed),
+            ``"builtin-grey"`` (the same, trained on and shown faces in grey, so G
+            cannot answer it with a colour tint) or the path of a ``.keras`` classifier
+            of the Fig. 4 architecture. Not in the original.
         edit_intensity: the intensity at which the edit term (``losses.edit``, with
             the paired term) decodes each face with its partner's expression.
             ``"full"`` (the default): 1, the partner's own code when the partner is at
@@ -959,13 +960,14 @@ class TrainingConfig:
         _check_non_negative(f"{prefix}.pair_blur", self.pair_blur)
         if not isinstance(self.expression_network, str) or not self.expression_network:
             _fail(f"{prefix}.expression_network", self.expression_network,
-                  "'none', 'builtin' or the path of a .keras expression classifier")
+                  "'none', 'builtin', 'builtin-grey' or the path of a .keras expression "
+                  "classifier")
         for n in (2, 3):
             weight = self.stage(n).losses.expression
             if weight > 0 and self.expression_network == "none":
                 _fail(f"{prefix}.stage{n}.losses.expression", weight,
-                      "0 unless training.expression_network names a network ('builtin' "
-                      "or a .keras file)")
+                      "0 unless training.expression_network names a network ('builtin', "
+                      "'builtin-grey' or a .keras file)")
             if weight > 0 and self.stage(n).losses.paired <= 0:
                 _fail(f"{prefix}.stage{n}.losses.expression", weight,
                       f"0 unless {prefix}.stage{n}.losses.paired > 0 (the term compares "

@@ -140,6 +140,22 @@ def undo_unsharp_mask(images, radius: float = 1.0, amount: float = 1.0) -> tf.Te
 _sharpen = unsharp_mask  # preprocess_image's argument shadows the name
 
 
+LUMA = (0.299, 0.587, 0.114)
+"""ITU-R 601 luma weights of R, G and B (:func:`grey`; ``tf.image.rgb_to_grayscale``'s)."""
+
+
+def grey(images) -> np.ndarray:
+    """uint8 RGB ``images`` ``[..., 3]`` in grey (ITU-R 601 luma, rounded), repeated over
+    the three channels, so networks that take colour read them unchanged in shape.
+
+    Example:
+        >>> grey(np.array([[255, 0, 0], [0, 0, 255], [10, 20, 30]], np.uint8)).tolist()
+        [[76, 76, 76], [29, 29, 29], [18, 18, 18]]
+    """
+    luma = np.asarray(images, np.float32) @ np.array(LUMA, np.float32)
+    return np.repeat(np.round(luma)[..., None], 3, -1).clip(0, 255).astype(np.uint8)
+
+
 def to_model_range(images01) -> tf.Tensor:
     """[0, 1] float -> [-1, 1] (the range every network works in)."""
     return tf.convert_to_tensor(images01, tf.float32) * 2.0 - 1.0

@@ -62,3 +62,44 @@ def test_builtin_takes_the_network_already_in_the_run_directory(tmp_path):
     np.testing.assert_allclose(float(np.mean(maps)), 1.0, rtol=1e-4)
     assert lines == ["L_expr_pair: the paired decode against its partner in the builtin "
                      "expression network's layers ['dense']."]
+
+
+def test_the_grey_network_reads_a_face_and_its_grey_copy_alike():
+    net = build_expression_classifier(32, filters=(4, 4, 4, 4), dense_units=8, seed=0)
+    faces = np.random.default_rng(4).integers(0, 256, (6, 32, 32, 3)).astype("uint8")
+    x = faces.astype("float32") / 127.5 - 1.0
+    luma = faces.astype("float32") @ np.array([0.299, 0.587, 0.114], "float32")
+    x_grey = np.repeat(luma[..., None], 3, -1) / 127.5 - 1.0
+    colour = expression_feature_model(net, ("dense",), faces)
+    grey = expression_feature_model(net, ("dense",), faces, grey=True)
+    np.testing.assert_allclose(grey(x), grey(x_grey), rtol=1e-4, atol=1e-5)
+    assert np.abs(colour(x) - colour(x_grey)).mean() > 0.01   # colour shows the tint
+    np.testing.assert_allclose(float(np.mean(grey(x))), 1.0, rtol=1e-2)   # greyed reference
+
+
+def test_builtin_grey_trains_its_own_network_on_grey_faces(tmp_path, monkeypatch):
+    from exprgan_tf.evaluation import classifier
+    from exprgan_tf.training import expression_features as ef
+
+    faces = np.random.default_rng(5).integers(0, 256, (12, 32, 32, 3)).astype("uint8")
+    shown = []
+
+    def train_judge(images, labels, **kwargs):
+        shown.append(images)
+        kwargs.update(epochs=1, filters=(4, 4, 4, 4), dense_units=8)
+        return real_train_judge(images, labels, **kwargs)
+
+    real_train_judge = classifier.train_judge
+    monkeypatch.setattr(classifier, "judge_training_faces",
+                        lambda size: (faces, np.arange(12) % 6))
+    monkeypatch.setattr(classifier, "train_judge", train_judge)
+    lines = []
+    ef.build_expression_features("builtin-grey", tmp_path, 32, log=lines.append)
+    assert (tmp_path / "expression_network_grey.keras").is_file()
+    assert not (tmp_path / ef.FILE_NAME).exists()
+    assert len(shown) == 1 and (shown[0] == shown[0][..., :1]).all()
+    assert (shown[0][..., 0] != faces[..., 0]).any()
+    assert lines[0].startswith("Training the expression network for L_expr_pair (12 "
+                               "training faces, in grey, ")
+    assert lines[-1] == ("L_expr_pair: the paired decode against its partner in the "
+                         "builtin-grey expression network's layers ['dense'].")

@@ -18,10 +18,3 @@ def test_distances_are_the_mean_map_difference_and_the_pixel_l1_in_0_1_units():
     np.testing.assert_allclose(d["l1"], diff.mean() / 255.0, rtol=1e-12)
     assert bench.distances(lambda x: x, a, a) == {"features": 0.0, "l1": 0.0}
 
-
-def test_grey_is_the_luma_in_every_channel():
-    faces = np.array([[[[255, 0, 0], [0, 255, 0], [0, 0, 255], [10, 20, 30]]]], np.uint8)
-    g = bench.grey(faces)
-    assert g.dtype == np.uint8 and g.shape == faces.shape
-    np.testing.assert_array_equal(g[0, 0, :, 0], [76, 150, 29, 18])   # 601 luma, rounded
-    assert (g == g[..., :1]).all()

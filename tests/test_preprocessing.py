@@ -75,3 +75,11 @@ def test_undo_unsharp_mask_gives_back_the_face_before_sharpening(radius, amount)
     assert np.abs(undone - photo).mean() <= 0.3 * np.abs(sharp - photo).mean() + 1e-6
     with pytest.raises(ValueError, match="amount must be >= 0 to be undone"):
         preprocessing.undo_unsharp_mask(photo, radius, -1.0)
+
+
+def test_grey_is_tensorflows_luma_in_every_channel():
+    faces = np.random.default_rng(0).integers(0, 256, (2, 5, 7, 3)).astype(np.uint8)
+    g = preprocessing.grey(faces)
+    assert g.dtype == np.uint8 and g.shape == faces.shape and (g == g[..., :1]).all()
+    tf_luma = tf.image.rgb_to_grayscale(tf.constant(faces, tf.float32)).numpy()[..., 0]
+    np.testing.assert_array_equal(g[..., 0], np.round(tf_luma))
