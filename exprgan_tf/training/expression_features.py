@@ -100,14 +100,14 @@ def build_expression_features(network: str, run_dir, image_size: int, reference=
     (:data:`EXPRESSION_NETWORK`, the judge's recipe, the built-in set's training
     subjects; a few minutes on a CPU) when it is missing, so every stage of a run and
     a resumed run use the same one. ``"builtin-grey"``: the same in its own file
-    (:data:`BUILTIN`), trained on the faces in grey and shown faces in grey. A path: a classifier saved by
-    :func:`~exprgan_tf.evaluation.classifier.save_classifier` (0-255 images in, its
-    :data:`EXPRESSION_NETWORK` layers compared). The maps are normalised on the uint8
-    faces ``reference`` (at most 2048 of them; ``None``: the built-in training faces)."""
+    (:data:`BUILTIN`), trained on the faces in grey and shown faces in grey. A path: a
+    classifier saved by :func:`~exprgan_tf.evaluation.classifier.save_classifier`
+    (0-255 images in, its :data:`EXPRESSION_NETWORK` layers compared). The maps are
+    normalised on the uint8 faces ``reference`` (at most 2048 of them; ``None``: the
+    built-in training faces)."""
     import keras
 
     from exprgan_tf.evaluation.classifier import judge_training_faces, train_judge
-
     from exprgan_tf.preprocessing import grey as to_grey
 
     images = None      # the built-in training faces, loaded only when needed
