@@ -89,6 +89,9 @@ PAIR_POSES = ("clean", "input")
 """What ``training.pair_pose`` may be (see :class:`TrainingConfig`)."""
 EDIT_INTENSITIES = ("full", "sampled")
 """What ``training.edit_intensity`` may be (see :class:`TrainingConfig`)."""
+MAX_WARP_ROWS = 4
+"""The largest ``training.warp_rows`` (pixels): further, a 64-pixel face's brows would
+cross its eyes."""
 
 
 def _fail(path, value, expected):
@@ -812,6 +815,18 @@ class TrainingConfig:
             partners as real faces of their expression; ``False``: the partners teach
             Q alone and D_img's real faces are the batch's, as without ``q_real``
             (not in the original).
+        warp_rows: move the features of the training faces up and down, independently
+            of each other, by up to this many pixels: each training face, the face G
+            gives back for it and its partner (with its change map) are resampled along
+            their rows by one random displacement per sample, whole-pixel shifts in
+            ``[-k, k]`` drawn at four knots evenly spaced down the image (top, a third,
+            two thirds, bottom) and linear between them, rounded to whole rows (the
+            nearest row, the edge rows repeated). Brows, eyes, mouth and chin then sit
+            a pixel or two higher or lower against each other and the face's outline
+            than on the person the renderer drew, so G must find them on the face it is
+            shown rather than recall where they are on the people it trained on. The
+            cached identity features are then not used (each step computes them). 0
+            (the default): the faces as they are (not in the original).
         dimg_intensity_label: D_img is shown each face's expression label scaled by the
             intensity of its code (one-hot times ``t``) instead of the one-hot label, in
             every stage and term: it judges whether a face is a real face of that
@@ -852,6 +867,7 @@ class TrainingConfig:
     q_real: bool = False
     dimg_pair_real: bool = True
     dimg_intensity_label: bool = False
+    warp_rows: int = 0
 
     def stage(self, number: int) -> StageConfig:
         if number not in (1, 2, 3):
@@ -945,6 +961,9 @@ class TrainingConfig:
             _fail(f"{prefix}.paste_regions", self.paste_regions, "true or false")
         if not _is_int(self.frames) or self.frames < 1:
             _fail(f"{prefix}.frames", self.frames, "a positive integer (3: the peak frames)")
+        if not _is_int(self.warp_rows) or not 0 <= self.warp_rows <= MAX_WARP_ROWS:
+            _fail(f"{prefix}.warp_rows", self.warp_rows,
+                  f"an integer in [0, {MAX_WARP_ROWS}] (pixels; 0: no warp)")
         if not _is_int(self.extra_subjects) or self.extra_subjects < 0:
             _fail(f"{prefix}.extra_subjects", self.extra_subjects, "an integer >= 0")
         _check_unit_interval(f"{prefix}.dimg_min_intensity", self.dimg_min_intensity)

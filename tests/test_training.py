@@ -802,6 +802,50 @@ def _pool(groups, intensities, size=32, seed=1):
             "intensities": np.array([r[2] for r in rows], np.float32)}
 
 
+def test_row_warps_move_each_face_its_target_partner_and_change_map_alike(tiny_config):
+    """training.warp_rows=2: every sample's input, target, partner and partner's change
+    map are read row by row along one displacement - whole-pixel shifts in [-2, 2] drawn
+    at rows 0, 31/3, 62/3 and 31, linear between, rounded, edges repeated - drawn from a
+    stream of its own (every other array as without the warp); identity features are
+    then not cached."""
+    from exprgan_tf.training import TrainingInputs
+    images = np.random.default_rng(5).integers(0, 256, (12, 32, 32, 3)).astype(np.uint8)
+    labels = np.arange(12) % 6
+    groups = np.array(["s1"] * 6 + ["s2"] * 6)
+    pool = _pool(["s1", "s2"], (1.0,))
+    pool["changes"] = np.random.default_rng(6).integers(0, 2, pool["images"].shape[:3],
+                                                        dtype=np.uint8)
+    settings = ["preprocess.sharpen_targets=false", "training.pair_pose=input",
+                "training.pair_intensities=[1]", "training.pair_change=10"]
+    arrays, plans = {}, {}
+    for k in (0, 2):
+        cfg = tiny_config(extra=settings + [f"training.warp_rows={k}"])
+        inputs = TrainingInputs(images, labels, cfg, 4, pair_groups=groups, pair_pool=pool)
+        arrays[k], plans[k] = inputs.epoch_arrays(1), inputs.epoch_plan(1)
+    plain, warped, shifts = arrays[0], arrays[2], plans[2]["warp"]
+    moved = ("image", "target", "pair_image", "pair_change")
+    assert sorted(plain) == sorted(warped) and set(moved) <= set(plain)
+    for key in set(plain) - set(moved):
+        np.testing.assert_array_equal(plain[key], warped[key], err_msg=key)
+    assert shifts.shape == (12, 4) and set(np.unique(shifts)) == {-2, -1, 0, 1, 2}
+    knots = np.array([0, 31 / 3, 62 / 3, 31])
+    y = np.arange(32)
+    for b in range(len(shifts)):
+        rows = np.clip(y - np.round(np.interp(y, knots, shifts[b])), 0, 31).astype(int)
+        for key in moved:
+            np.testing.assert_array_equal(warped[key][b], plain[key][b][rows], err_msg=key)
+    assert not np.array_equal(plans[2]["warp"], TrainingInputs(
+        images, labels, cfg, 4, pair_groups=groups, pair_pool=pool).epoch_plan(2)["warp"])
+    messages = []
+    inputs = TrainingInputs(images, labels, cfg, 4, identity_features=_tiny_identity_net(),
+                            log=messages.append)
+    assert inputs.identity_cache is None
+    assert "not cached: training.warp_rows moves their rows" in messages[0]
+    with pytest.raises(ValueError, match=r"training.warp_rows=5: expected an integer in "
+                                         r"\[0, 4\]"):
+        tiny_config(extra=["training.warp_rows=5"])
+
+
 def test_pool_partners_are_coded_at_their_intensity(tiny_config, tiny_data):
     from exprgan_tf.training import TrainingInputs
     images, _ = tiny_data(12)

@@ -1,10 +1,10 @@
 """Training batches as a pure function of (data, run seed, epoch): the one input path.
 
-Every epoch's batches - their order, flips, expression codes c and prior samples z -
-are computed from ``(seed, epoch)`` alone. Nothing random lives outside the
-checkpointed counters, so a run resumed at epoch ``e``, step ``k`` sees exactly the
-batches an uninterrupted run would have seen, and a distributed run splits the same
-global batches over its replicas.
+Every epoch's batches - their order, flips, expression codes c, prior samples z (and
+row warps, ``training.warp_rows``) - are computed from ``(seed, epoch)`` alone. Nothing
+random lives outside the checkpointed counters, so a run resumed at epoch ``e``, step
+``k`` sees exactly the batches an uninterrupted run would have seen, and a distributed
+run splits the same global batches over its replicas.
 
 One ``tf.data`` pipeline serves every kind of training data:
 
@@ -31,7 +31,8 @@ One ``tf.data`` pipeline serves every kind of training data:
 4. **prefetch**.
 
 Pre-processing (unsharp mask, rescaling) is deterministic and per image; the flip comes
-after it (a horizontal flip commutes with it only up to float rounding). With
+after it (a horizontal flip commutes with it only up to float rounding), and the row
+warp of ``training.warp_rows`` after the flip. With
 ``preprocess.sharpen_targets`` off, a batch also holds ``target``: the same faces
 pre-processed without the unsharp mask, which G is trained to give back (and the
 partners ``pair_image`` are pre-processed that way too). Given ``targets`` (the clean
@@ -63,10 +64,43 @@ from exprgan_tf.data.regions import expression_map
 _PRIOR_STREAM = 1 << 30  # keeps the z-prior seeds apart from the code seeds
 _PAIR_STREAM = 1 << 29   # ... and the partner draws of the paired term
 _EDIT_STREAM = 1 << 28   # ... and the edit term's intensities (training.edit_intensity)
+_WARP_STREAM = 1 << 27   # ... and the row warps (training.warp_rows)
+WARP_KNOTS = 4  # training.warp_rows: shifts drawn at 4 rows, linear between
 
 CACHE_BYTES = 2 << 30
 """Default ``cache_bytes``: pre-processed training images up to this size (float32,
 4 bytes per value: ~43,000 faces at 64x64, ~10,900 at 128x128) are kept in memory."""
+
+
+def warp_weights(size: int) -> np.ndarray:
+    """``training.warp_rows``: the ``[WARP_KNOTS, size]`` weights that spread shifts
+    drawn at the knots (rows ``0``, ``(size - 1) / 3``, ``2 (size - 1) / 3``, ``size - 1``
+    for four knots) linearly over every row: a row's shift is ``knot_shifts @ W``.
+
+    Example:
+        >>> w = warp_weights(7)       # knots at rows 0, 2, 4, 6
+        >>> (np.array([0, 3, 0, 0]) @ w).tolist()
+        [0.0, 1.5, 3.0, 1.5, 0.0, 0.0, 0.0]
+    """
+    knots = np.linspace(0, size - 1, WARP_KNOTS)
+    eye = np.eye(WARP_KNOTS)
+    return np.stack([np.interp(np.arange(size), knots, e) for e in eye]).astype(np.float32)
+
+
+def warped_rows(shifts, weights):
+    """The row each output row of a warped face is read from: ``[B, S]`` int32, for
+    ``shifts`` ``[B, WARP_KNOTS]`` (whole pixels, down positive) and the weights of
+    :func:`warp_weights`; the shift at each row is rounded to a whole row (halves to
+    even) and the rows past the edges repeat the edge rows.
+
+    Example:
+        >>> warped_rows(np.array([[0, 2, 0, 0]], np.float32), warp_weights(7)).numpy()
+        array([[0, 0, 0, 2, 4, 5, 6]], dtype=int32)
+    """
+    size = weights.shape[1]
+    shift = tf.round(tf.matmul(tf.cast(shifts, tf.float32), weights))
+    source = tf.range(size, dtype=tf.float32)[None] - shift
+    return tf.cast(tf.clip_by_value(source, 0.0, size - 1.0), tf.int32)
 
 
 def pair_candidates(groups, labels, pool_groups=None, pool_labels=None,
@@ -340,8 +374,13 @@ class TrainingInputs:
                 raise ValueError(f"pair_pool holds no partner for {lonely} training images "
                                  "(their pair group is missing from it).")
         self.identity_cache = None  # (features, features of the flipped images) or None
+        self.warp_weights = warp_weights(self.size) if config.training.warp_rows else None
         if identity_features is not None:
-            if self.streamed:
+            if self.warp_weights is not None:
+                log("Identity features of the real images are not cached: "
+                    "training.warp_rows moves their rows in every batch, so every step "
+                    "computes them.")
+            elif self.streamed:
                 log("Identity features of the real images are not cached: the training "
                     "images are streamed (over the cache limit), so every step computes "
                     "them.")
@@ -475,6 +514,10 @@ class TrainingInputs:
                                                len(order), m.latent_dim).numpy()}
         if self.pairs is not None:
             plan.update(self._pair_plan(order, epoch))
+        k = self.config.training.warp_rows
+        if k:
+            plan["warp"] = np.random.default_rng([seed, _WARP_STREAM + epoch]).integers(
+                -k, k + 1, (len(order), WARP_KNOTS)).astype(np.float32)
         return plan
 
     def _training_codes(self, order, labels, epoch) -> dict:
@@ -548,9 +591,11 @@ class TrainingInputs:
     def _assemble(self, plan: dict) -> dict:
         """A batch (or any run) of plan rows -> the batch dict the train step takes."""
         flip = plan["flip"]
+        rows = None if "warp" not in plan else warped_rows(plan["warp"], self.warp_weights)
 
-        def flipped(x):
-            return tf.where(tf.reshape(flip, [-1, 1, 1, 1]), tf.reverse(x, axis=[2]), x)
+        def flipped(x):  # and warped, with training.warp_rows
+            x = tf.where(tf.reshape(flip, [-1, 1, 1, 1]), tf.reverse(x, axis=[2]), x)
+            return x if rows is None else tf.gather(x, rows, axis=1, batch_dims=1)
 
         # Streamed with separate targets: each file is read once for both.
         raw = (self._read_tensor(plan["index"])

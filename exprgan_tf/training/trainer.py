@@ -316,6 +316,10 @@ class Trainer:
             pair_pool=pair_pool if paired and pool else None, intensities=intensities,
             cache_bytes=cache_bytes,
             targets=targets if config.training.clean_targets else None)
+        if config.training.warp_rows:
+            log(f"Row warps: each training face, its target and its partner are read along "
+                f"rows shifted by up to {config.training.warp_rows} px, drawn per sample at "
+                "four heights (training.warp_rows).")
         pixel_weights = None
         if regions > 0:
             pixel_weights = self.inputs.expression_weights(regions, pair_groups)
