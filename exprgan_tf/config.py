@@ -90,8 +90,9 @@ PAIR_POSES = ("clean", "input")
 EDIT_INTENSITIES = ("full", "sampled")
 """What ``training.edit_intensity`` may be (see :class:`TrainingConfig`)."""
 MAX_WARP_ROWS = 4
-"""The largest ``training.warp_rows`` (pixels): further, a 64-pixel face's brows would
-cross its eyes."""
+"""The largest ``training.warp_rows`` (pixels). At 4, two knots a third of the image apart
+can already move 8 pixels against each other; the warp is meant for the pixel or two a
+feature sits off."""
 
 
 def _fail(path, value, expected):
