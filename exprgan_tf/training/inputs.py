@@ -593,7 +593,7 @@ class TrainingInputs:
         flip = plan["flip"]
         rows = None if "warp" not in plan else warped_rows(plan["warp"], self.warp_weights)
 
-        def flipped(x):  # and warped, with training.warp_rows
+        def placed(x):  # flipped, then warped with training.warp_rows
             x = tf.where(tf.reshape(flip, [-1, 1, 1, 1]), tf.reverse(x, axis=[2]), x)
             return x if rows is None else tf.gather(x, rows, axis=1, batch_dims=1)
 
@@ -601,14 +601,14 @@ class TrainingInputs:
         raw = (self._read_tensor(plan["index"])
                if self.streamed and self.separate_targets and not self.given_targets
                else None)
-        batch = {"image": flipped(self._lookup(plan["index"], raw=raw))}
+        batch = {"image": placed(self._lookup(plan["index"], raw=raw))}
         if self.separate_targets:
-            batch["target"] = flipped(self._lookup(plan["index"], target=True, raw=raw))
+            batch["target"] = placed(self._lookup(plan["index"], target=True, raw=raw))
         batch.update({k: plan[k] for k in ("label", "code", "draw", "z_prior") if k in plan})
         if "pair_index" in plan:
             pool = self.pair_intensities is not None
-            batch["pair_image"] = flipped(self._lookup(plan["pair_index"], pool=pool,
-                                                       target=True))
+            batch["pair_image"] = placed(self._lookup(plan["pair_index"], pool=pool,
+                                                      target=True))
             batch.update({k: plan[k] for k in ("pair_target", "pair_code", "edit_code")
                           if k in plan})
             if self.pair_changes is not None:
@@ -616,7 +616,7 @@ class TrainingInputs:
                 m = tf.numpy_function(lambda i: changes[i], [plan["pair_index"]], tf.uint8,
                                       stateful=False)
                 m = tf.ensure_shape(m, [plan["pair_index"].shape[0], self.size, self.size])
-                batch["pair_change"] = flipped(m[..., None])
+                batch["pair_change"] = placed(m[..., None])
         if self.identity_cache is not None:
             plain, mirrored = self.identity_cache
 
