@@ -89,6 +89,8 @@ PAIR_POSES = ("clean", "input")
 """What ``training.pair_pose`` may be (see :class:`TrainingConfig`)."""
 EDIT_INTENSITIES = ("full", "sampled")
 """What ``training.edit_intensity`` may be (see :class:`TrainingConfig`)."""
+HOLE_VIEWS = ("input", "partner")
+"""What ``training.hole_view`` may be (see :class:`TrainingConfig`)."""
 MAX_WARP_ROWS = 4
 """The largest ``training.warp_rows`` (pixels). At 4, two knots a third of the image apart
 can already move 8 pixels against each other; the warp is meant for the pixel or two a
@@ -828,6 +830,16 @@ class TrainingConfig:
             shown rather than recall where they are on the people it trained on. The
             cached identity features are then not used (each step computes them). 0
             (the default): the faces as they are (not in the original).
+        hole_view: what G sees inside its hole (``model.decoder_face_hole``) while it
+            trains. ``"input"`` (the default): the face it edits, as the editor shows
+            it. ``"partner"`` (not in the original): another render of the same face
+            in the same pose, in an expression drawn per sample from the face's paired
+            partners (all of its candidates alike, on a stream of its own), with the
+            face itself around the hole. G then learns to take the person's features
+            and where they lie from the hole without taking the expression there,
+            since that expression is unrelated to the one it is asked for; at edit
+            time the hole shows the input. Needs the paired term's partners posed as
+            the input (``pair_pose="input"``, built-in set); stage 1 sees no face.
         dimg_intensity_label: D_img is shown each face's expression label scaled by the
             intensity of its code (one-hot times ``t``) instead of the one-hot label, in
             every stage and term: it judges whether a face is a real face of that
@@ -869,6 +881,7 @@ class TrainingConfig:
     dimg_pair_real: bool = True
     dimg_intensity_label: bool = False
     warp_rows: int = 0
+    hole_view: str = "input"
 
     def stage(self, number: int) -> StageConfig:
         if number not in (1, 2, 3):
@@ -965,6 +978,12 @@ class TrainingConfig:
         if not _is_int(self.warp_rows) or not 0 <= self.warp_rows <= MAX_WARP_ROWS:
             _fail(f"{prefix}.warp_rows", self.warp_rows,
                   f"an integer in [0, {MAX_WARP_ROWS}] (pixels; 0: no warp)")
+        if self.hole_view not in HOLE_VIEWS:
+            _fail(f"{prefix}.hole_view", self.hole_view, f"one of {list(HOLE_VIEWS)}")
+        if self.hole_view != "input" and self.pair_pose != "input":
+            _fail(f"{prefix}.hole_view", self.hole_view,
+                  "'input' unless training.pair_pose='input' (the view is one of the "
+                  "face's partners in its own pose)")
         if not _is_int(self.extra_subjects) or self.extra_subjects < 0:
             _fail(f"{prefix}.extra_subjects", self.extra_subjects, "an integer >= 0")
         _check_unit_interval(f"{prefix}.dimg_min_intensity", self.dimg_min_intensity)
@@ -1046,6 +1065,10 @@ class ExprGANConfig:
             if mask > 0 and self.model.decoder_output != "blend":
                 _fail(f"training.stage{n}.losses.mask", mask,
                       "0 unless model.decoder_output='blend' (only a blend G has a mask)")
+        if self.training.hole_view != "input" and not self.model.decoder_face_hole:
+            _fail("training.hole_view", self.training.hole_view,
+                  "'input' unless model.decoder_face_hole=true (it says what fills that "
+                  "hole)")
         if self.training.paste_regions and not self.model.edit_regions:
             _fail("training.paste_regions", self.training.paste_regions,
                   "false unless model.edit_regions > 0 (it pastes through that map)")

@@ -1069,6 +1069,74 @@ def test_pair_change_weighs_l1_pair_where_each_partner_differs_from_its_face(
         tiny_config(extra=["training.pair_change=-1"])
 
 
+def test_hole_view_shows_g_another_partner_of_the_face_inside_its_hole(
+        tmp_path, tiny_config, tiny_data):
+    """``training.hole_view=partner``: each sample also draws a view from its face's
+    own partners (on a stream of its own: every other array as without it), and every
+    decode of the step sees that view inside G's hole and the face around it, while
+    the decode is still pasted into and compared with the face's own partner."""
+    images, _ = tiny_data(8)
+    labels = np.arange(8) % 6
+    groups = np.array(["s1"] * 4 + ["s2"] * 4)
+    rows = [(k, e) for k in range(8) for e in range(6) if e != labels[k]]
+    rng = np.random.default_rng(9)
+    pool = {"images": rng.integers(0, 256, (len(rows), 32, 32, 3)).astype(np.uint8),
+            "labels": np.array([r[1] for r in rows]), "groups": groups[[r[0] for r in rows]],
+            "intensities": np.ones(len(rows), np.float32),
+            "sources": np.array([r[0] for r in rows])}
+    hole_g = ["model.decoder_sees_face=true", "model.decoder_face_hole=true",
+              "model.edit_regions=90", "model.decoder_hole_blur=2", "model.code_at=output"]
+    extra = hole_g + ["training.stage2.losses.paired=0.5", "training.stage2.losses.edit=0",
+                      "model.dimg_normalization=batch", "training.pair_intensities=[1]",
+                      "training.pair_pose=input"]
+    from exprgan_tf.training import TrainingInputs
+    plans = [TrainingInputs(images, labels, tiny_config(extra=extra + more), 4,
+                            pair_groups=groups, pair_pool=pool).epoch_plan(1)
+             for more in ([], ["training.hole_view=partner"])]
+    assert sorted(plans[1]) == sorted(list(plans[0]) + ["view_index"])
+    for key in plans[0]:
+        np.testing.assert_array_equal(plans[0][key], plans[1][key], err_msg=key)
+    sources = pool["sources"][plans[1]["view_index"]]
+    np.testing.assert_array_equal(sources, plans[1]["index"])   # the face's own partners
+    assert (pool["labels"][plans[1]["view_index"]] != labels[plans[1]["index"]]).all()
+    assert (plans[1]["view_index"] != plans[1]["pair_index"]).any()
+
+    cfg = tiny_config(extra=extra + ["training.hole_view=partner"])
+    t = Trainer(cfg, tmp_path, 2, images, labels, batch_size=8, log=quiet,
+                pair_groups=groups, pair_pool=pool)
+    batch, out = _step_then_restore(t)
+    view = batch["view_image"].numpy()
+    _positions(view, t.inputs.pair_images)   # each view is a partner (or its mirror)
+    target = batch.get("target", batch["image"]).numpy()
+    hole = t.nets.decoder.get_layer("G_face_hole").regions.numpy()
+    assert 0 < hole.mean() < 1
+    seen = tf.constant(target + hole * (view - target))
+    z = t.nets.encoder(batch["image"], training=True)
+    edit = t.nets.decoder([z, batch["pair_code"], seen], training=True).numpy()
+    np.testing.assert_allclose(float(out["L1_pair"]),
+                               np.mean(np.abs(batch["pair_image"].numpy() - edit)), rtol=1e-4)
+    fake = t.nets.decoder([z, batch["code"], seen], training=True).numpy()
+    np.testing.assert_allclose(float(out["L1"]), np.mean(np.abs(target - fake)), rtol=1e-4)
+    own = t.nets.decoder([z, batch["pair_code"], tf.constant(target)], training=True).numpy()
+    assert np.abs(own - edit).max() > 1e-3   # G does see the view
+    with pytest.raises(ValueError, match=r"training.hole_view=partner shows G's hole one of "
+                                         r"the face's partners: it needs the paired term"):
+        Trainer(tiny_config(extra=extra + ["training.hole_view=partner",
+                                           "training.stage2.losses.paired=0"]),
+                tmp_path / "x", 2, images, labels, batch_size=8, log=quiet)
+    for settings, expected in (
+            (["training.hole_view=partner"],
+             "training.hole_view='partner': expected 'input' unless training.pair_pose="),
+            (["training.pair_intensities=[1]", "training.pair_pose=input",
+              "training.hole_view=partner"],
+             "training.hole_view='partner': expected 'input' unless "
+             "model.decoder_face_hole=true"),
+            (hole_g + ["training.hole_view=mouth"],
+             "training.hole_view='mouth': expected one of ['input', 'partner']")):
+        with pytest.raises(ValueError, match=re.escape(expected)):
+            tiny_config(extra=settings)
+
+
 @pytest.mark.slow  # trains with a setting no preset uses (README, "Tests")
 def test_pair_blur_compares_each_partner_with_its_decode_through_a_gaussian(
         tmp_path, tiny_config, tiny_data):

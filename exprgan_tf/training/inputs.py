@@ -65,6 +65,7 @@ _PRIOR_STREAM = 1 << 30  # keeps the z-prior seeds apart from the code seeds
 _PAIR_STREAM = 1 << 29   # ... and the partner draws of the paired term
 _EDIT_STREAM = 1 << 28   # ... and the edit term's intensities (training.edit_intensity)
 _WARP_STREAM = 1 << 27   # ... and the row warps (training.warp_rows)
+_VIEW_STREAM = 1 << 26   # ... and the faces G's hole shows (training.hole_view)
 WARP_KNOTS = 4  # training.warp_rows: shifts drawn at 4 rows, linear between
 
 CACHE_BYTES = 2 << 30
@@ -497,7 +498,8 @@ class TrainingInputs:
         """What epoch ``epoch`` trains on, per sample in training order, without the
         images: ``index`` (of the image), ``flip``, ``label`` (one-hot), ``code``,
         ``z_prior`` and, with pairs, ``pair_index`` (of the partner, in the pool when
-        there is one), ``pair_target``, ``pair_code`` (and ``edit_code``)."""
+        there is one), ``pair_target``, ``pair_code`` (and ``edit_code``; with
+        ``training.hole_view="partner"`` ``view_index``, the partner G's hole shows)."""
         seed = self.config.training.seed
         m = self.config.model
         rng = np.random.default_rng([seed, epoch])
@@ -550,6 +552,13 @@ class TrainingInputs:
         full = np.asarray(intensity_code(target, 1.0, m.num_classes, m.intensity_dim),
                           np.float32)
         plan = {"pair_index": partner, "pair_target": target, "pair_code": full}
+        if self.config.training.hole_view == "partner":
+            # another of the face's partners, any candidate alike, for G's hole
+            u = np.random.default_rng([self.config.training.seed,
+                                       _VIEW_STREAM + epoch]).random(len(order))
+            plan["view_index"] = np.array(
+                [self.pairs[i][int(t * len(self.pairs[i]))] if len(self.pairs[i]) else i
+                 for i, t in zip(order, u)], np.int64)
         # Partners at known intensities are coded at them: the pool's renders, or the
         # training faces themselves under training.codes="intensity" (with training.frames
         # > 3 many of them are neutral or weak, which intensity 1 would misname).
@@ -611,6 +620,9 @@ class TrainingInputs:
                                                       target=True))
             batch.update({k: plan[k] for k in ("pair_target", "pair_code", "edit_code")
                           if k in plan})
+            if "view_index" in plan:
+                batch["view_image"] = placed(self._lookup(plan["view_index"], pool=pool,
+                                                          target=True))
             if self.pair_changes is not None:
                 changes = self.pair_changes
                 m = tf.numpy_function(lambda i: changes[i], [plan["pair_index"]], tf.uint8,
@@ -645,7 +657,8 @@ class TrainingInputs:
               input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
         """Batches of epoch ``epoch``, dicts of ``image`` ([-1, 1]), ``label``
         (one-hot), ``code``, ``z_prior`` (and ``target`` when G's targets are separate,
-        ``identity_features`` when cached, the ``pair_*`` entries with pairs), starting
+        ``identity_features`` when cached, the ``pair_*`` entries with pairs and ``view_image`` with
+        ``training.hole_view="partner"``), starting
         after ``skip_steps`` batches.
 
         Args:

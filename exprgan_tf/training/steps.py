@@ -328,7 +328,8 @@ class StageStep:
             # Forward pass: encode, decode with the face's own code.
             z = self.nets.encoder(image, training=True)
             masks = []  # a blend G's masks over this step's decodes, for G_mask
-            fake = self._decode(z, code, target, masks)
+            seen = self._face_seen(batch, target)
+            fake = self._decode(z, code, target, masks, seen)
             # The terms of each network's loss.
             self._image_terms(target, fake, label, code, v, batch.get("draw", code))
             prior_logit = self.nets.latent_discriminator(batch["z_prior"], training=True)
@@ -343,8 +344,8 @@ class StageStep:
             real_feats = self._real_identity_features(batch) if self.uses_identity else None
             v["L_id"] = (self._identity_loss(real_feats, fake) if self.uses_identity
                          else tf.constant(0.0))
-            self._paired_terms(batch, z, target, real_feats, v, masks)
-            self._edit_terms(batch, z, target, v, masks)
+            self._paired_terms(batch, z, target, real_feats, v, masks, seen)
+            self._edit_terms(batch, z, target, v, masks, seen)
             self._real_code_terms(batch, v)
             v["G_mask"] = (tf.add_n([tf.reduce_mean(m) for m in masks]) / len(masks)
                            if masks else tf.constant(0.0))
@@ -438,17 +439,29 @@ class StageStep:
             loss += w.edit * (v["D_img_edit"] + (0.0 if self.q_real else v["L_Q_edit"]))
         return loss
 
-    def _decode(self, z, code, base, masks):
-        """G(z, code) over the faces ``base``, pasted into them through
-        ``paste_regions`` when set; a blend G's mask is added to ``masks``."""
-        image, mask = decode(self.nets.decoder, z, code, base, training=True, with_mask=True)
+    def _face_seen(self, batch, base):
+        """The faces G is shown while it edits ``base``: ``base`` itself, or with
+        ``training.hole_view="partner"`` (``batch["view_image"]``) another render of
+        each face in its own pose inside G's hole (the decoder's ``G_face_hole`` map)
+        and the face around it."""
+        if "view_image" not in batch:
+            return base
+        hole = self.nets.decoder.get_layer("G_face_hole").regions
+        return paste(batch["view_image"], base, hole)
+
+    def _decode(self, z, code, base, masks, seen=None):
+        """G(z, code) over the faces ``base`` (shown to G as ``seen``, :meth:`_face_seen`;
+        ``base`` when None), pasted into them through ``paste_regions`` when set; a
+        blend G's mask is added to ``masks``."""
+        image, mask = decode(self.nets.decoder, z, code, base if seen is None else seen,
+                             training=True, with_mask=True)
         if mask is not None:
             masks.append(mask)
         if self.paste_regions is not None:
             image = paste(image, base, self.paste_regions)
         return image
 
-    def _paired_terms(self, batch, z, base, real_feats, v, masks):
+    def _paired_terms(self, batch, z, base, real_feats, v, masks, seen=None):
         """``L1_pair`` and ``L_id_pair``: the decode of ``z`` (over the faces ``base``)
         with the partner's code against the partner face (0 unless ``w_paired > 0``)."""
         if self.weights.paired <= 0:
@@ -458,7 +471,7 @@ class StageStep:
         if "pair_image" not in batch:
             raise ValueError("losses.paired > 0 needs batches with pair_image, "
                              "pair_target and pair_code (give the Trainer pair_groups).")
-        v["pair_edit"] = self._decode(z, batch["pair_code"], base, masks)
+        v["pair_edit"] = self._decode(z, batch["pair_code"], base, masks, seen)
         weights = self.pixel_weights
         grad_weights = self.pixel_weights
         if self.pair_l1_min_intensity > 0:
@@ -495,7 +508,7 @@ class StageStep:
         maps = self.expression_features(images, training=False)
         return maps if isinstance(maps, (list, tuple)) else [maps]
 
-    def _edit_terms(self, batch, z, base, v, masks):
+    def _edit_terms(self, batch, z, base, v, masks, seen=None):
         """``G_edit``, ``L_Q_edit`` and D_img's ``D_img_edit`` on ``z`` decoded (over the
         faces ``base``) with another expression's code (0 unless ``w_edit > 0``). With
         the paired term the edit is the partner's expression at intensity 1: the paired
@@ -508,10 +521,10 @@ class StageStep:
         if self.weights.paired <= 0:
             target, code_t = edit_code(batch["label"], batch["code"], self.num_classes,
                                        self.intensity_dim, batch.get("draw"))
-            edit = self._decode(z, code_t, base, masks)
+            edit = self._decode(z, code_t, base, masks, seen)
         elif "edit_code" in batch:
             target, code_t = batch["pair_target"], batch["edit_code"]
-            edit = self._decode(z, code_t, base, masks)
+            edit = self._decode(z, code_t, base, masks, seen)
         else:
             target, code_t, edit = batch["pair_target"], batch["pair_code"], v["pair_edit"]
         edit_logit, edit_q = self._image_discriminator(

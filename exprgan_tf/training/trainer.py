@@ -279,6 +279,12 @@ class Trainer:
                 "training.pair_pose=input needs partners rendered in each training face's "
                 "pose (a pair_pool with 'sources', from exprgan_tf.data.pair_pool(..., "
                 "pose='input')); this pool has one set per group.")
+        if stage > 1 and config.training.hole_view == "partner" and not (paired and pool):
+            raise ValueError(
+                "training.hole_view=partner shows G's hole one of the face's partners: it "
+                f"needs the paired term (training.stage{stage}.losses.paired > 0) with "
+                "partners rendered in each face's pose (training.pair_intensities, "
+                "pair_pose=input; built-in set).")
         if paired and config.training.pair_change > 0 and "changes" not in pair_pool:
             raise ValueError(
                 f"training.pair_change={config.training.pair_change} needs each partner's "
@@ -316,6 +322,10 @@ class Trainer:
             pair_pool=pair_pool if paired and pool else None, intensities=intensities,
             cache_bytes=cache_bytes,
             targets=targets if config.training.clean_targets else None)
+        if stage > 1 and config.training.hole_view == "partner":
+            log("Hole view: inside its hole G is shown another of each face's partners, "
+                "in the face's own pose and an expression drawn per sample "
+                "(training.hole_view=partner).")
         if config.training.warp_rows:
             log(f"Row warps: each training face, its target and its partner are read along "
                 f"rows shifted by up to {config.training.warp_rows} px, drawn per sample at "
