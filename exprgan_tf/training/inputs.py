@@ -657,9 +657,9 @@ class TrainingInputs:
               input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
         """Batches of epoch ``epoch``, dicts of ``image`` ([-1, 1]), ``label``
         (one-hot), ``code``, ``z_prior`` (and ``target`` when G's targets are separate,
-        ``identity_features`` when cached, the ``pair_*`` entries with pairs and ``view_image`` with
-        ``training.hole_view="partner"``), starting
-        after ``skip_steps`` batches.
+        ``identity_features`` when cached, the ``pair_*`` entries with pairs and
+        ``view_image`` with ``training.hole_view="partner"``), starting after
+        ``skip_steps`` batches.
 
         Args:
             epoch: the epoch (its plan depends only on it and the run's seed).
