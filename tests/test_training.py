@@ -1069,13 +1069,9 @@ def test_pair_change_weighs_l1_pair_where_each_partner_differs_from_its_face(
         tiny_config(extra=["training.pair_change=-1"])
 
 
-def test_hole_view_shows_g_another_partner_of_the_face_inside_its_hole(
-        tmp_path, tiny_config, tiny_data):
-    """``training.hole_view=partner``: each sample also draws a view from its face's
-    own partners (on a stream of its own: every other array as without it), and every
-    decode of the step sees that view inside G's hole and the face around it, while
-    the decode is still pasted into and compared with the face's own partner."""
-    images, _ = tiny_data(8)
+def _hole_view_setup(tiny_config):
+    """Eight faces of two subjects, a pool of each face's partners in its own pose (noise
+    images), and the overrides of a hole G trained with them in stage 2."""
     labels = np.arange(8) % 6
     groups = np.array(["s1"] * 4 + ["s2"] * 4)
     rows = [(k, e) for k in range(8) for e in range(6) if e != labels[k]]
@@ -1084,23 +1080,59 @@ def test_hole_view_shows_g_another_partner_of_the_face_inside_its_hole(
             "labels": np.array([r[1] for r in rows]), "groups": groups[[r[0] for r in rows]],
             "intensities": np.ones(len(rows), np.float32),
             "sources": np.array([r[0] for r in rows])}
-    hole_g = ["model.decoder_sees_face=true", "model.decoder_face_hole=true",
-              "model.edit_regions=90", "model.decoder_hole_blur=2", "model.code_at=output"]
-    extra = hole_g + ["training.stage2.losses.paired=0.5", "training.stage2.losses.edit=0",
-                      "model.dimg_normalization=batch", "training.pair_intensities=[1]",
-                      "training.pair_pose=input"]
+    extra = ["model.decoder_sees_face=true", "model.decoder_face_hole=true",
+             "model.edit_regions=90", "model.decoder_hole_blur=2", "model.code_at=output",
+             "training.stage2.losses.paired=0.5", "training.stage2.losses.edit=0",
+             "model.dimg_normalization=batch", "training.pair_intensities=[1]",
+             "training.pair_pose=input"]
+    return labels, groups, pool, extra
+
+
+def test_hole_view_draws_another_partner_of_each_face_on_a_stream_of_its_own(tiny_config,
+                                                                             tiny_data):
+    """``training.hole_view=partner``: each sample also draws a view from its face's own
+    partners, on a stream of its own (every other array as without it); the batches
+    hold it, flipped as its face. Bad settings name what they need."""
     from exprgan_tf.training import TrainingInputs
+    images, _ = tiny_data(8)
+    labels, groups, pool, extra = _hole_view_setup(tiny_config)
     plans = [TrainingInputs(images, labels, tiny_config(extra=extra + more), 4,
                             pair_groups=groups, pair_pool=pool).epoch_plan(1)
              for more in ([], ["training.hole_view=partner"])]
     assert sorted(plans[1]) == sorted(list(plans[0]) + ["view_index"])
     for key in plans[0]:
         np.testing.assert_array_equal(plans[0][key], plans[1][key], err_msg=key)
-    sources = pool["sources"][plans[1]["view_index"]]
-    np.testing.assert_array_equal(sources, plans[1]["index"])   # the face's own partners
-    assert (pool["labels"][plans[1]["view_index"]] != labels[plans[1]["index"]]).all()
-    assert (plans[1]["view_index"] != plans[1]["pair_index"]).any()
+    view = plans[1]["view_index"]
+    np.testing.assert_array_equal(pool["sources"][view], plans[1]["index"])  # its own
+    assert (pool["labels"][view] != labels[plans[1]["index"]]).all()
+    assert (view != plans[1]["pair_index"]).any()
+    inputs = TrainingInputs(images, labels, tiny_config(extra=extra + [
+        "training.hole_view=partner"]), 4, pair_groups=groups, pair_pool=pool)
+    arrays, plan = inputs.epoch_arrays(1), inputs.epoch_plan(1)
+    for b, (v, flip) in enumerate(zip(plan["view_index"], plan["flip"])):
+        expected = inputs.pair_images[v][:, ::-1] if flip else inputs.pair_images[v]
+        np.testing.assert_array_equal(arrays["view_image"][b], expected)
+    for settings, expected in (
+            (["training.hole_view=partner"],
+             "training.hole_view='partner': expected 'input' unless training.pair_pose="),
+            (["training.pair_intensities=[1]", "training.pair_pose=input",
+              "training.hole_view=partner"],
+             "training.hole_view='partner': expected 'input' unless "
+             "model.decoder_face_hole=true"),
+            (extra + ["training.hole_view=mouth"],
+             "training.hole_view='mouth': expected one of ['input', 'partner']")):
+        with pytest.raises(ValueError, match=re.escape(expected)):
+            tiny_config(extra=settings)
 
+
+@pytest.mark.slow  # trains with a setting no preset uses (README, "Tests")
+def test_hole_view_shows_g_the_partner_inside_its_hole_and_the_face_around_it(
+        tmp_path, tiny_config, tiny_data):
+    """With ``training.hole_view=partner`` every decode of the step sees the view inside
+    G's hole and the face around it, while it is still compared with the face's own
+    partner and the face itself."""
+    images, _ = tiny_data(8)
+    labels, groups, pool, extra = _hole_view_setup(tiny_config)
     cfg = tiny_config(extra=extra + ["training.hole_view=partner"])
     t = Trainer(cfg, tmp_path, 2, images, labels, batch_size=8, log=quiet,
                 pair_groups=groups, pair_pool=pool)
@@ -1124,17 +1156,6 @@ def test_hole_view_shows_g_another_partner_of_the_face_inside_its_hole(
         Trainer(tiny_config(extra=extra + ["training.hole_view=partner",
                                            "training.stage2.losses.paired=0"]),
                 tmp_path / "x", 2, images, labels, batch_size=8, log=quiet)
-    for settings, expected in (
-            (["training.hole_view=partner"],
-             "training.hole_view='partner': expected 'input' unless training.pair_pose="),
-            (["training.pair_intensities=[1]", "training.pair_pose=input",
-              "training.hole_view=partner"],
-             "training.hole_view='partner': expected 'input' unless "
-             "model.decoder_face_hole=true"),
-            (hole_g + ["training.hole_view=mouth"],
-             "training.hole_view='mouth': expected one of ['input', 'partner']")):
-        with pytest.raises(ValueError, match=re.escape(expected)):
-            tiny_config(extra=settings)
 
 
 @pytest.mark.slow  # trains with a setting no preset uses (README, "Tests")
