@@ -1069,17 +1069,23 @@ def test_pair_change_weighs_l1_pair_where_each_partner_differs_from_its_face(
         tiny_config(extra=["training.pair_change=-1"])
 
 
+def _own_pose_pool(labels, groups, seed):
+    """A partner pool of noise images: every face in each expression but its own, at
+    intensity 1, each rendered (``sources``) for that face."""
+    rows = [(k, e) for k in range(len(labels)) for e in range(6) if e != labels[k]]
+    rng = np.random.default_rng(seed)
+    return {"images": rng.integers(0, 256, (len(rows), 32, 32, 3)).astype(np.uint8),
+            "labels": np.array([r[1] for r in rows]), "groups": groups[[r[0] for r in rows]],
+            "intensities": np.ones(len(rows), np.float32),
+            "sources": np.array([r[0] for r in rows])}
+
+
 def _hole_view_setup(tiny_config):
     """Eight faces of two subjects, a pool of each face's partners in its own pose (noise
     images), and the overrides of a hole G trained with them in stage 2."""
     labels = np.arange(8) % 6
     groups = np.array(["s1"] * 4 + ["s2"] * 4)
-    rows = [(k, e) for k in range(8) for e in range(6) if e != labels[k]]
-    rng = np.random.default_rng(9)
-    pool = {"images": rng.integers(0, 256, (len(rows), 32, 32, 3)).astype(np.uint8),
-            "labels": np.array([r[1] for r in rows]), "groups": groups[[r[0] for r in rows]],
-            "intensities": np.ones(len(rows), np.float32),
-            "sources": np.array([r[0] for r in rows])}
+    pool = _own_pose_pool(labels, groups, 9)
     extra = ["model.decoder_sees_face=true", "model.decoder_face_hole=true",
              "model.edit_regions=90", "model.decoder_hole_blur=2", "model.code_at=output",
              "training.stage2.losses.paired=0.5", "training.stage2.losses.edit=0",
@@ -1168,12 +1174,7 @@ def test_pair_blur_compares_each_partner_with_its_decode_through_a_gaussian(
     images, _ = tiny_data(8)
     labels = np.arange(8) % 6
     groups = np.array(["s1"] * 4 + ["s2"] * 4)
-    rows = [(k, e) for k in range(8) for e in range(6) if e != labels[k]]
-    rng = np.random.default_rng(5)
-    pool = {"images": rng.integers(0, 256, (len(rows), 32, 32, 3)).astype(np.uint8),
-            "labels": np.array([r[1] for r in rows]), "groups": groups[[r[0] for r in rows]],
-            "intensities": np.ones(len(rows), np.float32),
-            "sources": np.array([r[0] for r in rows])}
+    pool = _own_pose_pool(labels, groups, 5)
     extra = ["training.stage2.losses.paired=0.5", "training.stage2.losses.edit=0",
              "model.dimg_normalization=batch", "training.pair_intensities=[1]",
              "training.pair_blur=1.5"]
