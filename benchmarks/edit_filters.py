@@ -43,6 +43,12 @@ further from the true peak than the neutral face is):
   quarter takes on the neutral faces of the held-out subjects and of eight training
   subjects (no report).
 
+- ``refine:N`` (or ``refine:N@RATE``, default rate :data:`REFINE_RATE`): before the
+  edit, ``z`` is refined by ``N`` Adam steps so that G's drawing at the input's own
+  code (as ``delta`` picks it) fits the input inside the paste map (:func:`refine_z`);
+  then G draws the request from the refined ``z`` and the editor pastes as it does.
+  G's features are fitted to the person's before the strokes are drawn on them.
+
 A diagnostic, not a feature: the variant replaces :func:`exprgan_tf.layers.paste` or
 ``ExpressionEditor.call`` or ``ExpressionCode.call`` in this process only, then runs
 ``benchmarks/train_learning.py`` with the remaining arguments (``--checkpoint`` or
@@ -92,6 +98,15 @@ def use_variant(variant: str) -> None:
                              f"Received: {sigma!r}")
         editor.ExpressionEditor.call = _register(int(radius))
         return
+    if kind == "refine" and sigma:
+        steps, _, rate = sigma.partition("@")
+        steps = _positive(variant, steps)
+        if steps != int(steps):
+            raise SystemExit(f"the steps in {variant!r} must be a whole number. "
+                             f"Received: {sigma!r}")
+        editor.ExpressionEditor.call = _refine(int(steps),
+                                               _positive(variant, rate or str(REFINE_RATE)))
+        return
     if kind in ("fade", "delta") and not sigma:
         editor.ExpressionEditor.call = _fade(editor.ExpressionEditor.call) \
             if kind == "fade" else _delta
@@ -109,8 +124,8 @@ def use_variant(variant: str) -> None:
         return
     if kind not in ("lowpass", "highpass") or not sigma:
         raise SystemExit("variant must be lowpass:SIGMA, highpass:SIGMA, mirror, fade, "
-                         f"delta, gain:G, curve:P, gate-source:TAU or register:R. Received: "
-                         f"{variant!r}")
+                         "delta, gain:G, curve:P, gate-source:TAU, register:R or "
+                         f"refine:N[@RATE]. Received: {variant!r}")
     sigma = _positive(variant, sigma)
 
     def filtered_paste(drawn, face, regions):
@@ -180,6 +195,9 @@ def _gate_source(tau: float):
 
     return gated
 
+
+REFINE_RATE = 0.02
+"""``refine``'s learning rate when the variant names none."""
 
 REGISTER_CUT = 0.625
 """The row (fraction of the height) between ``register``'s upper and lower quarters."""
@@ -302,6 +320,58 @@ def _delta(self, inputs):
 
     images, target, source = _drawn_and_source(self, inputs, "delta")
     return self.face(images) + tf.cast(self.paste.regions, target.dtype) * (target - source)
+
+
+def refine_z(self, z, sees, face, codes, steps: int, rate: float):
+    """``z`` after ``steps`` Adam steps (learning rate ``rate``, clipped to E's range
+    [-1, 1] after each) on the mean ``|G(z, codes) - face|`` inside the paste map: G's
+    drawing of the face at its own code fitted to the face. Adam by hand, as the
+    variant runs inside the editor's traced call, where an optimizer's variables
+    cannot be made; each face's steps depend on its own loss only."""
+    import tensorflow as tf
+
+    from exprgan_tf.models import decode
+
+    regions = tf.cast(self.paste.regions, tf.float32)
+    face = tf.cast(face, tf.float32)
+    m = tf.zeros_like(z)
+    v = tf.zeros_like(z)
+    for t in range(1, steps + 1):
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            drawn = tf.cast(decode(self.decoder, z, codes, sees), tf.float32)
+            loss = tf.reduce_sum(tf.reduce_mean(tf.abs(drawn - face) * regions, [1, 2, 3]))
+        g = tape.gradient(loss, z)
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g * g
+        step = (m / (1 - 0.9 ** t)) / (tf.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+        z = tf.clip_by_value(z - rate * step, -1.0, 1.0)
+    return z
+
+
+def _refine(steps: int, rate: float):
+    """``ExpressionEditor.call`` with ``z`` refined (:func:`refine_z`) against G's drawing
+    at the input's own code as :func:`_source_pick` finds it, then the editor's paste
+    (gated when the editor gates)."""
+    import tensorflow as tf
+
+    from exprgan_tf.editor import change_gate
+    from exprgan_tf.models import decode
+
+    def refined(self, inputs):
+        images, expression, intensity, z, sees, _ = _decoded_request(self, inputs, "refine")
+        labels = tf.cast(_source_pick(self, sees, z)[1], tf.int32) - 1
+        own = self.code([tf.maximum(labels, 0), tf.cast(labels >= 0, tf.float32)])
+        face = self.face(images)
+        z = refine_z(self, z, sees, face, own, steps, rate)
+        out = decode(self.decoder, z, self.code([expression, intensity]), sees)
+        if not self.paste_gate:
+            return self.paste([out, face])
+        rest = decode(self.decoder, z, self.code([expression, tf.zeros_like(intensity)]),
+                      sees)
+        return self.paste([out, face, change_gate(out, rest, self.paste_gate)])
+
+    return refined
 
 
 def delta_sources(checkpoint: str) -> None:

@@ -173,13 +173,94 @@ def test_register_changes_the_edit_only_inside_the_paste_map(restore, editor, ti
     ("register:0", "the number in 'register:0' must be > 0. Received: '0'"),
     ("register:1.5", "the number in 'register:1.5' must be a whole number of pixels. "
                      "Received: '1.5'"),
+    ("refine:0", "the number in 'refine:0' must be > 0. Received: '0'"),
+    ("refine:2.5", "the steps in 'refine:2.5' must be a whole number. Received: '2.5'"),
+    ("refine:3@0", "the number in 'refine:3@0' must be > 0. Received: '0'"),
     ("gain", "variant must be lowpass:SIGMA, highpass:SIGMA, mirror, fade, delta, gain:G, "
-             "curve:P, gate-source:TAU or register:R. Received: 'gain'"),
+             "curve:P, gate-source:TAU, register:R or refine:N[@RATE]. Received: 'gain'"),
 ])
 def test_a_variant_without_its_number_is_refused(restore, variant, message):
     with pytest.raises(SystemExit) as err:
         filters.use_variant(variant)
     assert str(err.value) == message
+
+
+@pytest.fixture(scope="module")
+def drawing_editor(tiny_config):
+    """An editor whose G draws from z and the code (the untrained tiny G draws a flat
+    face whatever its inputs): one dense layer to the image, tanh."""
+    keras.utils.set_random_seed(4)
+    cfg = tiny_config("proposed-small", ["model.edit_regions=90"])
+    nets = build_networks(cfg.model)
+    z = keras.Input((cfg.model.latent_dim,))
+    code = keras.Input((nets.decoder.inputs[1].shape[-1],))
+    flat = keras.layers.Dense(32 * 32 * 3, activation="tanh", kernel_initializer=keras.
+                              initializers.RandomNormal(stddev=0.5))(
+        keras.layers.Concatenate()([z, code]))
+    decoder = keras.Model([z, code], keras.layers.Reshape((32, 32, 3))(flat))
+    return ExpressionEditor.from_networks(cfg, nets.encoder, decoder)
+
+
+def test_refine_z_fits_g_s_drawing_to_the_face_inside_the_map(drawing_editor, tiny_data):
+    """Adam on each face's own loss: a face G can draw (at z*) is found again inside the
+    paste map, and an input's fit improves; one face's steps do not depend on the
+    others', z stays in E's range, and 0 steps keep it."""
+    import tensorflow as tf
+
+    from exprgan_tf.models import decode
+
+    ed = drawing_editor
+    images, _ = tiny_data(4)
+    x = ed.preprocess(images)
+    z0 = ed.encoder(x)
+    face = tf.cast(ed.face(images), tf.float32)
+    codes = ed.code([np.zeros(4, np.int32), np.zeros(4, np.float32)])
+    regions = np.asarray(ed.paste.regions, np.float32)
+
+    def error(z):
+        drawn = np.asarray(decode(ed.decoder, z, codes, x), np.float32)
+        return (np.abs(drawn - np.asarray(face)) * regions).mean((1, 2, 3))
+
+    z_star = np.clip(np.asarray(z0) + np.random.default_rng(0).normal(0, 0.3, z0.shape),
+                     -0.9, 0.9).astype(np.float32)
+    z_star = tf.constant(z_star)
+    drawable = decode(ed.decoder, z_star, codes, x)
+    found = filters.refine_z(ed, z0, x, drawable, codes, 50, 0.05)
+    missed = lambda z: (np.abs(np.asarray(decode(ed.decoder, z, codes, x)) -  # noqa: E731
+                               np.asarray(drawable)) * regions).mean((1, 2, 3))
+    assert np.all(missed(found) < 0.2 * missed(z0))
+    z20 = filters.refine_z(ed, z0, x, face, codes, 20, 0.05)
+    assert np.all(error(z20) < error(z0))
+    assert np.abs(np.asarray(z20)).max() <= 1.0
+    alone = filters.refine_z(ed, z0[:1], x[:1], face[:1], codes[:1], 20, 0.05)
+    np.testing.assert_allclose(np.asarray(alone), np.asarray(z20)[:1], atol=1e-4)
+    np.testing.assert_array_equal(np.asarray(filters.refine_z(ed, z0, x, face, codes, 0,
+                                                              0.05)), np.asarray(z0))
+
+
+def test_refine_edits_from_the_refined_code(restore, drawing_editor, tiny_data):
+    """``refine:N`` is the editor's paste of G's drawing from :func:`refine_z`'s code,
+    fitted at the code :func:`_source_pick` picks; one tiny step is the edit as it was."""
+    from exprgan_tf.models import decode
+
+    ed = drawing_editor
+    images, _ = tiny_data(3)
+    expression = np.array([0, 3, 5], np.int32)
+    s = np.ones(3, np.float32)
+    before = np.asarray(ed([images, expression, s]))
+    filters.use_variant("refine:1@0.000001")
+    np.testing.assert_allclose(np.asarray(ed([images, expression, s])), before, atol=1e-4)
+    filters.use_variant("refine:4@0.05")
+    x = ed.preprocess(images)
+    z = ed.encoder(x)
+    labels = np.asarray(filters._source_pick(ed, x, z)[1]) - 1
+    own = ed.code([np.maximum(labels, 0).astype(np.int32), (labels >= 0).astype(np.float32)])
+    face = ed.face(images)
+    z4 = filters.refine_z(ed, z, x, face, own, 4, 0.05)
+    want = np.asarray(ed.paste([decode(ed.decoder, z4, ed.code([expression, s]), x), face]))
+    got = np.asarray(ed([images, expression, s]))
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert np.abs(got - before).max() > 1e-2
 
 
 def test_register_shifts_are_each_quarters_best_fit_of_the_zero_code_drawing(editor):
