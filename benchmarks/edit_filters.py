@@ -262,13 +262,10 @@ def _register(radius: int):
     return registered
 
 
-def _decoded_request(self, inputs, variant: str):
-    """``(images, expression, intensity, z, sees, drawn)``: the editor's inputs as tensors,
-    the code ``z`` of the pre-processed faces, the face G takes (``sees``) and G's
-    drawing at the requested code, for the variants that decode more than once."""
+def _encoded_request(self, inputs, variant: str):
+    """``(images, expression, intensity, z, sees)``: the editor's inputs as tensors, the
+    code ``z`` of the pre-processed faces and the face G takes (``sees``)."""
     import tensorflow as tf
-
-    from exprgan_tf.models import decode
 
     if self.paste is None:
         raise SystemExit(f"the {variant} variant needs a model that pastes "
@@ -278,8 +275,16 @@ def _decoded_request(self, inputs, variant: str):
     expression = tf.cast(tf.reshape(expression, [-1]), tf.int32)
     intensity = tf.reshape(tf.cast(intensity, tf.float32), [-1])
     x = self.preprocess(images)
-    z = self.encoder(x)
     sees = x if self.base is None else self.base(images)
+    return images, expression, intensity, self.encoder(x), sees
+
+
+def _decoded_request(self, inputs, variant: str):
+    """:func:`_encoded_request` and G's drawing at the requested code, for the variants
+    that decode more than once."""
+    from exprgan_tf.models import decode
+
+    images, expression, intensity, z, sees = _encoded_request(self, inputs, variant)
     drawn = decode(self.decoder, z, self.code([expression, intensity]), sees)
     return images, expression, intensity, z, sees, drawn
 
@@ -359,7 +364,7 @@ def _refine(steps: int, rate: float):
     from exprgan_tf.models import decode
 
     def refined(self, inputs):
-        images, expression, intensity, z, sees, _ = _decoded_request(self, inputs, "refine")
+        images, expression, intensity, z, sees = _encoded_request(self, inputs, "refine")
         labels = tf.cast(_source_pick(self, sees, z)[1], tf.int32) - 1
         own = self.code([tf.maximum(labels, 0), tf.cast(labels >= 0, tf.float32)])
         face = self.face(images)
